@@ -1,0 +1,262 @@
+import Foundation
+import GRDB
+import S3Protocol
+
+/// The embedded catalog: SQLite in WAL mode with `synchronous=FULL`, so a committed
+/// transaction is on disk when `write` returns (SQLite "Atomic Commit", WAL §"Durability").
+/// Keys are stored as BLOBs so ordering is plain byte order, S3's lexicographic UTF-8 order.
+public final class SQLiteCatalog: Catalog {
+    let pool: DatabasePool
+
+    public init(path: String) throws {
+        var config = Configuration()
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        pool = try DatabasePool(path: path, configuration: config)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE buckets (name TEXT PRIMARY KEY, region TEXT NOT NULL, created REAL NOT NULL);
+                CREATE TABLE objects (
+                    bucket TEXT NOT NULL, key BLOB NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+                    last_modified REAL NOT NULL, headers TEXT NOT NULL, checksum_algorithm TEXT, checksum TEXT,
+                    checksum_type TEXT, blob TEXT NOT NULL, parts_count INTEGER,
+                    PRIMARY KEY (bucket, key)) WITHOUT ROWID;
+                CREATE TABLE uploads (
+                    upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key BLOB NOT NULL, initiated REAL NOT NULL,
+                    headers TEXT NOT NULL, checksum_algorithm TEXT, checksum_type TEXT);
+                CREATE INDEX uploads_by_key ON uploads (bucket, key, initiated);
+                CREATE TABLE parts (
+                    upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+                    last_modified REAL NOT NULL, checksum_algorithm TEXT, checksum TEXT, blob TEXT NOT NULL,
+                    PRIMARY KEY (upload_id, part_number)) WITHOUT ROWID;
+                """)
+        }
+        return m
+    }
+
+    // MARK: buckets
+
+    public func createBucket(_ bucket: BucketRecord) async throws {
+        try await pool.write { db in
+            if try Row.fetchOne(db, sql: "SELECT 1 FROM buckets WHERE name = ?", arguments: [bucket.name]) != nil {
+                throw CatalogError.bucketExists
+            }
+            try db.execute(sql: "INSERT INTO buckets (name, region, created) VALUES (?, ?, ?)",
+                           arguments: [bucket.name, bucket.region, bucket.created.timeIntervalSince1970])
+        }
+    }
+
+    public func bucket(_ name: String) async throws -> BucketRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM buckets WHERE name = ?", arguments: [name]).map(Self.bucket)
+        }
+    }
+
+    public func buckets() async throws -> [BucketRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM buckets ORDER BY name").map(Self.bucket)
+        }
+    }
+
+    public func deleteBucket(_ name: String) async throws -> [String] {
+        try await pool.write { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM buckets WHERE name = ?", arguments: [name]) != nil else {
+                throw CatalogError.noSuchBucket
+            }
+            if try Row.fetchOne(db, sql: "SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", arguments: [name]) != nil {
+                throw CatalogError.bucketNotEmpty
+            }
+            let blobs = try String.fetchAll(db, sql: "SELECT p.blob FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE u.bucket = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?)", arguments: [name])
+            try db.execute(sql: "DELETE FROM uploads WHERE bucket = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM buckets WHERE name = ?", arguments: [name])
+            return blobs
+        }
+    }
+
+    // MARK: objects
+
+    public func object(bucket: String, key: String) async throws -> ObjectRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
+                .map(Self.object)
+        }
+    }
+
+    public func putObject(_ record: ObjectRecord, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> String? {
+        try await pool.write { db in
+            try Self.requireBucket(db, record.bucket)
+            let current = try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ?",
+                                           arguments: [record.bucket, Data(record.key.utf8)]).map(Self.object)
+            try precondition(current)
+            try Self.upsert(db, record)
+            return current.map(\.blob).flatMap { $0 == record.blob ? nil : $0 }
+        }
+    }
+
+    public func deleteObject(bucket: String, key: String) async throws -> String? {
+        try await pool.write { db in
+            try Self.requireBucket(db, bucket)
+            let blob = try String.fetchOne(db, sql: "SELECT blob FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
+            try db.execute(sql: "DELETE FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
+            return blob
+        }
+    }
+
+    public func objects(bucket: String, from: [UInt8], until: [UInt8]?, limit: Int) async throws -> [ObjectRecord] {
+        try await pool.read { db in
+            if let until {
+                return try Row.fetchAll(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?",
+                                        arguments: [bucket, Data(from), Data(until), limit]).map(Self.object)
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key >= ? ORDER BY key LIMIT ?",
+                                    arguments: [bucket, Data(from), limit]).map(Self.object)
+        }
+    }
+
+    // MARK: multipart
+
+    public func createUpload(_ upload: UploadRecord) async throws {
+        try await pool.write { db in
+            try Self.requireBucket(db, upload.bucket)
+            try db.execute(sql: """
+                INSERT INTO uploads (upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [upload.uploadID, upload.bucket, Data(upload.key.utf8), upload.initiated.timeIntervalSince1970,
+                                 try Self.json(upload.headers), upload.checksumAlgorithm?.rawValue, upload.checksumType])
+        }
+    }
+
+    public func upload(_ id: String) async throws -> UploadRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM uploads WHERE upload_id = ?", arguments: [id]).map(Self.upload)
+        }
+    }
+
+    public func putPart(_ part: PartRecord) async throws -> String? {
+        try await pool.write { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM uploads WHERE upload_id = ?", arguments: [part.uploadID]) != nil else {
+                throw CatalogError.noSuchUpload
+            }
+            let old = try String.fetchOne(db, sql: "SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?",
+                                          arguments: [part.uploadID, part.partNumber])
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, last_modified, checksum_algorithm, checksum, blob)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [part.uploadID, part.partNumber, part.size, part.etag, part.lastModified.timeIntervalSince1970,
+                                 part.checksum?.algorithm.rawValue, part.checksum?.base64, part.blob])
+            return old
+        }
+    }
+
+    public func parts(uploadID: String) async throws -> [PartRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM parts WHERE upload_id = ? ORDER BY part_number", arguments: [uploadID]).map(Self.part)
+        }
+    }
+
+    public func completeUpload(_ uploadID: String, record: ObjectRecord, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> [String] {
+        try await pool.write { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM uploads WHERE upload_id = ?", arguments: [uploadID]) != nil else {
+                throw CatalogError.noSuchUpload
+            }
+            try Self.requireBucket(db, record.bucket)
+            let current = try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ?",
+                                           arguments: [record.bucket, Data(record.key.utf8)]).map(Self.object)
+            try precondition(current)
+            var garbage = try String.fetchAll(db, sql: "SELECT blob FROM parts WHERE upload_id = ?", arguments: [uploadID])
+            if let old = current?.blob, old != record.blob { garbage.append(old) }
+            try db.execute(sql: "DELETE FROM parts WHERE upload_id = ?", arguments: [uploadID])
+            try db.execute(sql: "DELETE FROM uploads WHERE upload_id = ?", arguments: [uploadID])
+            try Self.upsert(db, record)
+            return garbage.filter { $0 != record.blob }
+        }
+    }
+
+    public func abortUpload(_ uploadID: String) async throws -> [String] {
+        try await pool.write { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM uploads WHERE upload_id = ?", arguments: [uploadID]) != nil else {
+                throw CatalogError.noSuchUpload
+            }
+            let blobs = try String.fetchAll(db, sql: "SELECT blob FROM parts WHERE upload_id = ?", arguments: [uploadID])
+            try db.execute(sql: "DELETE FROM parts WHERE upload_id = ?", arguments: [uploadID])
+            try db.execute(sql: "DELETE FROM uploads WHERE upload_id = ?", arguments: [uploadID])
+            return blobs
+        }
+    }
+
+    public func uploads(bucket: String) async throws -> [UploadRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM uploads WHERE bucket = ? ORDER BY key, initiated, upload_id", arguments: [bucket]).map(Self.upload)
+        }
+    }
+
+    public func referencedBlobs() async throws -> Set<String> {
+        try await pool.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT blob FROM objects UNION ALL SELECT blob FROM parts"))
+        }
+    }
+
+    // MARK: rows
+
+    static func requireBucket(_ db: Database, _ name: String) throws {
+        guard try Row.fetchOne(db, sql: "SELECT 1 FROM buckets WHERE name = ?", arguments: [name]) != nil else {
+            throw CatalogError.noSuchBucket
+        }
+    }
+
+    static func upsert(_ db: Database, _ r: ObjectRecord) throws {
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, headers, checksum_algorithm, checksum,
+                                            checksum_type, blob, parts_count)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [r.bucket, Data(r.key.utf8), r.size, r.etag, r.lastModified.timeIntervalSince1970, try json(r.headers),
+                             r.checksum?.algorithm.rawValue, r.checksum?.base64, r.checksumType, r.blob, r.partsCount])
+    }
+
+    static func json(_ h: ObjectHeaders) throws -> String {
+        String(decoding: try JSONEncoder().encode(h), as: UTF8.self)
+    }
+
+    static func headers(_ text: String) -> ObjectHeaders {
+        (try? JSONDecoder().decode(ObjectHeaders.self, from: Data(text.utf8))) ?? ObjectHeaders()
+    }
+
+    static func checksum(_ row: Row) -> ChecksumValue? {
+        guard let a: String = row["checksum_algorithm"], let alg = ChecksumAlgorithm(rawValue: a), let v: String = row["checksum"] else { return nil }
+        return ChecksumValue(algorithm: alg, base64: v)
+    }
+
+    static func key(_ row: Row) -> String {
+        let d: Data = row["key"]
+        return String(decoding: d, as: UTF8.self)
+    }
+
+    static func bucket(_ row: Row) -> BucketRecord {
+        BucketRecord(name: row["name"], region: row["region"], created: Date(timeIntervalSince1970: row["created"]))
+    }
+
+    static func object(_ row: Row) -> ObjectRecord {
+        ObjectRecord(bucket: row["bucket"], key: key(row), size: row["size"], etag: row["etag"],
+                     lastModified: Date(timeIntervalSince1970: row["last_modified"]), headers: headers(row["headers"]),
+                     checksum: checksum(row), checksumType: row["checksum_type"], blob: row["blob"], partsCount: row["parts_count"])
+    }
+
+    static func upload(_ row: Row) -> UploadRecord {
+        UploadRecord(uploadID: row["upload_id"], bucket: row["bucket"], key: key(row),
+                     initiated: Date(timeIntervalSince1970: row["initiated"]), headers: headers(row["headers"]),
+                     checksumAlgorithm: (row["checksum_algorithm"] as String?).flatMap(ChecksumAlgorithm.init(rawValue:)),
+                     checksumType: row["checksum_type"])
+    }
+
+    static func part(_ row: Row) -> PartRecord {
+        PartRecord(uploadID: row["upload_id"], partNumber: row["part_number"], size: row["size"], etag: row["etag"],
+                   lastModified: Date(timeIntervalSince1970: row["last_modified"]), checksum: checksum(row), blob: row["blob"])
+    }
+}

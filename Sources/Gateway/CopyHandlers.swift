@@ -1,0 +1,89 @@
+import Catalog
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import S3Protocol
+import Storage
+
+extension S3Responder {
+    /// `x-amz-copy-source: [/]bucket/key[?versionId=…]`, percent-encoded.
+    func copySource(_ call: S3Call) async throws -> ObjectRecord {
+        guard let raw = call.header("x-amz-copy-source") else { throw S3Error(.invalidArgument, "Copy Source must be given") }
+        var text = Substring(raw)
+        if let q = text.firstIndex(of: "?") {
+            let query = text[text.index(after: q)...]
+            if let v = query.split(separator: "&").first(where: { $0.hasPrefix("versionId=") }), v != "versionId=null" {
+                throw S3Error(.notImplemented, "Object versions are not implemented.")
+            }
+            text = text[..<q]
+        }
+        if text.hasPrefix("/") { text = text.dropFirst() }
+        guard let decoded = URIEncoding.decode(text), let slash = decoded.firstIndex(of: "/") else {
+            throw S3Error(.invalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+                          details: [("ArgumentName", "x-amz-copy-source")])
+        }
+        let bucket = String(decoded[..<slash]), key = String(decoded[decoded.index(after: slash)...])
+        guard !key.isEmpty else {
+            throw S3Error(.invalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+        }
+        _ = try await requireBucket(bucket)
+        guard let source = try await state.catalog.object(bucket: bucket, key: key) else {
+            throw S3Error(.noSuchKey, "The specified key does not exist.", details: [("Key", key)])
+        }
+        let conditions = Preconditions(
+            ifMatch: call.header("x-amz-copy-source-if-match"), ifNoneMatch: call.header("x-amz-copy-source-if-none-match"),
+            ifModifiedSince: call.header("x-amz-copy-source-if-modified-since").flatMap(HTTPDate.parse),
+            ifUnmodifiedSince: call.header("x-amz-copy-source-if-unmodified-since").flatMap(HTTPDate.parse))
+        // For copies every failed condition is 412 (S3 CopyObject, "Conditional copy").
+        guard conditions.evaluate(etag: source.etag, lastModified: source.lastModified) == .proceed else {
+            throw S3Error(.preconditionFailed, "At least one of the pre-conditions you specified did not hold",
+                          details: [("Condition", "x-amz-copy-source-If-*")])
+        }
+        return source
+    }
+
+    func copyObject(_ call: S3Call) async throws -> Response {
+        if let problem = Names.keyProblem(call.key) { throw problem }
+        _ = try await requireBucket(call.bucket)
+        let source = try await copySource(call)
+        let directive = call.header("x-amz-metadata-directive")?.uppercased() ?? "COPY"
+        guard directive == "COPY" || directive == "REPLACE" else {
+            throw S3Error(.invalidArgument, "Unknown metadata directive.", details: [("ArgumentName", "x-amz-metadata-directive")])
+        }
+        if source.bucket == call.bucket, source.key == call.key, directive == "COPY" {
+            throw S3Error(.invalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+        }
+        guard source.size <= maxSingleUpload else {
+            throw S3Error(.invalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+        }
+        let headers = directive == "REPLACE" ? try objectHeaders(call) : source.headers
+        let conditions = writePreconditions(call)
+        let blob = Self.newBlobID()
+        _ = try await state.store.concatenate([BlobSlice(blob: source.blob)], into: blob)
+        var record = source
+        record.bucket = call.bucket
+        record.key = call.key
+        record.headers = headers
+        record.blob = blob
+        record.lastModified = state.now()
+        let replaced: String?
+        do {
+            replaced = try await state.catalog.putObject(record) { current in try conditions.evaluateWrite(currentETag: current?.etag) }
+        } catch {
+            await discard([blob])
+            throw error
+        }
+        if let replaced { await discard([replaced]) }
+        var w = XMLWriter()
+        w.open("CopyObjectResult")
+        w.element("LastModified", HTTPDate.iso8601(record.lastModified))
+        w.element("ETag", record.etag)
+        if let c = record.checksum {
+            w.element("ChecksumType", record.checksumType ?? "FULL_OBJECT")
+            w.element(c.algorithm.xmlName, c.base64)
+        }
+        w.close("CopyObjectResult")
+        return xmlResponse(w.result)
+    }
+}

@@ -1,0 +1,78 @@
+import Catalog
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+import S3Protocol
+import ServiceLifecycle
+import Storage
+
+/// Options of `passerelle serve`.
+public struct ServeOptions: Sendable {
+    public var dataDirectory: String
+    public var listen: (host: String, port: Int)
+    public var tlsListen: (host: String, port: Int)?
+    public var region: String
+    public var domains: [String]
+
+    public init(dataDirectory: String, listen: (String, Int), tlsListen: (String, Int)?, region: String, domains: [String]) {
+        self.dataDirectory = dataDirectory
+        self.listen = listen
+        self.tlsListen = tlsListen
+        self.region = region
+        self.domains = domains
+    }
+}
+
+/// The embedded gateway: filesystem store and SQLite catalog under the data directory,
+/// HTTP and (optionally) HTTPS listeners sharing one state.
+public enum GatewayServer {
+    public static func run(_ options: ServeOptions, rootCredentials: (String, String), logger: Logger) async throws {
+        let dir = options.dataDirectory
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let store = try FileSystemStore(root: dir + "/store")
+        let catalog = try SQLiteCatalog(path: dir + "/catalog.sqlite")
+        try await collectGarbage(store: store, catalog: catalog, logger: logger)
+        let state = GatewayState(catalog: catalog, store: store,
+                                 credentials: CredentialStore([rootCredentials.0: rootCredentials.1]),
+                                 region: options.region, domains: options.domains, logger: logger)
+        let responder = S3Responder(state: state)
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ExpectContinueHandler()], idleTimeout: .seconds(300))
+        var services: [any Service] = []
+        services.append(Application(
+            responder: responder, server: .http1(configuration: http1),
+            configuration: .init(address: .hostname(options.listen.host, port: options.listen.port), serverName: "Passerelle"),
+            onServerRunning: { channel in print("listening on http://\(options.listen.host):\(channel.localAddress?.port ?? options.listen.port)") },
+            logger: logger))
+        if let tls = options.tlsListen {
+            let paths = try SelfSignedCertificate.ensure(in: dir)
+            let config = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(paths.certificate).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: paths.privateKey, format: .pem)))
+            print("TLS certificate: \(paths.certificate)")
+            services.append(Application(
+                responder: responder, server: try .tls(.http1(configuration: http1), tlsConfiguration: config),
+                configuration: .init(address: .hostname(tls.host, port: tls.port), serverName: "Passerelle"),
+                onServerRunning: { channel in print("listening on https://\(tls.host):\(channel.localAddress?.port ?? tls.port)") },
+                logger: logger))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// Blobs no catalog row refers to are what a crash between a blob write and its catalog
+    /// commit leaves behind (never acknowledged); remove them, and temporary files, at start.
+    static func collectGarbage(store: FileSystemStore, catalog: SQLiteCatalog, logger: Logger) async throws {
+        try await store.sweepTemporaries()
+        let referenced = try await catalog.referencedBlobs()
+        var removed = 0
+        for blob in try await store.allBlobs() where !referenced.contains(blob) {
+            try await store.delete(blob: blob)
+            removed += 1
+        }
+        if removed > 0 { logger.info("removed unreferenced blobs", metadata: ["count": .stringConvertible(removed)]) }
+    }
+}

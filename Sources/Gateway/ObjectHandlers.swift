@@ -1,0 +1,196 @@
+import Catalog
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import S3Protocol
+import Storage
+
+extension S3Responder {
+    func putObject(_ call: S3Call) async throws -> Response {
+        if let problem = Names.keyProblem(call.key) { throw problem }
+        _ = try await requireBucket(call.bucket)
+        let headers = try objectHeaders(call)
+        let expect = try uploadExpectations(call)
+        let conditions = writePreconditions(call)
+        if !conditions.isEmpty {
+            // Fail fast before the body is sent; checked again atomically at commit.
+            try conditions.evaluateWrite(currentETag: try await state.catalog.object(bucket: call.bucket, key: call.key)?.etag)
+        }
+        let (blob, digests) = try await receiveBody(call, expect)
+        let record = ObjectRecord(bucket: call.bucket, key: call.key, size: digests.length, etag: ETag.quoted(md5: digests.md5),
+                                  lastModified: state.now(), headers: headers, checksum: digests.checksum,
+                                  checksumType: digests.checksum == nil ? nil : "FULL_OBJECT", blob: blob, partsCount: nil)
+        let replaced: String?
+        do {
+            replaced = try await state.catalog.putObject(record) { current in try conditions.evaluateWrite(currentETag: current?.etag) }
+        } catch {
+            await discard([blob])
+            throw error
+        }
+        if let replaced { await discard([replaced]) }
+        var h: HTTPFields = [.eTag: record.etag]
+        if let c = record.checksum, let n = HTTPField.Name(c.algorithm.headerName) {
+            h[n] = c.base64
+            h[.init("x-amz-checksum-type")!] = "FULL_OBJECT"
+        }
+        return Response(status: .ok, headers: h)
+    }
+
+    func getObject(_ call: S3Call, head: Bool) async throws -> Response {
+        _ = try await requireBucket(call.bucket)
+        guard let record = try await state.catalog.object(bucket: call.bucket, key: call.key) else {
+            throw S3Error(.noSuchKey, "The specified key does not exist.", details: [("Key", call.key)])
+        }
+        let req = call.request.headers
+        let conditions = Preconditions(ifMatch: req[.ifMatch], ifNoneMatch: req[.ifNoneMatch],
+                                       ifModifiedSince: req[.ifModifiedSince].flatMap(HTTPDate.parse),
+                                       ifUnmodifiedSince: req[.ifUnmodifiedSince].flatMap(HTTPDate.parse))
+        switch conditions.evaluate(etag: record.etag, lastModified: record.lastModified) {
+        case .proceed: break
+        case .notModified:
+            return Response(status: .notModified, headers: [.eTag: record.etag, .lastModified: HTTPDate.format(record.lastModified)])
+        case .preconditionFailed:
+            throw S3Error(.preconditionFailed, "At least one of the pre-conditions you specified did not hold", details: [("Condition", "If-Match")])
+        }
+        if let pn = call.target.queryValue("partNumber") {
+            guard let n = Int(pn), n >= 1, n <= 10000 else {
+                throw S3Error(.invalidArgument, "Part number must be an integer between 1 and 10000, inclusive", details: [("ArgumentName", "partNumber")])
+            }
+            guard record.partsCount == nil, n == 1 else {
+                throw S3Error(.notImplemented, "GetObject with partNumber is only supported for single-part objects.")
+            }
+        }
+        var headers = objectResponseHeaders(record, checksumMode: call.header("x-amz-checksum-mode")?.uppercased() == "ENABLED")
+        applyResponseOverrides(call, &headers)
+        var status = HTTPResponse.Status.ok
+        var range: ByteRange?
+        if let rh = req[.range] {
+            switch ByteRange.parse(rh, size: record.size) {
+            case .whole: break
+            case .unsatisfiable:
+                throw S3Error(.invalidRange, "The requested range is not satisfiable",
+                              details: [("RangeRequested", rh), ("ActualObjectSize", String(record.size))])
+            case .partial(let r):
+                range = r
+                status = .partialContent
+                headers[.contentRange] = "bytes \(r.start)-\(r.end)/\(record.size)"
+                // A checksum describes the whole object, not a range.
+                for alg in ChecksumAlgorithm.allCases { headers[HTTPField.Name(alg.headerName)!] = nil }
+            }
+        }
+        let length = range?.length ?? record.size
+        headers[.contentLength] = String(length)
+        if head {
+            return Response(status: status, headers: headers)
+        }
+        let stream = try await state.store.open(blob: record.blob, range: range)
+        return Response(status: status, headers: headers, body: ResponseBody(contentLength: Int(length)) { writer in
+            for try await chunk in stream { try await writer.write(chunk) }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// `response-content-type` & co. replace the stored headers in a GET response.
+    func applyResponseOverrides(_ call: S3Call, _ headers: inout HTTPFields) {
+        let overrides: [(String, HTTPField.Name)] = [
+            ("response-content-type", .contentType), ("response-content-language", .contentLanguage),
+            ("response-expires", .expires), ("response-cache-control", .cacheControl),
+            ("response-content-disposition", .contentDisposition), ("response-content-encoding", .contentEncoding),
+        ]
+        for (param, name) in overrides {
+            if let v = call.target.queryValue(param) { headers[name] = v }
+        }
+    }
+
+    func deleteObject(_ call: S3Call) async throws -> Response {
+        if let problem = Names.keyProblem(call.key) { throw problem }
+        let blob = try await state.catalog.deleteObject(bucket: call.bucket, key: call.key)
+        if let blob { await discard([blob]) }
+        return Response(status: .noContent)
+    }
+
+    func deleteObjects(_ call: S3Call) async throws -> Response {
+        _ = try await requireBucket(call.bucket)
+        let body = try await readSmallBody(call)
+        try verifyIntegrityHeaders(call, body: body, required: true)
+        let delete = try XMLRequests.decode(XMLRequests.Delete.self, root: "Delete", from: body)
+        guard !delete.objects.isEmpty, delete.objects.count <= 1000 else {
+            throw S3Error(.malformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
+        }
+        var w = XMLWriter()
+        w.open("DeleteResult")
+        for obj in delete.objects {
+            if let problem = Names.keyProblem(obj.key) {
+                w.group("Error") { w in
+                    w.element("Key", obj.key)
+                    w.element("Code", problem.code.string)
+                    w.element("Message", problem.message)
+                }
+                continue
+            }
+            do {
+                if let blob = try await state.catalog.deleteObject(bucket: call.bucket, key: obj.key) { await discard([blob]) }
+                if !delete.quiet {
+                    w.group("Deleted") { w in w.element("Key", obj.key) }
+                }
+            } catch {
+                state.logger.error("delete failed", metadata: ["key": .string(obj.key), "error": .string("\(error)")])
+                w.group("Error") { w in
+                    w.element("Key", obj.key)
+                    w.element("Code", "InternalError")
+                    w.element("Message", "We encountered an internal error. Please try again.")
+                }
+            }
+        }
+        w.close("DeleteResult")
+        return xmlResponse(w.result)
+    }
+
+    /// DeleteObjects needs Content-MD5 or an `x-amz-checksum-*` header (AWS now accepts either);
+    /// whichever is given must match the body.
+    func verifyIntegrityHeaders(_ call: S3Call, body: [UInt8], required: Bool) throws {
+        var checked = false
+        if let m = call.header("content-md5") {
+            guard let want = Data(base64Encoded: m.trimmingCharacters(in: .whitespaces)), want.count == 16 else {
+                throw S3Error(.invalidDigest, "The Content-MD5 you specified is not valid.")
+            }
+            let got = Array(Insecure.MD5.hash(data: body))
+            guard constantTimeEqual(Array(want), got) else { throw S3Error(.badDigest, "The Content-MD5 you specified did not match what we received.") }
+            checked = true
+        }
+        for alg in ChecksumAlgorithm.allCases {
+            guard let v = call.header(alg.headerName) else { continue }
+            guard let given = ChecksumValue.parse(algorithm: alg, header: v) else {
+                throw S3Error(.invalidRequest, "Value for \(alg.headerName) header is invalid.")
+            }
+            let computed = ChecksumValue(algorithm: alg, digest: ChecksumHasher.digest(alg, of: body))
+            guard given == computed else { throw S3Error(.badDigest, "The \(alg.rawValue) you specified did not match the calculated checksum.") }
+            checked = true
+        }
+        if required && !checked {
+            throw S3Error(.invalidRequest, "Missing required header for this request: Content-MD5 or x-amz-checksum-*")
+        }
+    }
+
+    /// Reads a small (XML) request body whole, capped, and checks a signed payload hash.
+    func readSmallBody(_ call: S3Call) async throws -> [UInt8] {
+        if case .streaming = call.signature.payload {
+            throw S3Error(.notImplemented, "aws-chunked encoding is only supported for object uploads.")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await call.request.body.collect(upTo: XMLRequests.maxBodySize)
+        } catch {
+            throw S3Error(.maxMessageLengthExceeded, "Your request was too big.")
+        }
+        let body = Array(buffer: buffer)
+        if case .signed(let hex) = call.signature.payload {
+            guard ChecksumHasher.digest(.sha256, of: body) == Hex.decode(hex) else {
+                throw S3Error(.xAmzContentSHA256Mismatch, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+            }
+        }
+        return body
+    }
+}

@@ -1,0 +1,166 @@
+import Catalog
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import S3Protocol
+import Storage
+
+/// Everything a request handler needs; immutable and shared by all connections.
+public struct GatewayState: Sendable {
+    public var catalog: any Catalog
+    public var store: any ObjectStore
+    public var credentials: CredentialStore
+    public var region: String
+    /// Domains under which virtual-host-style addressing applies (`bucket.localhost`).
+    public var domains: [String]
+    public var logger: Logger
+    public var now: @Sendable () -> Date
+
+    public init(catalog: any Catalog, store: any ObjectStore, credentials: CredentialStore, region: String,
+                domains: [String] = ["localhost"], logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+        self.catalog = catalog
+        self.store = store
+        self.credentials = credentials
+        self.region = region
+        self.domains = domains
+        self.logger = logger
+        self.now = now
+    }
+}
+
+/// One S3 request on its way through: parsed target, verified signature, request id.
+struct S3Call: Sendable {
+    let request: Request
+    let context: S3RequestContext
+    let target: RequestTarget
+    let signature: VerifiedSignature
+    let requestID: String
+
+    var bucket: String { target.bucket ?? "" }
+    var key: String { target.key ?? "" }
+
+    func header(_ name: String) -> String? {
+        HTTPField.Name(name).flatMap { request.headers[$0] }
+    }
+
+    func headers(_ name: String) -> [String] {
+        HTTPField.Name(name).map { request.headers[values: $0] } ?? []
+    }
+}
+
+/// The S3 front door: `/health`, then authentication, then one handler per operation.
+public struct S3Responder: HTTPResponder {
+    public typealias Context = S3RequestContext
+    let state: GatewayState
+
+    public init(state: GatewayState) {
+        self.state = state
+    }
+
+    public func respond(to request: Request, context: S3RequestContext) async throws -> Response {
+        let requestID = Self.newRequestID()
+        if request.method == .get, request.uri.path == "/health" {
+            return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+        }
+        var resource = request.uri.path
+        do {
+            let target = try RequestTarget.parse(request, domains: state.domains)
+            resource = target.path
+            let op = try S3Operation.classify(method: request.method.rawValue, bucket: target.bucket, key: target.key,
+                                              query: target.query, headers: { name in HTTPField.Name(name).flatMap { request.headers[$0] } })
+            let signature = try SigV4Verifier().verify(target.signable(request), now: state.now(),
+                                                      secretFor: { state.credentials.secret(for: $0) })
+            let call = S3Call(request: request, context: context, target: target, signature: signature, requestID: requestID)
+            var response = try await dispatch(op, call)
+            response.headers[.init("x-amz-request-id")!] = requestID
+            return response
+        } catch let error as S3Error {
+            return errorResponse(error, request: request, resource: resource, requestID: requestID)
+        } catch let error as CatalogError {
+            return errorResponse(Self.map(error), request: request, resource: resource, requestID: requestID)
+        } catch {
+            state.logger.error("internal error", metadata: ["request-id": .string(requestID), "error": .string("\(error)")])
+            return errorResponse(S3Error(.internalError, "We encountered an internal error. Please try again."),
+                                 request: request, resource: resource, requestID: requestID)
+        }
+    }
+
+    func dispatch(_ op: S3Operation, _ call: S3Call) async throws -> Response {
+        switch op {
+        case .listBuckets: return try await listBuckets(call)
+        case .createBucket: return try await createBucket(call)
+        case .headBucket: return try await headBucket(call)
+        case .deleteBucket: return try await deleteBucket(call)
+        case .getBucketLocation: return try await getBucketLocation(call)
+        case .getBucketVersioning: return try await getBucketVersioning(call)
+        case .listObjects: return try await listObjects(call, v2: false)
+        case .listObjectsV2: return try await listObjects(call, v2: true)
+        case .listMultipartUploads: return try await listMultipartUploads(call)
+        case .deleteObjects: return try await deleteObjects(call)
+        case .putObject: return try await putObject(call)
+        case .copyObject: return try await copyObject(call)
+        case .getObject: return try await getObject(call, head: false)
+        case .headObject: return try await getObject(call, head: true)
+        case .deleteObject: return try await deleteObject(call)
+        case .createMultipartUpload: return try await createMultipartUpload(call)
+        case .uploadPart: return try await uploadPart(call)
+        case .uploadPartCopy: return try await uploadPartCopy(call)
+        case .completeMultipartUpload: return try await completeMultipartUpload(call)
+        case .abortMultipartUpload: return try await abortMultipartUpload(call)
+        case .listParts: return try await listParts(call)
+        }
+    }
+
+    static func map(_ error: CatalogError) -> S3Error {
+        switch error {
+        case .bucketExists: S3Error(.bucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it.")
+        case .noSuchBucket: S3Error(.noSuchBucket, "The specified bucket does not exist")
+        case .bucketNotEmpty: S3Error(.bucketNotEmpty, "The bucket you tried to delete is not empty")
+        case .noSuchUpload: S3Error(.noSuchUpload, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
+        }
+    }
+
+    func errorResponse(_ error: S3Error, request: Request, resource: String, requestID: String) -> Response {
+        var headers: HTTPFields = [.init("x-amz-request-id")!: requestID]
+        let status = HTTPResponse.Status(code: error.code.status)
+        if error.code.status >= 500 {
+            state.logger.warning("request failed", metadata: ["request-id": .string(requestID), "code": .string(error.code.string), "message": .string(error.message)])
+        }
+        if request.method == .head || error.code == .notModified {
+            return Response(status: status, headers: headers)
+        }
+        headers[.contentType] = "application/xml"
+        let body = error.xml(resource: resource, requestID: requestID)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func newRequestID() -> String {
+        Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255) }).uppercased()
+    }
+
+    static func newBlobID() -> String {
+        Hex.encode((0..<16).map { _ in UInt8.random(in: 0...255) })
+    }
+
+    func xmlResponse(_ body: String, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var h = headers
+        h[.contentType] = "application/xml"
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    func requireBucket(_ name: String) async throws -> BucketRecord {
+        guard let b = try await state.catalog.bucket(name) else { throw Self.map(.noSuchBucket) }
+        return b
+    }
+
+    /// Deletes blobs no row refers to any more; failures only leave garbage for the next sweep.
+    func discard(_ blobs: [String]) async {
+        for blob in blobs {
+            do { try await state.store.delete(blob: blob) } catch {
+                state.logger.warning("could not delete blob", metadata: ["blob": .string(blob), "error": .string("\(error)")])
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+/// Which S3 API operation a request is, from method, bucket, key and query (pure).
+public enum S3Operation: String, Sendable, CaseIterable {
+    case listBuckets = "ListBuckets"
+    case createBucket = "CreateBucket"
+    case headBucket = "HeadBucket"
+    case deleteBucket = "DeleteBucket"
+    case getBucketLocation = "GetBucketLocation"
+    case getBucketVersioning = "GetBucketVersioning"
+    case listObjects = "ListObjects"
+    case listObjectsV2 = "ListObjectsV2"
+    case listMultipartUploads = "ListMultipartUploads"
+    case deleteObjects = "DeleteObjects"
+    case putObject = "PutObject"
+    case copyObject = "CopyObject"
+    case getObject = "GetObject"
+    case headObject = "HeadObject"
+    case deleteObject = "DeleteObject"
+    case createMultipartUpload = "CreateMultipartUpload"
+    case uploadPart = "UploadPart"
+    case uploadPartCopy = "UploadPartCopy"
+    case completeMultipartUpload = "CompleteMultipartUpload"
+    case abortMultipartUpload = "AbortMultipartUpload"
+    case listParts = "ListParts"
+
+    /// Sub-resources we do not implement; S3 answers them, so we say NotImplemented rather
+    /// than mistake them for a plain object or bucket request.
+    static let unsupportedSubresources: Set<String> = [
+        "acl", "policy", "cors", "lifecycle", "tagging", "website", "logging", "notification", "replication",
+        "encryption", "object-lock", "legal-hold", "retention", "accelerate", "requestPayment", "analytics",
+        "inventory", "metrics", "intelligent-tiering", "ownershipControls", "publicAccessBlock", "policyStatus",
+        "restore", "select", "torrent", "attributes", "versions", "renameObject",
+    ]
+
+    public static func classify(method: String, bucket: String?, key: String?, query: [(String, String)], headers: (String) -> String?) throws(S3Error) -> S3Operation {
+        let names = Set(query.map(\.0))
+        if let unsupported = names.first(where: { unsupportedSubresources.contains($0) }),
+           !(unsupported == "versioning") {
+            throw S3Error(.notImplemented, "The '\(unsupported)' sub-resource is not implemented.")
+        }
+        guard let bucket, !bucket.isEmpty else {
+            guard method == "GET" else { throw S3Error(.methodNotAllowed, "The specified method is not allowed against this resource.") }
+            return .listBuckets
+        }
+        _ = bucket
+        guard let key, !key.isEmpty else {
+            switch method {
+            case "PUT":
+                if names.contains("versioning") { throw S3Error(.notImplemented, "Bucket versioning is not implemented.") }
+                return .createBucket
+            case "HEAD": return .headBucket
+            case "DELETE": return .deleteBucket
+            case "POST":
+                if names.contains("delete") { return .deleteObjects }
+                throw S3Error(.methodNotAllowed, "The specified method is not allowed against this resource.")
+            case "GET":
+                if names.contains("location") { return .getBucketLocation }
+                if names.contains("versioning") { return .getBucketVersioning }
+                if names.contains("uploads") { return .listMultipartUploads }
+                if query.contains(where: { $0.0 == "list-type" && $0.1 == "2" }) { return .listObjectsV2 }
+                return .listObjects
+            default:
+                throw S3Error(.methodNotAllowed, "The specified method is not allowed against this resource.")
+            }
+        }
+        switch method {
+        case "PUT":
+            if names.contains("partNumber") || names.contains("uploadId") {
+                return headers("x-amz-copy-source") != nil ? .uploadPartCopy : .uploadPart
+            }
+            return headers("x-amz-copy-source") != nil ? .copyObject : .putObject
+        case "GET":
+            return names.contains("uploadId") ? .listParts : .getObject
+        case "HEAD": return .headObject
+        case "DELETE": return names.contains("uploadId") ? .abortMultipartUpload : .deleteObject
+        case "POST":
+            if names.contains("uploads") { return .createMultipartUpload }
+            if names.contains("uploadId") { return .completeMultipartUpload }
+            throw S3Error(.methodNotAllowed, "The specified method is not allowed against this resource.")
+        default:
+            throw S3Error(.methodNotAllowed, "The specified method is not allowed against this resource.")
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import ArgumentParser
+
+@main
+struct Passerelle: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "passerelle",
+        abstract: "Sovereign data bridge: one S3 front door over any backend.",
+        subcommands: [Serve.self, Bench.self])
+}
+
+/// `HOST:PORT`, with `[v6]:PORT` for IPv6 literals.
+struct HostPort: ExpressibleByArgument, Sendable {
+    var host: String
+    var port: Int
+
+    init?(argument: String) {
+        guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
+              (0...65535).contains(port)
+        else { return nil }
+        var host = String(argument[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.host = host
+        self.port = port
+    }
+}

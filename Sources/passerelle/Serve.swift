@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import Gateway
+import Logging
+import S3Protocol
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the S3 gateway.")
+
+    @Option(name: .customLong("data-dir"), help: "Where objects, the catalog, credentials and the TLS certificate live.")
+    var dataDir = "./passerelle-data"
+
+    @Option(help: "HTTP listen address.")
+    var listen = HostPort(argument: "127.0.0.1:9000")!
+
+    @Option(name: .customLong("tls-listen"), help: "HTTPS listen address (self-signed certificate generated on first start).")
+    var tlsListen = HostPort(argument: "127.0.0.1:9443")!
+
+    @Flag(name: .customLong("no-tls"), help: "Do not open the HTTPS listener.")
+    var noTLS = false
+
+    @Option(help: "Region reported to clients and expected in signatures' scope.")
+    var region = "us-east-1"
+
+    @Option(help: "Domain for virtual-host-style addressing (bucket.DOMAIN); repeatable.")
+    var domain: [String] = ["localhost"]
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func run() async throws {
+        var logger = Logger(label: "passerelle")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let credentials = try RootCredentials.load(dataDirectory: dataDir)
+        let options = ServeOptions(dataDirectory: dataDir, listen: (listen.host, listen.port),
+                                   tlsListen: noTLS ? nil : (tlsListen.host, tlsListen.port), region: region, domains: domain)
+        try await GatewayServer.run(options, rootCredentials: credentials, logger: logger)
+    }
+}
+
+/// Root credentials: from `PASSERELLE_ROOT_ACCESS_KEY` / `PASSERELLE_ROOT_SECRET_KEY`, else
+/// from `DATA_DIR/root-credentials` (mode 0600), generated and printed once on first start.
+enum RootCredentials {
+    static func load(dataDirectory: String) throws -> (String, String) {
+        let env = ProcessInfo.processInfo.environment
+        if let a = env["PASSERELLE_ROOT_ACCESS_KEY"], let s = env["PASSERELLE_ROOT_SECRET_KEY"], !a.isEmpty, !s.isEmpty {
+            return (a, s)
+        }
+        let path = dataDirectory + "/root-credentials"
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let lines = text.split(separator: "\n").map(String.init)
+            guard lines.count >= 2 else { throw ValidationError("\(path) is malformed: expected access key and secret on two lines") }
+            return (lines[0], lines[1])
+        }
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+        let access = "PSR" + String((0..<17).map { _ in alphabet[Int.random(in: 0..<alphabet.count)] })
+        var rng = SystemRandomNumberGenerator()
+        let secretBytes = (0..<30).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let secret = Data(secretBytes).base64EncodedString().replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "+", with: "-")
+        try SecretFile.write("\(access)\n\(secret)\n", to: path)
+        print("""
+            Generated root credentials (stored in \(path), shown once):
+              access key: \(access)
+              secret key: \(secret)
+            """)
+        return (access, secret)
+    }
+}
