@@ -105,6 +105,9 @@ public enum XMLRequests {
         guard rest.hasPrefix("<") else { return false }
         let name = rest.dropFirst().prefix { !$0.isWhitespace && $0 != ">" && $0 != "/" }
         let local = name.split(separator: ":").last.map(String.init) ?? String(name)
-        return local == root
+        guard local == root else { return false }
+        // Nothing may follow the root element (Foundation's parser stops at its end silently).
+        let tail = String(decoding: body.suffix(256), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return tail.hasSuffix("</\(name)>") || tail.hasSuffix("/>") && !tail.contains("</")
     }
 }

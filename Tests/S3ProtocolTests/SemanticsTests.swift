@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+@testable import S3Protocol
+
+@Suite("S3 semantics")
+struct SemanticsTests {
+    @Test("ranges: a-b, a-, -n, clamping, unsatisfiable, ignored forms")
+    func ranges() {
+        #expect(ByteRange.parse("bytes=0-9", size: 100) == .partial(.init(start: 0, end: 9)))
+        #expect(ByteRange.parse("bytes=90-200", size: 100) == .partial(.init(start: 90, end: 99)))
+        #expect(ByteRange.parse("bytes=10-", size: 100) == .partial(.init(start: 10, end: 99)))
+        #expect(ByteRange.parse("bytes=-10", size: 100) == .partial(.init(start: 90, end: 99)))
+        #expect(ByteRange.parse("bytes=-200", size: 100) == .partial(.init(start: 0, end: 99)))
+        #expect(ByteRange.parse("bytes=100-", size: 100) == .unsatisfiable)
+        #expect(ByteRange.parse("bytes=100-200", size: 100) == .unsatisfiable)
+        #expect(ByteRange.parse("bytes=0-0", size: 0) == .unsatisfiable)
+        #expect(ByteRange.parse("bytes=5-1", size: 100) == .whole)
+        #expect(ByteRange.parse("bytes=0-1,5-6", size: 100) == .whole)
+        #expect(ByteRange.parse("items=0-1", size: 100) == .whole)
+        #expect(ByteRange.parse("bytes=x-1", size: 100) == .whole)
+    }
+
+    @Test("conditional reads follow RFC 9110 precedence as S3 does")
+    func conditions() {
+        let etag = "\"abc\""
+        let lm = Date(timeIntervalSince1970: 1_000_000)
+        let before = lm.addingTimeInterval(-10), after = lm.addingTimeInterval(10)
+        #expect(Preconditions(ifMatch: "\"abc\"").evaluate(etag: etag, lastModified: lm) == .proceed)
+        #expect(Preconditions(ifMatch: "\"x\"").evaluate(etag: etag, lastModified: lm) == .preconditionFailed)
+        #expect(Preconditions(ifMatch: "*").evaluate(etag: etag, lastModified: lm) == .proceed)
+        #expect(Preconditions(ifNoneMatch: "\"abc\"").evaluate(etag: etag, lastModified: lm) == .notModified)
+        #expect(Preconditions(ifModifiedSince: after).evaluate(etag: etag, lastModified: lm) == .notModified)
+        #expect(Preconditions(ifModifiedSince: before).evaluate(etag: etag, lastModified: lm) == .proceed)
+        #expect(Preconditions(ifUnmodifiedSince: before).evaluate(etag: etag, lastModified: lm) == .preconditionFailed)
+        // If-Match true + If-Unmodified-Since false → 200 (S3 GetObject docs).
+        #expect(Preconditions(ifMatch: "\"abc\"", ifUnmodifiedSince: before).evaluate(etag: etag, lastModified: lm) == .proceed)
+        // If-None-Match false + If-Modified-Since true → 304.
+        #expect(Preconditions(ifNoneMatch: "\"zzz\"", ifModifiedSince: after).evaluate(etag: etag, lastModified: lm) == .proceed)
+    }
+
+    @Test("conditional writes: If-None-Match * and If-Match")
+    func conditionalWrites() throws {
+        try Preconditions(ifNoneMatch: "*").evaluateWrite(currentETag: nil)
+        #expect(throws: S3Error.self) { try Preconditions(ifNoneMatch: "*").evaluateWrite(currentETag: "\"a\"") }
+        try Preconditions(ifMatch: "\"a\"").evaluateWrite(currentETag: "\"a\"")
+        #expect(throws: S3Error.self) { try Preconditions(ifMatch: "\"a\"").evaluateWrite(currentETag: "\"b\"") }
+        #expect(throws: S3Error.self) { try Preconditions(ifMatch: "\"a\"").evaluateWrite(currentETag: nil) }
+    }
+
+    @Test("bucket names", arguments: [
+        ("abc", true), ("my-bucket.data", true), ("ab", false), ("ABC", false), ("-abc", false), ("abc-", false),
+        ("a..b", false), ("a.-b", false), ("192.168.1.1", false), ("xn--abc", false), ("abc-s3alias", false),
+        (String(repeating: "a", count: 63), true), (String(repeating: "a", count: 64), false), ("a_b", false),
+    ])
+    func bucketNames(_ c: (String, Bool)) {
+        #expect((Names.bucketNameProblem(c.0) == nil) == c.1, "\(c.0)")
+    }
+
+    @Test("keys: up to 1024 bytes of UTF-8, no NUL")
+    func keys() {
+        #expect(Names.keyProblem(String(repeating: "é", count: 512)) == nil)
+        #expect(Names.keyProblem(String(repeating: "é", count: 513))?.code == .keyTooLong)
+        #expect(Names.keyProblem("a\u{0}b") != nil)
+        #expect(Names.keyProblem("../../etc/passwd") == nil)  // legal S3 key; never a path here
+    }
+
+    @Test("operation classification")
+    func classify() throws {
+        func op(_ m: String, _ b: String?, _ k: String?, _ q: [(String, String)] = [], copy: Bool = false) throws -> S3Operation {
+            try S3Operation.classify(method: m, bucket: b, key: k, query: q, headers: { $0 == "x-amz-copy-source" && copy ? "b/k" : nil })
+        }
+        #expect(try op("GET", nil, nil) == .listBuckets)
+        #expect(try op("GET", "b", nil, [("list-type", "2")]) == .listObjectsV2)
+        #expect(try op("POST", "b", nil, [("delete", "")]) == .deleteObjects)
+        #expect(try op("PUT", "b", "k", [("partNumber", "1"), ("uploadId", "u")], copy: true) == .uploadPartCopy)
+        #expect(try op("PUT", "b", "k", copy: true) == .copyObject)
+        #expect(try op("POST", "b", "k", [("uploads", "")]) == .createMultipartUpload)
+        #expect(throws: S3Error.self) { try op("GET", "b", "k", [("acl", "")]) }
+        #expect(throws: S3Error.self) { try op("PATCH", "b", "k") }
+    }
+
+    @Test("HTTP dates round-trip and the obsolete forms parse")
+    func dates() {
+        let d = Date(timeIntervalSince1970: 784_111_777)
+        #expect(HTTPDate.format(d) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(HTTPDate.parse("Sun, 06 Nov 1994 08:49:37 GMT") == d)
+        #expect(HTTPDate.parse("Sunday, 06-Nov-94 08:49:37 GMT") == d)
+        #expect(HTTPDate.parse("Sun Nov  6 08:49:37 1994") == d)
+        #expect(HTTPDate.iso8601(d) == "1994-11-06T08:49:37.000Z")
+        #expect(AmzDate.format(d) == "19941106T084937Z")
+        #expect(AmzDate.parse("19941106T084937Z") == d)
+        #expect(AmzDate.parse("19941306T084937Z") == nil)
+        #expect(HTTPDate.parse("garbage") == nil)
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import Testing
+@testable import S3Protocol
+
+struct SigV4Vectors: Decodable {
+    struct HeaderCase: Decodable {
+        var name: String
+        var method: String
+        var path: String
+        var query: [[String]]
+        var headers: [[String]]
+        var signedHeaders: [String]
+        var signature: String
+        var body: String?
+    }
+    struct Presigned: Decodable {
+        var method: String
+        var path: String
+        var query: [[String]]
+        var headers: [[String]]
+    }
+    struct Chunked: Decodable {
+        var timestamp: String
+        var seedSignature: String
+        var chunkSizes: [Int]
+        var chunkSignatures: [String]
+    }
+    var secret: String
+    var accessKey: String
+    var header: [HeaderCase]
+    var presigned: Presigned
+    var chunked: Chunked
+
+    static func load() throws -> SigV4Vectors {
+        let url = try #require(Bundle.module.url(forResource: "sigv4-s3", withExtension: "json", subdirectory: "Vectors"))
+        return try JSONDecoder().decode(SigV4Vectors.self, from: Data(contentsOf: url))
+    }
+}
+
+func pairs(_ a: [[String]]) -> [(String, String)] { a.map { ($0[0], $0[1]) } }
+
+let vectorDate = Date(timeIntervalSince1970: 1_369_353_600)  // 2013-05-24T00:00:00Z
+
+@Suite("SigV4")
+struct SigV4Tests {
+    @Test("reproduces the AWS S3 header-signature examples", arguments: try SigV4Vectors.load().header)
+    func headerVectors(_ v: SigV4Vectors.HeaderCase) throws {
+        let vectors = try SigV4Vectors.load()
+        var headers = pairs(v.headers)
+        let auth = "AWS4-HMAC-SHA256 Credential=\(vectors.accessKey)/20130524/us-east-1/s3/aws4_request,SignedHeaders=\(v.signedHeaders.joined(separator: ";")),Signature=\(v.signature)"
+        headers.append(("authorization", auth))
+        let request = SignableRequest(method: v.method, path: v.path, query: pairs(v.query), headers: headers)
+        let verified = try SigV4Verifier().verify(request, now: vectorDate) { $0 == vectors.accessKey ? vectors.secret : nil }
+        #expect(verified.accessKey == vectors.accessKey)
+        #expect(verified.signature == v.signature)
+        if let body = v.body {
+            #expect(verified.payload == .signed(sha256Hex: SigV4.sha256Hex(body)))
+        }
+    }
+
+    @Test("a wrong secret, a changed header or a changed path fails with SignatureDoesNotMatch")
+    func tampering() throws {
+        let vectors = try SigV4Vectors.load()
+        let v = vectors.header[0]
+        var headers = pairs(v.headers)
+        headers.append(("authorization", "AWS4-HMAC-SHA256 Credential=\(vectors.accessKey)/20130524/us-east-1/s3/aws4_request, SignedHeaders=\(v.signedHeaders.joined(separator: ";")), Signature=\(v.signature)"))
+        let good = SignableRequest(method: v.method, path: v.path, query: [], headers: headers)
+        #expect(throws: S3Error.self) { try SigV4Verifier().verify(good, now: vectorDate) { _ in "wrong" } }
+        var changedHeader = good
+        changedHeader.headers[1] = ("range", "bytes=0-10")
+        #expect(throws: SigV4Verifier.mismatch) { try SigV4Verifier().verify(changedHeader, now: vectorDate) { _ in vectors.secret } }
+        var changedPath = good
+        changedPath.path = "/test.txt2"
+        #expect(throws: SigV4Verifier.mismatch) { try SigV4Verifier().verify(changedPath, now: vectorDate) { _ in vectors.secret } }
+        let unknown = try? SigV4Verifier().verify(good, now: vectorDate) { _ in nil }
+        #expect(unknown == nil)
+        do {
+            _ = try SigV4Verifier().verify(good, now: vectorDate) { _ in nil }
+        } catch {
+            #expect(error.code == .invalidAccessKeyId)
+        }
+    }
+
+    @Test("clock skew beyond 15 minutes is RequestTimeTooSkewed")
+    func skew() throws {
+        let vectors = try SigV4Vectors.load()
+        let v = vectors.header[0]
+        var headers = pairs(v.headers)
+        headers.append(("authorization", "AWS4-HMAC-SHA256 Credential=\(vectors.accessKey)/20130524/us-east-1/s3/aws4_request,SignedHeaders=\(v.signedHeaders.joined(separator: ";")),Signature=\(v.signature)"))
+        let r = SignableRequest(method: v.method, path: v.path, query: [], headers: headers)
+        _ = try SigV4Verifier().verify(r, now: vectorDate.addingTimeInterval(14 * 60)) { _ in vectors.secret }
+        do {
+            _ = try SigV4Verifier().verify(r, now: vectorDate.addingTimeInterval(16 * 60)) { _ in vectors.secret }
+            Issue.record("accepted a skewed request")
+        } catch {
+            #expect(error.code == .requestTimeTooSkewed)
+        }
+    }
+
+    @Test("malformed Authorization headers are AuthorizationHeaderMalformed, never a crash", arguments: [
+        "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA256 Credential=a", "AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host, Signature=00",
+        "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=00",
+        "AWS4-HMAC-SHA256 Credential=/20130524/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
+        "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request, SignedHeaders=Host, Signature=00",
+    ])
+    func malformed(_ header: String) {
+        #expect(throws: S3Error.self) { _ = try SigV4Authorization.parse(header: header) }
+    }
+
+    @Test("presigned URL: the AWS example verifies, then expires")
+    func presigned() throws {
+        let vectors = try SigV4Vectors.load()
+        let p = vectors.presigned
+        let r = SignableRequest(method: p.method, path: p.path, query: pairs(p.query), headers: pairs(p.headers))
+        let ok = try SigV4Verifier().verify(r, now: vectorDate.addingTimeInterval(3600)) { _ in vectors.secret }
+        #expect(ok.presigned)
+        #expect(ok.payload == .unsigned)
+        do {
+            _ = try SigV4Verifier().verify(r, now: vectorDate.addingTimeInterval(86_401)) { _ in vectors.secret }
+            Issue.record("accepted an expired URL")
+        } catch {
+            #expect(error.code == .accessDenied)
+            #expect(error.message == "Request has expired")
+        }
+        var tooLong = r
+        tooLong.query = tooLong.query.map { $0.0 == "X-Amz-Expires" ? ($0.0, "604801") : $0 }
+        #expect(throws: S3Error.self) { try SigV4Verifier().verify(tooLong, now: vectorDate) { _ in vectors.secret } }
+    }
+
+    @Test("canonical query sorts by encoded name and value and encodes reserved characters")
+    func canonicalQuery() {
+        let q = SigV4.canonicalQuery([("prefix", "a b/c"), ("list-type", "2"), ("delimiter", "/"), ("a", "~*")])
+        #expect(q == "a=~%2A&delimiter=%2F&list-type=2&prefix=a%20b%2Fc")
+        #expect(SigV4.canonicalURI("/b/k ü+") == "/b/k%20%C3%BC%2B")
+    }
+
+    @Test("streaming chunk signatures of the AWS example chain verify; a changed byte breaks the chain")
+    func chunkChain() throws {
+        let vectors = try SigV4Vectors.load()
+        let c = vectors.chunked
+        let scope = CredentialScope(date: "20130524", region: "us-east-1", service: "s3")
+        let key = SigV4.signingKey(secret: vectors.secret, scope: scope)
+        var body = [UInt8]()
+        for (size, sig) in zip(c.chunkSizes, c.chunkSignatures) {
+            body += Array("\(String(size, radix: 16));chunk-signature=\(sig)\r\n".utf8)
+            body += [UInt8](repeating: UInt8(ascii: "a"), count: size)
+            body += Array("\r\n".utf8)
+        }
+        let signing = ChunkedBodyVerifier.Signing(key: key, scope: scope, timestamp: c.timestamp, seedSignature: c.seedSignature)
+        func run(_ bytes: [UInt8]) throws -> Int64 {
+            var decoder = AWSChunkedDecoder()
+            var verifier = ChunkedBodyVerifier(signing: signing, expectTrailer: false, declaredTrailers: [])
+            for e in try decoder.feed(.init(bytes: bytes)) { _ = try verifier.consume(e) }
+            try decoder.finish()
+            return verifier.decodedLength
+        }
+        #expect(try run(body) == 66560)
+        var tampered = body
+        tampered[200] = UInt8(ascii: "b")
+        #expect(throws: S3Error.self) { _ = try run(tampered) }
+    }
+}
