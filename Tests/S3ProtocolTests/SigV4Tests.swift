@@ -160,3 +160,19 @@ struct SigV4Tests {
         #expect(throws: S3Error.self) { _ = try run(tampered) }
     }
 }
+
+@Suite("SigV4 signer")
+struct SigV4SignerTests {
+    @Test("what the signer signs, the verifier accepts; with another secret it does not")
+    func roundTrip() throws {
+        let signer = SigV4Signer(accessKey: "AK", secret: "s3cr3t", region: "eu-west-3")
+        let now = Date()
+        let query = [("prefix", "a b"), ("list-type", "2")]
+        let base = [("host", "127.0.0.1:9000"), ("x-amz-meta-x", " spaced   value ")]
+        let added = signer.sign(method: "GET", path: "/bucket/ké y", query: query, headers: base, payloadHash: SigV4.unsignedPayload, date: now)
+        let request = SignableRequest(method: "GET", path: "/bucket/ké y", query: query, headers: base + added)
+        let v = try SigV4Verifier().verify(request, now: now) { $0 == "AK" ? "s3cr3t" : nil }
+        #expect(v.scope.region == "eu-west-3")
+        #expect(throws: S3Error.self) { try SigV4Verifier().verify(request, now: now) { _ in "other" } }
+    }
+}

@@ -1,0 +1,83 @@
+"""Start and stop a real `passerelle serve` on free loopback ports for the client tests."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("PASSERELLE_BIN", os.path.join(ROOT, ".build", "debug", "passerelle"))
+ACCESS_KEY = "PSRTESTACCESSKEY0001"
+SECRET_KEY = "test-secret-key-for-the-client-matrix"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gateway:
+    """One gateway process; `restart()` keeps its data directory, `kill()` is SIGKILL."""
+
+    def __init__(self, data_dir=None):
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="passerelle-test-")
+        self.port = free_port()
+        self.tls_port = free_port()
+        self.proc = None
+        self.log_path = os.path.join(self.data_dir, "gateway.log")
+
+    @property
+    def endpoint(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def tls_endpoint(self):
+        return f"https://127.0.0.1:{self.tls_port}"
+
+    @property
+    def certificate(self):
+        return os.path.join(self.data_dir, "tls-cert.pem")
+
+    def start(self, timeout=30):
+        env = dict(os.environ, PASSERELLE_ROOT_ACCESS_KEY=ACCESS_KEY, PASSERELLE_ROOT_SECRET_KEY=SECRET_KEY)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [BINARY, "serve", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}",
+             "--tls-listen", f"127.0.0.1:{self.tls_port}"],
+            stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited: {open(self.log_path).read()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.endpoint + "/health", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("gateway did not become healthy")
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian machine: build libraries, the real S3
+# clients of the matrix, and pytest. Quiet, idempotent; safe to run again.
+set -euo pipefail
+
+need_apt=()
+dpkg -s libsqlite3-dev >/dev/null 2>&1 || need_apt+=(libsqlite3-dev)
+command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+if ((${#need_apt[@]})); then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+pip_install() {
+    $PY -m pip install -q --disable-pip-version-check "$@" 2>/dev/null \
+        || $PY -m pip install -q --disable-pip-version-check --break-system-packages "$@"
+}
+missing=()
+$PY -c "import boto3" 2>/dev/null || missing+=(boto3)
+$PY -c "import pytest" 2>/dev/null || missing+=(pytest)
+$PY -c "import minio" 2>/dev/null || missing+=(minio)
+$PY -c "import requests" 2>/dev/null || missing+=(requests)
+command -v aws >/dev/null 2>&1 || missing+=(awscli)
+command -v s3cmd >/dev/null 2>&1 || missing+=(s3cmd)
+if ((${#missing[@]})); then pip_install "${missing[@]}"; fi
