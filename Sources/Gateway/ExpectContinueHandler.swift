@@ -10,6 +10,14 @@ import NIOHTTPTypes
 /// writes `100 Continue` when the application asks (`SendContinue`), and if a final response
 /// goes out while the client still holds back its body, it closes the connection after that
 /// response: the unread body would otherwise be parsed as the next request.
+///
+/// When the body did arrive without waiting (botocore sends `bytes` bodies with the headers),
+/// the handler still sends `100 Continue` before the final response, as RFC 9110 allows.
+/// botocore (1.43, `AWSConnection.request`) keeps the status of a final response that came
+/// instead of `100 Continue` and reuses it for the next Expect request on the connection: if that
+/// next request then meets a closed socket (gateway killed), botocore reports a made-up `200`
+/// and the client believes an upload succeeded that never did. Always answering `100` first
+/// keeps botocore off that path; the crash test caught it.
 final class ExpectContinueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -54,11 +62,16 @@ final class ExpectContinueHandler: ChannelDuplexHandler, RemovableChannelHandler
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(var response):
-            if response.status.kind != .informational, expecting, !continueSent, !requestEnded {
-                closeAfterResponse = true
-                response.headerFields[.connection] = "close"
-                context.write(wrapOutboundOut(.head(response)), promise: promise)
-                return
+            if response.status.kind != .informational, expecting, !continueSent {
+                if requestEnded {
+                    continueSent = true
+                    context.write(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+                } else {
+                    closeAfterResponse = true
+                    response.headerFields[.connection] = "close"
+                    context.write(wrapOutboundOut(.head(response)), promise: promise)
+                    return
+                }
             }
             context.write(data, promise: promise)
         case .body:

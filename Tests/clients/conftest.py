@@ -20,7 +20,7 @@ def make_client(endpoint, verify=None, **config):
     return boto3.client(
         "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
         region_name="us-east-1", verify=verify,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **config))
+        config=Config(**{"s3": {"addressing_style": "path"}, "retries": {"max_attempts": 1}, **config}))
 
 
 @pytest.fixture(scope="session")
