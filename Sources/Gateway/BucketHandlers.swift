@@ -39,8 +39,7 @@ extension S3Responder {
         }
         let body = try await readSmallBody(call)
         if !body.isEmpty {
-            let config = try XMLRequests.decode(XMLRequests.CreateBucketConfiguration.self, root: "CreateBucketConfiguration",
-                                                from: body)
+            let config = try XMLRequests.createBucketConfiguration(body)
             if let loc = config.locationConstraint, !loc.isEmpty, loc != state.region {
                 throw S3Error(.invalidArgument, "The specified location-constraint is not valid for this endpoint (region \(state.region)).",
                               details: [("LocationConstraint", loc)])

@@ -133,7 +133,7 @@ extension S3Responder {
     func completeMultipartUpload(_ call: S3Call) async throws -> Response {
         let upload = try await requireUpload(call)
         let body = try await readSmallBody(call)
-        let request = try XMLRequests.decode(XMLRequests.CompleteMultipartUpload.self, root: "CompleteMultipartUpload", from: body)
+        let request = try XMLRequests.completeMultipartUpload(body)
         guard !request.parts.isEmpty else {
             throw S3Error(.malformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
         }

@@ -115,7 +115,7 @@ extension S3Responder {
         _ = try await requireBucket(call.bucket)
         let body = try await readSmallBody(call)
         try verifyIntegrityHeaders(call, body: body, required: true)
-        let delete = try XMLRequests.decode(XMLRequests.Delete.self, root: "Delete", from: body)
+        let delete = try XMLRequests.delete(body)
         guard !delete.objects.isEmpty, delete.objects.count <= 1000 else {
             throw S3Error(.malformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
         }

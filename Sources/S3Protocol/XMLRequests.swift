@@ -1,113 +1,85 @@
-import Foundation
-import XMLCoder
-
 /// Request bodies S3 accepts as XML, decoded strictly and with a size cap.
 public enum XMLRequests {
     /// CompleteMultipartUpload may list 10,000 parts (~1.5 MB); nothing else comes close.
     public static let maxBodySize = 2 * 1024 * 1024
 
-    public struct CompletedPart: Decodable, Sendable, Equatable {
+    public struct CompletedPart: Sendable, Equatable {
         public var partNumber: Int
         public var etag: String
         public var checksums: [ChecksumAlgorithm: String]
-
-        enum CodingKeys: String, CodingKey {
-            case partNumber = "PartNumber", etag = "ETag"
-            case crc32 = "ChecksumCRC32", crc32c = "ChecksumCRC32C", crc64 = "ChecksumCRC64NVME"
-            case sha1 = "ChecksumSHA1", sha256 = "ChecksumSHA256"
-        }
 
         public init(partNumber: Int, etag: String, checksums: [ChecksumAlgorithm: String] = [:]) {
             self.partNumber = partNumber
             self.etag = etag
             self.checksums = checksums
         }
-
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            partNumber = try c.decode(Int.self, forKey: .partNumber)
-            etag = try c.decode(String.self, forKey: .etag)
-            var sums: [ChecksumAlgorithm: String] = [:]
-            let pairs: [(CodingKeys, ChecksumAlgorithm)] = [(.crc32, .crc32), (.crc32c, .crc32c), (.crc64, .crc64nvme), (.sha1, .sha1), (.sha256, .sha256)]
-            for (k, a) in pairs {
-                if let v = try c.decodeIfPresent(String.self, forKey: k) { sums[a] = v }
-            }
-            checksums = sums
-        }
     }
 
-    public struct CompleteMultipartUpload: Decodable, Sendable {
+    public struct CompleteMultipartUpload: Sendable {
         public var parts: [CompletedPart]
-        enum CodingKeys: String, CodingKey { case parts = "Part" }
-
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            parts = try c.decodeIfPresent([CompletedPart].self, forKey: .parts) ?? []
-        }
     }
 
-    public struct ObjectIdentifier: Decodable, Sendable, Equatable {
+    public struct ObjectIdentifier: Sendable, Equatable {
         public var key: String
         public var versionId: String?
-        enum CodingKeys: String, CodingKey { case key = "Key", versionId = "VersionId" }
     }
 
-    public struct Delete: Decodable, Sendable {
+    public struct Delete: Sendable {
         public var objects: [ObjectIdentifier]
         public var quiet: Bool
-        enum CodingKeys: String, CodingKey { case objects = "Object", quiet = "Quiet" }
-
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            objects = try c.decodeIfPresent([ObjectIdentifier].self, forKey: .objects) ?? []
-            let q = try c.decodeIfPresent(String.self, forKey: .quiet)?.trimmingCharacters(in: .whitespaces).lowercased()
-            quiet = q == "true"
-        }
     }
 
-    public struct CreateBucketConfiguration: Decodable, Sendable {
+    public struct CreateBucketConfiguration: Sendable {
         public var locationConstraint: String?
-        enum CodingKeys: String, CodingKey { case locationConstraint = "LocationConstraint" }
     }
 
-    /// Decodes `T` from `body`; any parse failure or wrong root is `MalformedXML`.
-    public static func decode<T: Decodable>(_ type: T.Type, root: String, from body: [UInt8]) throws(S3Error) -> T {
+    static let malformed = S3Error(.malformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
+
+    /// Parses `body` and checks its root element's local name.
+    static func root(_ body: [UInt8], _ name: String) throws(S3Error) -> XMLElement {
         guard body.count <= maxBodySize else {
             throw S3Error(.maxMessageLengthExceeded, "Your request was too big.")
         }
-        guard hasRoot(body, root) else {
-            throw S3Error(.malformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
-        }
+        let root: XMLElement
         do {
-            let decoder = XMLDecoder()
-            decoder.shouldProcessNamespaces = true
-            decoder.trimValueWhitespaces = false
-            return try decoder.decode(T.self, from: Data(body))
+            root = try XMLTree.parse(body)
         } catch {
-            throw S3Error(.malformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
+            throw malformed
         }
+        guard root.localName == name else { throw malformed }
+        return root
     }
 
-    /// XMLCoder ignores the root element's name; S3 does not, so check it (after any prolog).
-    static func hasRoot(_ body: [UInt8], _ root: String) -> Bool {
-        let text = String(decoding: body.prefix(4096), as: UTF8.self)
-        var rest = Substring(text)
-        while true {
-            rest = rest.drop { $0.isWhitespace }
-            if rest.hasPrefix("<?") || rest.hasPrefix("<!--") {
-                let close = rest.hasPrefix("<?") ? "?>" : "-->"
-                guard let end = rest.range(of: close) else { return false }
-                rest = rest[end.upperBound...]
-                continue
+    public static func completeMultipartUpload(_ body: [UInt8]) throws(S3Error) -> CompleteMultipartUpload {
+        let root = try root(body, "CompleteMultipartUpload")
+        var parts: [CompletedPart] = []
+        for p in root.all("Part") {
+            guard let n = p.child("PartNumber").flatMap({ Int($0.text.trimmingSpaces()) }), let etag = p.child("ETag")?.text else {
+                throw malformed
             }
-            break
+            var sums: [ChecksumAlgorithm: String] = [:]
+            for alg in ChecksumAlgorithm.allCases {
+                if let v = p.child(alg.xmlName)?.text { sums[alg] = v.trimmingSpaces() }
+            }
+            parts.append(CompletedPart(partNumber: n, etag: etag.trimmingSpaces(), checksums: sums))
         }
-        guard rest.hasPrefix("<") else { return false }
-        let name = rest.dropFirst().prefix { !$0.isWhitespace && $0 != ">" && $0 != "/" }
-        let local = name.split(separator: ":").last.map(String.init) ?? String(name)
-        guard local == root else { return false }
-        // Nothing may follow the root element (Foundation's parser stops at its end silently).
-        let tail = String(decoding: body.suffix(256), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return tail.hasSuffix("</\(name)>") || tail.hasSuffix("/>") && !tail.contains("</")
+        return CompleteMultipartUpload(parts: parts)
+    }
+
+    public static func delete(_ body: [UInt8]) throws(S3Error) -> Delete {
+        let root = try root(body, "Delete")
+        var objects: [ObjectIdentifier] = []
+        for o in root.all("Object") {
+            // Keys are taken byte for byte: leading and trailing spaces are part of a key.
+            guard let key = o.child("Key")?.text else { throw malformed }
+            objects.append(ObjectIdentifier(key: key, versionId: o.child("VersionId")?.text))
+        }
+        let quiet = root.child("Quiet")?.text.trimmingSpaces().lowercased() == "true"
+        return Delete(objects: objects, quiet: quiet)
+    }
+
+    public static func createBucketConfiguration(_ body: [UInt8]) throws(S3Error) -> CreateBucketConfiguration {
+        let root = try root(body, "CreateBucketConfiguration")
+        return CreateBucketConfiguration(locationConstraint: root.child("LocationConstraint")?.text.trimmingSpaces())
     }
 }
