@@ -45,18 +45,18 @@ public enum GatewayServer {
         services.append(Application(
             responder: responder, server: .http1(configuration: http1),
             configuration: .init(address: .hostname(options.listen.host, port: options.listen.port), serverName: "Passerelle"),
-            onServerRunning: { channel in print("listening on http://\(options.listen.host):\(channel.localAddress?.port ?? options.listen.port)") },
+            onServerRunning: { channel in announce("listening on http://\(options.listen.host):\(channel.localAddress?.port ?? options.listen.port)") },
             logger: logger))
         if let tls = options.tlsListen {
             let paths = try SelfSignedCertificate.ensure(in: dir)
             let config = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(paths.certificate).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: paths.privateKey, format: .pem)))
-            print("TLS certificate: \(paths.certificate)")
+            announce("TLS certificate: \(paths.certificate)")
             services.append(Application(
                 responder: responder, server: try .tls(.http1(configuration: http1), tlsConfiguration: config),
                 configuration: .init(address: .hostname(tls.host, port: tls.port), serverName: "Passerelle"),
-                onServerRunning: { channel in print("listening on https://\(tls.host):\(channel.localAddress?.port ?? tls.port)") },
+                onServerRunning: { channel in announce("listening on https://\(tls.host):\(channel.localAddress?.port ?? tls.port)") },
                 logger: logger))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -75,4 +75,9 @@ public enum GatewayServer {
         }
         if removed > 0 { logger.info("removed unreferenced blobs", metadata: ["count": .stringConvertible(removed)]) }
     }
+}
+
+/// Writes a line to standard output unbuffered, so operators and scripts see it at once.
+public func announce(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

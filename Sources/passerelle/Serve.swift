@@ -59,7 +59,7 @@ enum RootCredentials {
         let secretBytes = (0..<30).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let secret = Data(secretBytes).base64EncodedString().replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "+", with: "-")
         try SecretFile.write("\(access)\n\(secret)\n", to: path)
-        print("""
+        announce("""
             Generated root credentials (stored in \(path), shown once):
               access key: \(access)
               secret key: \(secret)

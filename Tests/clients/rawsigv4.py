@@ -36,8 +36,8 @@ class Response:
         return m.group(1).decode() if m else None
 
 
-def signed_headers(gateway, method, path, headers=None, payload_hash=EMPTY, secret=SECRET_KEY, access=ACCESS_KEY, when=None):
-    url = gateway.endpoint + path
+def signed_headers(gateway, method, path, headers=None, payload_hash=EMPTY, secret=SECRET_KEY, access=ACCESS_KEY, when=None, host=None):
+    url = (f"http://{host}" if host else gateway.endpoint) + path
     h = dict(headers or {})
     h["x-amz-content-sha256"] = payload_hash
     req = AWSRequest(method=method, url=url, headers=h)
@@ -72,7 +72,7 @@ def send(gateway, method, path, body=b"", headers=None, sign=True, payload_hash=
         ph = payload_hash if payload_hash is not None else hashlib.sha256(body).hexdigest()
         h = signed_headers(gateway, method, path, h, ph, **kw)
     conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=30)
-    conn.putrequest(method, path, skip_accept_encoding=True)
+    conn.putrequest(method, path, skip_accept_encoding=True, skip_host=any(k.lower() == "host" for k in h))
     if "Content-Length" not in h and "content-length" not in {k.lower() for k in h}:
         h["Content-Length"] = str(len(body))
     for k, v in h.items():

@@ -269,3 +269,15 @@ def test_garbage_requests_do_not_crash(gateway, s3, bucket):
         finally:
             s.close()
     unchanged(s3, bucket)
+
+
+def test_virtual_host_addressing(gateway, s3, bucket):
+    host = f"{bucket}.localhost:{gateway.port}"
+    body = b"via virtual host"
+    r = send(gateway, "PUT", "/vh/key.txt", body, headers={"Host": host}, host=host)
+    assert r.status == 200, r.body
+    assert s3.get_object(Bucket=bucket, Key="vh/key.txt")["Body"].read() == body
+    r = send(gateway, "GET", "/?list-type=2&prefix=vh%2F", headers={"Host": host}, host=host)
+    assert r.status == 200 and b"<Key>vh/key.txt</Key>" in r.body
+    s3.delete_object(Bucket=bucket, Key="vh/key.txt")
+    unchanged(s3, bucket)
