@@ -50,6 +50,12 @@ print("ratios gateway / SeaweedFS (same run, same client):")
 for k in ("put_mib_s", "get_mib_s", "small_put_ops", "small_get_ops"):
     print(f"  {k:14s} {g[k]:9.1f} vs {s[k]:9.1f}  = {g[k] / s[k]:.2f}x")
 PY
-echo "streaming ${stream} GiB through the gateway..."
+echo "gateway peak RSS during the throughput phases (VmHWM): $(grep VmHWM /proc/$gwpid/status | awk '{printf "%.1f MiB", $2/1024}')"
+# A fresh gateway process on the same data, so the next peak is the streaming phase alone.
+kill "$gwpid"; wait "$gwpid" 2>/dev/null || true
+PASSERELLE_ROOT_ACCESS_KEY=$ak PASSERELLE_ROOT_SECRET_KEY=$sk "$bin" serve --data-dir "$work/gw" --listen "127.0.0.1:$gw" --no-tls >>"$work/gw.log" 2>&1 &
+gwpid=$!; pids+=($gwpid)
+wait_http "http://127.0.0.1:$gw/health"
+echo "streaming ${stream} GiB through a fresh gateway process..."
 "$bin" bench s3 --endpoint "http://127.0.0.1:$gw" --access-key $ak --secret-key $sk --phases stream --stream-gib $stream
-echo "gateway peak RSS (VmHWM): $(grep VmHWM /proc/$gwpid/status | awk '{printf "%.1f MiB", $2/1024}')"
+echo "gateway peak RSS while streaming ${stream} GiB up and down (VmHWM): $(grep VmHWM /proc/$gwpid/status | awk '{printf "%.1f MiB", $2/1024}')"

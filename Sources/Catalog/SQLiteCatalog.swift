@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import NIOConcurrencyHelpers
 import S3Protocol
 
 /// The embedded catalog: SQLite in WAL mode with `synchronous=FULL`, so a committed
@@ -7,6 +8,10 @@ import S3Protocol
 /// Keys are stored as BLOBs so ordering is plain byte order, S3's lexicographic UTF-8 order.
 public final class SQLiteCatalog: Catalog {
     let pool: DatabasePool
+    /// Buckets are read on nearly every request and change rarely; this process is the only
+    /// writer of the embedded catalog, so a copy kept in step with its own writes is exact.
+    /// `generation` moves on every bucket write, so a load that raced a write is not kept.
+    private let bucketCache = NIOLockedValueBox<(generation: Int, map: [String: BucketRecord]?)>((0, nil))
 
     public init(path: String) throws {
         var config = Configuration()
@@ -43,6 +48,7 @@ public final class SQLiteCatalog: Catalog {
     // MARK: buckets
 
     public func createBucket(_ bucket: BucketRecord) async throws {
+        defer { bucketCache.withLockedValue { $0 = ($0.generation + 1, nil) } }
         try await pool.write { db in
             if try Row.fetchOne(db, sql: "SELECT 1 FROM buckets WHERE name = ?", arguments: [bucket.name]) != nil {
                 throw CatalogError.bucketExists
@@ -53,9 +59,12 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func bucket(_ name: String) async throws -> BucketRecord? {
-        try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM buckets WHERE name = ?", arguments: [name]).map(Self.bucket)
-        }
+        let (generation, cached) = bucketCache.withLockedValue { $0 }
+        if let cached { return cached[name] }
+        let all = try await buckets()
+        let map = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        bucketCache.withLockedValue { if $0.generation == generation { $0.map = map } }
+        return map[name]
     }
 
     public func buckets() async throws -> [BucketRecord] {
@@ -65,7 +74,8 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func deleteBucket(_ name: String) async throws -> [String] {
-        try await pool.write { db in
+        defer { bucketCache.withLockedValue { $0 = ($0.generation + 1, nil) } }
+        return try await pool.write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM buckets WHERE name = ?", arguments: [name]) != nil else {
                 throw CatalogError.noSuchBucket
             }

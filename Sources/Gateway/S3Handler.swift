@@ -17,6 +17,7 @@ public struct GatewayState: Sendable {
     public var domains: [String]
     public var logger: Logger
     public var now: @Sendable () -> Date
+    let signingKeys = SigningKeyCache()
 
     public init(catalog: any Catalog, store: any ObjectStore, credentials: CredentialStore, region: String,
                 domains: [String] = ["localhost"], logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
@@ -70,7 +71,7 @@ public struct S3Responder: HTTPResponder {
             resource = target.path
             let op = try S3Operation.classify(method: request.method.rawValue, bucket: target.bucket, key: target.key,
                                               query: target.query, headers: { name in HTTPField.Name(name).flatMap { request.headers[$0] } })
-            let signature = try SigV4Verifier().verify(target.signable(request), now: state.now(),
+            let signature = try SigV4Verifier(keyCache: state.signingKeys).verify(target.signable(request), now: state.now(),
                                                       secretFor: { state.credentials.secret(for: $0) })
             let call = S3Call(request: request, context: context, target: target, signature: signature, requestID: requestID)
             var response = try await dispatch(op, call)

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// How the request body is protected (`x-amz-content-sha256`).
 public enum PayloadMode: Sendable, Equatable {
@@ -97,7 +98,15 @@ public struct SigV4Verifier: Sendable {
     /// Presigned URLs may live at most 7 days.
     public static let maxPresignedExpiry = 604_800
 
-    public init() {}
+    let keyCache: SigningKeyCache?
+
+    public init(keyCache: SigningKeyCache? = nil) {
+        self.keyCache = keyCache
+    }
+
+    func signingKey(secret: String, scope: CredentialScope) -> SymmetricKey {
+        keyCache?.key(secret: secret, scope: scope) ?? SigV4.signingKey(secret: secret, scope: scope)
+    }
 
     /// - Parameter secretFor: the secret of an access key, nil when the key is unknown.
     public func verify(_ request: SignableRequest, now: Date, secretFor: (String) -> String?) throws(S3Error) -> VerifiedSignature {
@@ -138,7 +147,7 @@ public struct SigV4Verifier: Sendable {
         guard let secret = secretFor(auth.accessKey) else {
             throw S3Error(.invalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")
         }
-        let key = SigV4.signingKey(secret: secret, scope: auth.scope)
+        let key = signingKey(secret: secret, scope: auth.scope)
         let canonical = SigV4.canonicalRequest(request, signedHeaders: auth.signedHeaders, payloadHash: hashHeader)
         let expected = SigV4.sign(SigV4.stringToSign(timestamp: timestamp, scope: auth.scope, canonicalRequest: canonical), key: key)
         guard constantTimeEqual(Array(expected.utf8), Array(auth.signature.lowercased().utf8)) else {
@@ -191,7 +200,7 @@ public struct SigV4Verifier: Sendable {
         }
         let payloadHash = request.header("x-amz-content-sha256") ?? SigV4.unsignedPayload
         let payload = PayloadMode.parse(payloadHash) ?? .unsigned
-        let key = SigV4.signingKey(secret: secret, scope: scope)
+        let key = signingKey(secret: secret, scope: scope)
         let canonical = SigV4.canonicalRequest(request, signedHeaders: signedHeaders, payloadHash: payloadHash, excludingQuery: "X-Amz-Signature")
         let expected = SigV4.sign(SigV4.stringToSign(timestamp: timestamp, scope: scope, canonicalRequest: canonical), key: key)
         guard constantTimeEqual(Array(expected.utf8), Array(signature.lowercased().utf8)) else {
@@ -213,5 +222,24 @@ public struct SigV4Verifier: Sendable {
     /// RFC 7231 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to the amz basic format.
     static func httpDateToAmz(_ text: String) -> String? {
         HTTPDate.parse(text).map(AmzDate.format)
+    }
+}
+
+/// Signing keys change once a day per credential and region; deriving one costs four HMACs.
+/// Keyed by a hash of the secret as well, so a rotated secret never meets a stale key.
+public final class SigningKeyCache: Sendable {
+    private let keys = Mutex<[String: SymmetricKey]>([:])
+
+    public init() {}
+
+    func key(secret: String, scope: CredentialScope) -> SymmetricKey {
+        let id = SigV4.sha256Hex(secret) + "/" + scope.string
+        if let k = keys.withLock({ $0[id] }) { return k }
+        let k = SigV4.signingKey(secret: secret, scope: scope)
+        keys.withLock { cache in
+            if cache.count > 10_000 { cache.removeAll() }
+            cache[id] = k
+        }
+        return k
     }
 }

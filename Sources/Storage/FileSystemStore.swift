@@ -65,61 +65,46 @@ public final class FileSystemStore: ObjectStore {
     public func put<Body: AsyncSequence & Sendable>(blob: String, body: Body) async throws -> Int64 where Body.Element == ByteBuffer {
         let final = try path(of: blob)
         let temp = "\(root)/tmp/\(blob).\(UInt64.random(in: 0...UInt64.max))"
-        let fd = try await run { try Self.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC) }
-        var committed = false
-        defer {
-            if !committed {
-                close(fd)
-                unlink(temp)
-            }
-        }
-        var pending = ByteBuffer()
-        var written: Int64 = 0
-        for try await buffer in body {
-            if pending.readableBytes == 0 && buffer.readableBytes >= Self.ioChunk {
-                try await writeAll(fd, buffer)
-            } else {
-                var b = buffer
-                pending.writeBuffer(&b)
-                if pending.readableBytes >= Self.ioChunk {
-                    try await writeAll(fd, pending)
-                    pending.clear()
-                }
-            }
-            written += Int64(buffer.readableBytes)
-        }
-        if pending.readableBytes > 0 { try await writeAll(fd, pending) }
         let dir = "\(root)/blobs/\(blob.prefix(2))"
-        try await run {
-            guard fsync(fd) == 0 else { throw Self.posixError("fsync") }
-            guard close(fd) == 0 else { throw Self.posixError("close") }
-            guard rename(temp, final) == 0 else { throw Self.posixError("rename") }
-            try Self.fsyncDirectory(dir)
-        }
-        committed = true
-        return written
-    }
-
-    private func writeAll(_ fd: Int32, _ buffer: ByteBuffer) async throws {
-        try await run {
-            try buffer.withUnsafeReadableBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw Self.posixError("write")
+        // The file is opened on the first full chunk, so a small object costs one thread-pool
+        // hop in all (open, write, fsync, rename, fsync dir).
+        let file = PendingFile(path: temp)
+        do {
+            var pending = ByteBuffer()
+            var written: Int64 = 0
+            for try await buffer in body {
+                written += Int64(buffer.readableBytes)
+                if pending.readableBytes == 0 && buffer.readableBytes >= Self.ioChunk {
+                    try await run { try file.write(buffer) }
+                } else {
+                    var b = buffer
+                    pending.writeBuffer(&b)
+                    if pending.readableBytes >= Self.ioChunk {
+                        let chunk = pending
+                        try await run { try file.write(chunk) }
+                        pending.clear()
                     }
-                    offset += n
                 }
             }
+            let tail = pending
+            try await run {
+                try file.write(tail)
+                try file.commit(to: final)
+                try Self.fsyncDirectory(dir)
+            }
+            return written
+        } catch {
+            file.abandon()
+            throw error
         }
     }
 
     public func open(blob: String, range: ByteRange?) async throws -> BlobStream {
         let p = try path(of: blob)
-        let file = try await run { try OpenFile(fd: Self.open(p, O_RDONLY | O_CLOEXEC)) }
-        let end = try await run { try Self.fileSize(file.fd) }
+        let (file, end) = try await run {
+            let f = try OpenFile(fd: Self.open(p, O_RDONLY | O_CLOEXEC))
+            return (f, try Self.fileSize(f.fd))
+        }
         let start = range?.start ?? 0
         let stop = range.map { min($0.end + 1, end) } ?? end
         let offset = NIOLockedValueBox(start)
@@ -257,4 +242,47 @@ final class OpenFile: Sendable {
     let fd: Int32
     init(fd: Int32) { self.fd = fd }
     deinit { close(fd) }
+}
+
+/// A temporary file being written; opened on first write. Only touched from one task at a
+/// time (the upload that owns it), each step on the store's thread pool.
+final class PendingFile: @unchecked Sendable {
+    // @unchecked: `fd` is only read and written by the single upload task that owns this
+    // object, strictly sequentially (each access awaits the previous one), never concurrently.
+    let path: String
+    private var fd: Int32 = -1
+
+    init(path: String) { self.path = path }
+
+    func write(_ buffer: ByteBuffer) throws {
+        if fd < 0 { fd = try FileSystemStore.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC) }
+        try buffer.withUnsafeReadableBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, base + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw FileSystemStore.posixError("write")
+                }
+                offset += n
+            }
+        }
+    }
+
+    /// fsync, close, rename into place.
+    func commit(to final: String) throws {
+        if fd < 0 { fd = try FileSystemStore.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC) }
+        guard fsync(fd) == 0 else { throw FileSystemStore.posixError("fsync") }
+        let closed = close(fd)
+        fd = -1
+        guard closed == 0 else { throw FileSystemStore.posixError("close") }
+        guard rename(path, final) == 0 else { throw FileSystemStore.posixError("rename") }
+    }
+
+    func abandon() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+        unlink(path)
+    }
 }

@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Gateway
 import Logging
@@ -29,6 +32,7 @@ struct Serve: AsyncParsableCommand {
     var logLevel = "info"
 
     func run() async throws {
+        boundMallocRetention()
         var logger = Logger(label: "passerelle")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -66,4 +70,21 @@ enum RootCredentials {
             """)
         return (access, secret)
     }
+}
+
+/// Streaming uses 1 MiB buffers from many threads. glibc's default gives each thread its own
+/// arena and moves its mmap threshold as buffers come and go, so freed buffers pile up across
+/// arenas and RSS creeps towards (threads x buffers). Two arenas and a fixed 4 MiB threshold
+/// keep reuse fast (no mmap per buffer) and bound what is retained: peak RSS on a 5 GiB
+/// stream measured 109 MiB before, 46 MiB after (Benchmarks/s3-vs-seaweedfs.sh).
+func boundMallocRetention() {
+    #if canImport(Glibc)
+    // <malloc.h> is not part of Swift's Glibc module; glibc's mallopt and its parameter
+    // numbers (M_MMAP_THRESHOLD = -3, M_ARENA_MAX = -8) are a stable ABI.
+    typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+    let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+    _ = mallopt(-3, 4 << 20)
+    _ = mallopt(-8, 2)
+    #endif
 }
