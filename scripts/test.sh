@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export SWIFT_DETERMINISTIC_HASHING=1
 
 ./scripts/install-test-deps.sh
-swift build -j 2 --build-tests --product passerelle
+swift build -j 2 --product passerelle
 swift build -j 2 --build-tests
 swift test -j 2 --skip-build
 PASSERELLE_BIN="$PWD/.build/debug/passerelle" python3 -m pytest -q -p no:cacheprovider Tests/clients

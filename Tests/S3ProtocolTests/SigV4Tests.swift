@@ -39,6 +39,15 @@ struct SigV4Vectors: Decodable {
 
 func pairs(_ a: [[String]]) -> [(String, String)] { a.map { ($0[0], $0[1]) } }
 
+/// A header-signed vector request with its Authorization header (separator `", "` or `","`).
+func signedVectorRequest(_ v: SigV4Vectors.HeaderCase, accessKey: String, separator: String = ",") -> SignableRequest {
+    var headers = pairs(v.headers)
+    let parts = ["AWS4-HMAC-SHA256 Credential=\(accessKey)/20130524/us-east-1/s3/aws4_request",
+                 "SignedHeaders=\(v.signedHeaders.joined(separator: ";"))", "Signature=\(v.signature)"]
+    headers.append(("authorization", parts.joined(separator: separator)))
+    return SignableRequest(method: v.method, path: v.path, query: pairs(v.query), headers: headers)
+}
+
 let vectorDate = Date(timeIntervalSince1970: 1_369_353_600)  // 2013-05-24T00:00:00Z
 
 @Suite("SigV4")
@@ -46,10 +55,7 @@ struct SigV4Tests {
     @Test("reproduces the AWS S3 header-signature examples", arguments: try SigV4Vectors.load().header)
     func headerVectors(_ v: SigV4Vectors.HeaderCase) throws {
         let vectors = try SigV4Vectors.load()
-        var headers = pairs(v.headers)
-        let auth = "AWS4-HMAC-SHA256 Credential=\(vectors.accessKey)/20130524/us-east-1/s3/aws4_request,SignedHeaders=\(v.signedHeaders.joined(separator: ";")),Signature=\(v.signature)"
-        headers.append(("authorization", auth))
-        let request = SignableRequest(method: v.method, path: v.path, query: pairs(v.query), headers: headers)
+        let request = signedVectorRequest(v, accessKey: vectors.accessKey)
         let verified = try SigV4Verifier().verify(request, now: vectorDate) { $0 == vectors.accessKey ? vectors.secret : nil }
         #expect(verified.accessKey == vectors.accessKey)
         #expect(verified.signature == v.signature)
@@ -61,10 +67,7 @@ struct SigV4Tests {
     @Test("a wrong secret, a changed header or a changed path fails with SignatureDoesNotMatch")
     func tampering() throws {
         let vectors = try SigV4Vectors.load()
-        let v = vectors.header[0]
-        var headers = pairs(v.headers)
-        headers.append(("authorization", "AWS4-HMAC-SHA256 Credential=\(vectors.accessKey)/20130524/us-east-1/s3/aws4_request, SignedHeaders=\(v.signedHeaders.joined(separator: ";")), Signature=\(v.signature)"))
-        let good = SignableRequest(method: v.method, path: v.path, query: [], headers: headers)
+        let good = signedVectorRequest(vectors.header[0], accessKey: vectors.accessKey, separator: ", ")
         #expect(throws: S3Error.self) { try SigV4Verifier().verify(good, now: vectorDate) { _ in "wrong" } }
         var changedHeader = good
         changedHeader.headers[1] = ("range", "bytes=0-10")
@@ -84,10 +87,7 @@ struct SigV4Tests {
     @Test("clock skew beyond 15 minutes is RequestTimeTooSkewed")
     func skew() throws {
         let vectors = try SigV4Vectors.load()
-        let v = vectors.header[0]
-        var headers = pairs(v.headers)
-        headers.append(("authorization", "AWS4-HMAC-SHA256 Credential=\(vectors.accessKey)/20130524/us-east-1/s3/aws4_request,SignedHeaders=\(v.signedHeaders.joined(separator: ";")),Signature=\(v.signature)"))
-        let r = SignableRequest(method: v.method, path: v.path, query: [], headers: headers)
+        let r = signedVectorRequest(vectors.header[0], accessKey: vectors.accessKey)
         _ = try SigV4Verifier().verify(r, now: vectorDate.addingTimeInterval(14 * 60)) { _ in vectors.secret }
         do {
             _ = try SigV4Verifier().verify(r, now: vectorDate.addingTimeInterval(16 * 60)) { _ in vectors.secret }
