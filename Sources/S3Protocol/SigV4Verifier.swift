@@ -122,6 +122,9 @@ public struct SigV4Verifier: Sendable {
         if request.query.contains(where: { $0.0 == "X-Amz-Signature" || $0.0 == "X-Amz-Algorithm" }) {
             return try verifyPresigned(request, now: now, secretFor: secretFor)
         }
+        if SigV2Presigned.applies(to: request) {
+            return try SigV2Presigned.verify(request, now: now, secretFor: secretFor)
+        }
         throw S3Error(.accessDenied, "Access Denied")
     }
 

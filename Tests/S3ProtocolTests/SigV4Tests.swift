@@ -176,3 +176,21 @@ struct SigV4SignerTests {
         #expect(throws: S3Error.self) { try SigV4Verifier().verify(request, now: now) { _ in "other" } }
     }
 }
+
+@Suite("SigV2 presigned URLs")
+struct SigV2PresignedTests {
+    /// AWS "Authenticating REST requests", query string example (bucket johnsmith).
+    static let request = SignableRequest(method: "GET", path: "/johnsmith/photos/puppy.jpg", query: [
+        ("AWSAccessKeyId", "AKIAIOSFODNN7EXAMPLE"), ("Expires", "1175139620"), ("Signature", "NpgCjnDzrM+WFzoENXmpNDUsSn8="),
+    ], headers: [("host", "johnsmith.s3.amazonaws.com")])
+    static let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+    @Test("the AWS example verifies before it expires, and not after")
+    func example() throws {
+        let before = Date(timeIntervalSince1970: 1_175_139_620 - 60)
+        let v = try SigV2Presigned.verify(Self.request, now: before) { _ in Self.secret }
+        #expect(v.presigned && v.payload == .unsigned)
+        #expect(throws: S3Error.self) { try SigV2Presigned.verify(Self.request, now: before) { _ in "other" } }
+        #expect(throws: S3Error.self) { try SigV2Presigned.verify(Self.request, now: Date(timeIntervalSince1970: 1_175_139_621)) { _ in Self.secret } }
+    }
+}

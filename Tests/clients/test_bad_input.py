@@ -256,6 +256,24 @@ def test_expired_presigned_url(gateway, s3, bucket):
     assert e.value.code == 403 and b"Request has expired" in e.value.read()
 
 
+def test_sigv2_presigned_urls(gateway, s3, bucket):
+    import time
+    import urllib.error
+    import urllib.request
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "keep", "ResponseContentType": "text/x-v2"}, ExpiresIn=60)
+    with urllib.request.urlopen(url) as r:
+        assert r.read() == ORIGINAL and r.headers["Content-Type"] == "text/x-v2"
+    for bad in (url.replace("Signature=", "Signature=AA"), url.replace("/keep?", "/keep2?")):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(bad)
+        assert e.value.code in (403, 404)
+    expired = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "keep"}, ExpiresIn=1)
+    time.sleep(2.1)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(expired)
+    assert e.value.code == 403 and b"Request has expired" in e.value.read()
+
+
 def test_garbage_requests_do_not_crash(gateway, s3, bucket):
     import socket
     for junk in (b"\x16\x03\x01\x00\xff" + os.urandom(200), b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",

@@ -79,6 +79,11 @@ def test_boto3(gateway, scheme):
         ctx = ssl.create_default_context(cafile=gateway.certificate)
     with urllib.request.urlopen(url, context=ctx) as resp:
         assert resp.read() == SMALL
+    # boto3's default presigner (SigV2 query authentication) too.
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "dir/small.txt"}, ExpiresIn=300)
+    assert "AWSAccessKeyId=" in url
+    with urllib.request.urlopen(url, context=ctx) as resp:
+        assert resp.read() == SMALL
     r = s3.delete_objects(Bucket=b, Delete={"Objects": [{"Key": k} for k in ["dir/small.txt", "dir/big.bin", "copy/big.bin", "top.txt"]]})
     assert len(r["Deleted"]) == 4 and not r.get("Errors")
     s3.delete_bucket(Bucket=b)
