@@ -23,6 +23,10 @@ $PY -c "import boto3" 2>/dev/null || missing+=(boto3)
 $PY -c "import pytest" 2>/dev/null || missing+=(pytest)
 $PY -c "import minio" 2>/dev/null || missing+=(minio)
 $PY -c "import requests" 2>/dev/null || missing+=(requests)
+$PY -c "import pyarrow" 2>/dev/null || missing+=(pyarrow)
+# DuckDB's httpfs cannot be downloaded offline: this PyPI package ships it for one version.
+$PY -c "import duckdb, duckdb_extension_httpfs; assert duckdb.__version__ == '1.5.5'" 2>/dev/null \
+    || missing+=("duckdb==1.5.5" "duckdb-extension-httpfs==1.5.5")
 command -v aws >/dev/null 2>&1 || missing+=(awscli)
 command -v s3cmd >/dev/null 2>&1 || missing+=(s3cmd)
 if ((${#missing[@]})); then pip_install "${missing[@]}"; fi

@@ -213,3 +213,49 @@ def test_minio(gateway, s3, files):
     errors = list(mc.remove_objects(b, [DeleteObject(k) for k in ["copy.txt", "dir/big.bin", "dir/small.txt"]]))
     assert errors == []
     mc.remove_bucket(b)
+
+
+def test_duckdb(gateway, s3):
+    """DuckDB writes with COPY … TO s3:// (always a multipart upload) and reads with ranged GETs."""
+    import duckdb
+    import duckdb_extension_httpfs
+    ext = os.path.join(os.path.dirname(duckdb_extension_httpfs.__file__), "extensions", "v" + duckdb.__version__, "httpfs.duckdb_extension")
+    b = bucket_name("duckdb")
+    s3.create_bucket(Bucket=b)  # DuckDB cannot create buckets
+    con = duckdb.connect()
+    con.execute(f"LOAD '{ext}'")
+    con.execute("CREATE SECRET gw (TYPE S3, KEY_ID ?, SECRET ?, REGION 'us-east-1', ENDPOINT ?, URL_STYLE 'path', USE_SSL false)",
+                [ACCESS_KEY, SECRET_KEY, f"127.0.0.1:{gateway.port}"])
+    con.execute("SET s3_uploader_max_filesize = '50MB'")  # 5 MiB parts: 24 MiB is a 5-part upload
+    con.execute(f"COPY (SELECT i, md5(i::VARCHAR) AS h FROM range(600000) t(i)) TO 's3://{b}/data/t.csv'")
+    con.execute(f"COPY (SELECT 1 AS one) TO 's3://{b}/data/small.csv'")
+    assert s3.head_object(Bucket=b, Key="data/t.csv")["ContentLength"] > 20 * MiB
+    files = sorted(r[0] for r in con.execute(f"SELECT file FROM glob('s3://{b}/data/*')").fetchall())
+    assert files == [f"s3://{b}/data/small.csv", f"s3://{b}/data/t.csv"]
+    assert con.execute(f"SELECT count(*), sum(i) FROM read_csv('s3://{b}/data/t.csv')").fetchone() == (600000, 599999 * 600000 // 2)
+    s3.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "data/t.csv"}, {"Key": "data/small.csv"}]})
+    s3.delete_bucket(Bucket=b)
+
+
+def test_pyarrow(gateway, s3):
+    """pyarrow's S3FileSystem (AWS C++ SDK: aws-chunked bodies with a CRC trailer, multipart)."""
+    from pyarrow import fs
+    s = fs.S3FileSystem(access_key=ACCESS_KEY, secret_key=SECRET_KEY, region="us-east-1", scheme="http",
+                        endpoint_override=f"127.0.0.1:{gateway.port}", allow_bucket_creation=True,
+                        allow_bucket_deletion=True, force_virtual_addressing=False)
+    b = bucket_name("pyarrow")
+    s.create_dir(b)
+    with s.open_output_stream(f"{b}/small") as o:
+        o.write(SMALL)
+    with s.open_output_stream(f"{b}/dir/big") as o:
+        for i in range(0, len(BIG), MiB):
+            o.write(BIG[i:i + MiB])
+    info = {i.path: i.size for i in s.get_file_info(fs.FileSelector(b, recursive=True)) if i.type == fs.FileType.File}
+    assert info == {f"{b}/small": len(SMALL), f"{b}/dir/big": len(BIG)}
+    with s.open_input_file(f"{b}/dir/big") as f:
+        assert f.read_at(1000000, 1000000) == BIG[1000000:2000000]
+    s.copy_file(f"{b}/small", f"{b}/copy")
+    with s.open_input_stream(f"{b}/copy") as f:
+        assert f.read() == SMALL
+    s.delete_dir_contents(b)
+    s.delete_dir(b)
