@@ -243,13 +243,14 @@ def test_multipart_errors(gateway, s3, bucket):
     unchanged(s3, bucket)
 
 
-def test_expired_presigned_url(gateway, s3, bucket):
+@pytest.mark.parametrize("version", ["s3v4", "s3"])  # "s3" is SigV2 query auth, boto3's default presigner
+def test_expired_presigned_url(gateway, s3, bucket, version):
+    import time
     import urllib.error
     import urllib.request
     from conftest import make_client
-    c = make_client(gateway.endpoint, signature_version="s3v4")
+    c = make_client(gateway.endpoint, signature_version=version)
     url = c.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "keep"}, ExpiresIn=1)
-    import time
     time.sleep(2.1)
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(url)
@@ -257,21 +258,16 @@ def test_expired_presigned_url(gateway, s3, bucket):
 
 
 def test_sigv2_presigned_urls(gateway, s3, bucket):
-    import time
     import urllib.error
     import urllib.request
     url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "keep", "ResponseContentType": "text/x-v2"}, ExpiresIn=60)
+    assert "AWSAccessKeyId=" in url
     with urllib.request.urlopen(url) as r:
         assert r.read() == ORIGINAL and r.headers["Content-Type"] == "text/x-v2"
     for bad in (url.replace("Signature=", "Signature=AA"), url.replace("/keep?", "/keep2?")):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(bad)
         assert e.value.code in (403, 404)
-    expired = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "keep"}, ExpiresIn=1)
-    time.sleep(2.1)
-    with pytest.raises(urllib.error.HTTPError) as e:
-        urllib.request.urlopen(expired)
-    assert e.value.code == 403 and b"Request has expired" in e.value.read()
 
 
 def test_garbage_requests_do_not_crash(gateway, s3, bucket):
