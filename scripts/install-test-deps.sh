@@ -3,15 +3,11 @@
 # clients of the matrix, and pytest. Quiet, idempotent; safe to run again.
 set -euo pipefail
 
-need_apt=()
-dpkg -s libsqlite3-dev >/dev/null 2>&1 || need_apt+=(libsqlite3-dev)
-command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
-command -v curl >/dev/null 2>&1 || need_apt+=(curl)
-if ((${#need_apt[@]})); then
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
+# rclone and curl are clients of the test matrix; the build needs libsqlite3-dev.
+tools=()
+command -v rclone >/dev/null 2>&1 || tools+=(rclone)
+command -v curl >/dev/null 2>&1 || tools+=(curl)
+"$(dirname "$0")/install-build-deps.sh" "${tools[@]}"
 
 PY=${PYTHON:-python3}
 pip_install() {
