@@ -229,14 +229,15 @@ public struct SigV4Verifier: Sendable {
 }
 
 /// Signing keys change once a day per credential and region; deriving one costs four HMACs.
-/// Keyed by a hash of the secret as well, so a rotated secret never meets a stale key.
+/// The secret is part of the cache key, so a rotated secret never meets a stale key; it holds
+/// nothing more sensitive than the derived keys beside it, and is not hashed on every request.
 public final class SigningKeyCache: Sendable {
     private let keys = Mutex<[String: SymmetricKey]>([:])
 
     public init() {}
 
     func key(secret: String, scope: CredentialScope) -> SymmetricKey {
-        let id = SigV4.sha256Hex(secret) + "/" + scope.string
+        let id = secret + "\u{0}" + scope.string
         if let k = keys.withLock({ $0[id] }) { return k }
         let k = SigV4.signingKey(secret: secret, scope: scope)
         keys.withLock { cache in

@@ -254,8 +254,12 @@ final class PendingFile: @unchecked Sendable {
 
     init(path: String) { self.path = path }
 
-    func write(_ buffer: ByteBuffer) throws {
+    private func ensureOpen() throws {
         if fd < 0 { fd = try FileSystemStore.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC) }
+    }
+
+    func write(_ buffer: ByteBuffer) throws {
+        try ensureOpen()
         try buffer.withUnsafeReadableBytes { raw in
             guard let base = raw.baseAddress else { return }
             var offset = 0
@@ -272,7 +276,7 @@ final class PendingFile: @unchecked Sendable {
 
     /// fsync, close, rename into place.
     func commit(to final: String) throws {
-        if fd < 0 { fd = try FileSystemStore.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC) }
+        try ensureOpen()
         guard fsync(fd) == 0 else { throw FileSystemStore.posixError("fsync") }
         let closed = close(fd)
         fd = -1
