@@ -1,15 +1,42 @@
 import Foundation
 import S3Protocol
 
+/// Where a dataset's objects live (DESIGN.md §3): a backend, a container on it (S3 bucket,
+/// Azure container; empty for the local store), a name prefix, and a layout.
+public struct Placement: Sendable, Equatable, Codable {
+    public var backend: String
+    public var container: String
+    public var prefix: String
+    /// `native`: objects under their own key (prefix + key), readable by any tool.
+    public var layout: String
+
+    public init(backend: String, container: String = "", prefix: String = "", layout: String = "native") {
+        self.backend = backend
+        self.container = container
+        self.prefix = prefix
+        self.layout = layout
+    }
+
+    /// The embedded filesystem store.
+    public static let local = Placement(backend: "local")
+
+    public var description: String {
+        container.isEmpty ? "\(backend) (\(layout))" : "\(backend):\(container)/\(prefix) (\(layout))"
+    }
+}
+
+/// A dataset: an S3 bucket as clients see it.
 public struct BucketRecord: Sendable, Equatable {
     public var name: String
     public var region: String
     public var created: Date
+    public var placement: Placement
 
-    public init(name: String, region: String, created: Date) {
+    public init(name: String, region: String, created: Date, placement: Placement = .local) {
         self.name = name
         self.region = region
         self.created = created
+        self.placement = placement
     }
 }
 
@@ -42,11 +69,14 @@ public struct ObjectRecord: Sendable, Equatable {
     public var checksum: ChecksumValue?
     /// `COMPOSITE` or `FULL_OBJECT` (S3 `x-amz-checksum-type`), when a checksum is stored.
     public var checksumType: String?
+    /// The object's name on its backend.
     public var blob: String
     public var partsCount: Int?
+    /// The backend's ETag for `blob`, to detect a backend object changed behind the catalog.
+    public var backendETag: String?
 
     public init(bucket: String, key: String, size: Int64, etag: String, lastModified: Date, headers: ObjectHeaders,
-                checksum: ChecksumValue?, checksumType: String?, blob: String, partsCount: Int?) {
+                checksum: ChecksumValue?, checksumType: String?, blob: String, partsCount: Int?, backendETag: String? = nil) {
         self.bucket = bucket
         self.key = key
         self.size = size
@@ -57,6 +87,7 @@ public struct ObjectRecord: Sendable, Equatable {
         self.checksumType = checksumType
         self.blob = blob
         self.partsCount = partsCount
+        self.backendETag = backendETag
     }
 }
 
@@ -68,9 +99,12 @@ public struct UploadRecord: Sendable, Equatable {
     public var headers: ObjectHeaders
     public var checksumAlgorithm: ChecksumAlgorithm?
     public var checksumType: String?
+    /// The backend's own upload id (S3 multipart), and the object name it writes.
+    public var backendUpload: String?
+    public var blob: String?
 
     public init(uploadID: String, bucket: String, key: String, initiated: Date, headers: ObjectHeaders,
-                checksumAlgorithm: ChecksumAlgorithm?, checksumType: String?) {
+                checksumAlgorithm: ChecksumAlgorithm?, checksumType: String?, backendUpload: String? = nil, blob: String? = nil) {
         self.uploadID = uploadID
         self.bucket = bucket
         self.key = key
@@ -78,6 +112,8 @@ public struct UploadRecord: Sendable, Equatable {
         self.headers = headers
         self.checksumAlgorithm = checksumAlgorithm
         self.checksumType = checksumType
+        self.backendUpload = backendUpload
+        self.blob = blob
     }
 }
 
@@ -88,6 +124,7 @@ public struct PartRecord: Sendable, Equatable {
     public var etag: String
     public var lastModified: Date
     public var checksum: ChecksumValue?
+    /// What the backend needs to commit the part (local blob id, S3 part ETag, Azure block id).
     public var blob: String
 
     public init(uploadID: String, partNumber: Int, size: Int64, etag: String, lastModified: Date, checksum: ChecksumValue?, blob: String) {
@@ -107,8 +144,10 @@ public protocol Catalog: Sendable {
     func createBucket(_ bucket: BucketRecord) async throws
     func bucket(_ name: String) async throws -> BucketRecord?
     func buckets() async throws -> [BucketRecord]
-    /// Throws BucketNotEmpty while objects remain; returns blobs of aborted uploads to delete.
-    func deleteBucket(_ name: String) async throws -> [String]
+    /// Throws BucketNotEmpty while objects remain; returns the uploads it aborted, with their parts.
+    func deleteBucket(_ name: String) async throws -> [(UploadRecord, [PartRecord])]
+    /// Number of objects and their total size.
+    func usage(bucket: String) async throws -> (objects: Int, bytes: Int64)
 
     func object(bucket: String, key: String) async throws -> ObjectRecord?
     /// Inserts or replaces; `precondition` sees the current record inside the transaction
@@ -121,14 +160,14 @@ public protocol Catalog: Sendable {
 
     func createUpload(_ upload: UploadRecord) async throws
     func upload(_ id: String) async throws -> UploadRecord?
-    /// Replaces a part of the same number; returns the replaced part's blob.
-    func putPart(_ part: PartRecord) async throws -> String?
+    /// Replaces a part of the same number; returns the replaced part.
+    func putPart(_ part: PartRecord) async throws -> PartRecord?
     func parts(uploadID: String) async throws -> [PartRecord]
-    /// Makes `record` the object and removes the upload; returns blobs to delete
-    /// (every part blob and the replaced object's blob).
-    func completeUpload(_ uploadID: String, record: ObjectRecord, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> [String]
-    /// Removes the upload; returns its part blobs.
-    func abortUpload(_ uploadID: String) async throws -> [String]
+    /// Makes `record` the object and removes the upload; returns its parts and the replaced
+    /// object's blob when it differs from the new one.
+    func completeUpload(_ uploadID: String, record: ObjectRecord, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> (parts: [PartRecord], replaced: String?)
+    /// Removes the upload; returns its parts.
+    func abortUpload(_ uploadID: String) async throws -> [PartRecord]
     func uploads(bucket: String) async throws -> [UploadRecord]
 
     /// Every blob a row refers to (objects and parts), for garbage collection.

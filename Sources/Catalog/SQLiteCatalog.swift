@@ -8,10 +8,11 @@ import S3Protocol
 /// Keys are stored as BLOBs so ordering is plain byte order, S3's lexicographic UTF-8 order.
 public final class SQLiteCatalog: Catalog {
     let pool: DatabasePool
-    /// Buckets are read on nearly every request and change rarely; this process is the only
-    /// writer of the embedded catalog, so a copy kept in step with its own writes is exact.
-    /// `generation` moves on every bucket write, so a load that raced a write is not kept.
-    private let bucketCache = NIOLockedValueBox<(generation: Int, map: [String: BucketRecord]?)>((0, nil))
+    /// Buckets are read on nearly every request and change rarely; the copy is kept in step with
+    /// this process's writes. `generation` moves on every bucket write, so a load that raced a
+    /// write is not kept. A dataset created by another process (`passerelle dataset create`
+    /// while the gateway runs) shows up on the first miss a second after the last load.
+    private let bucketCache = NIOLockedValueBox<(generation: Int, map: [String: BucketRecord]?, loaded: ContinuousClock.Instant)>((0, nil, .now))
 
     public init(path: String) throws {
         var config = Configuration()
@@ -42,28 +43,39 @@ public final class SQLiteCatalog: Catalog {
                     PRIMARY KEY (upload_id, part_number)) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v2-placements") { db in
+            try db.execute(sql: """
+                ALTER TABLE buckets ADD COLUMN placement TEXT;
+                ALTER TABLE objects ADD COLUMN backend_etag TEXT;
+                ALTER TABLE uploads ADD COLUMN backend_upload TEXT;
+                ALTER TABLE uploads ADD COLUMN blob TEXT;
+                """)
+        }
         return m
     }
 
     // MARK: buckets
 
     public func createBucket(_ bucket: BucketRecord) async throws {
-        defer { bucketCache.withLockedValue { $0 = ($0.generation + 1, nil) } }
+        defer { bucketCache.withLockedValue { $0 = ($0.generation + 1, nil, .now) } }
         try await pool.write { db in
             if try Row.fetchOne(db, sql: "SELECT 1 FROM buckets WHERE name = ?", arguments: [bucket.name]) != nil {
                 throw CatalogError.bucketExists
             }
-            try db.execute(sql: "INSERT INTO buckets (name, region, created) VALUES (?, ?, ?)",
-                           arguments: [bucket.name, bucket.region, bucket.created.timeIntervalSince1970])
+            try db.execute(sql: "INSERT INTO buckets (name, region, created, placement) VALUES (?, ?, ?, ?)",
+                           arguments: [bucket.name, bucket.region, bucket.created.timeIntervalSince1970,
+                                       String(decoding: try JSONEncoder().encode(bucket.placement), as: UTF8.self)])
         }
     }
 
     public func bucket(_ name: String) async throws -> BucketRecord? {
-        let (generation, cached) = bucketCache.withLockedValue { $0 }
-        if let cached { return cached[name] }
+        let (generation, cached, loaded) = bucketCache.withLockedValue { $0 }
+        if let cached, let hit = cached[name] { return hit }
+        if cached != nil, ContinuousClock.now - loaded < .seconds(1) { return nil }
+        let started = ContinuousClock.now
         let all = try await buckets()
         let map = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        bucketCache.withLockedValue { if $0.generation == generation { $0.map = map } }
+        bucketCache.withLockedValue { if $0.generation == generation { $0 = (generation, map, started) } }
         return map[name]
     }
 
@@ -73,8 +85,8 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    public func deleteBucket(_ name: String) async throws -> [String] {
-        defer { bucketCache.withLockedValue { $0 = ($0.generation + 1, nil) } }
+    public func deleteBucket(_ name: String) async throws -> [(UploadRecord, [PartRecord])] {
+        defer { bucketCache.withLockedValue { $0 = ($0.generation + 1, nil, .now) } }
         return try await pool.write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM buckets WHERE name = ?", arguments: [name]) != nil else {
                 throw CatalogError.noSuchBucket
@@ -82,11 +94,21 @@ public final class SQLiteCatalog: Catalog {
             if try Row.fetchOne(db, sql: "SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", arguments: [name]) != nil {
                 throw CatalogError.bucketNotEmpty
             }
-            let blobs = try String.fetchAll(db, sql: "SELECT p.blob FROM parts p JOIN uploads u ON u.upload_id = p.upload_id WHERE u.bucket = ?", arguments: [name])
+            let uploads = try Row.fetchAll(db, sql: "SELECT * FROM uploads WHERE bucket = ?", arguments: [name]).map(Self.upload)
+            let aborted = try uploads.map { u in
+                (u, try Row.fetchAll(db, sql: "SELECT * FROM parts WHERE upload_id = ?", arguments: [u.uploadID]).map(Self.part))
+            }
             try db.execute(sql: "DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?)", arguments: [name])
             try db.execute(sql: "DELETE FROM uploads WHERE bucket = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM buckets WHERE name = ?", arguments: [name])
-            return blobs
+            return aborted
+        }
+    }
+
+    public func usage(bucket: String) async throws -> (objects: Int, bytes: Int64) {
+        try await pool.read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS total FROM objects WHERE bucket = ?", arguments: [bucket])
+            return (row?["n"] ?? 0, row?["total"] ?? 0)
         }
     }
 
@@ -136,10 +158,11 @@ public final class SQLiteCatalog: Catalog {
         try await pool.write { db in
             try Self.requireBucket(db, upload.bucket)
             try db.execute(sql: """
-                INSERT INTO uploads (upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO uploads (upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type, backend_upload, blob)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [upload.uploadID, upload.bucket, Data(upload.key.utf8), upload.initiated.timeIntervalSince1970,
-                                 try Self.json(upload.headers), upload.checksumAlgorithm?.rawValue, upload.checksumType])
+                                 try Self.json(upload.headers), upload.checksumAlgorithm?.rawValue, upload.checksumType,
+                                 upload.backendUpload, upload.blob])
         }
     }
 
@@ -149,13 +172,13 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    public func putPart(_ part: PartRecord) async throws -> String? {
+    public func putPart(_ part: PartRecord) async throws -> PartRecord? {
         try await pool.write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM uploads WHERE upload_id = ?", arguments: [part.uploadID]) != nil else {
                 throw CatalogError.noSuchUpload
             }
-            let old = try String.fetchOne(db, sql: "SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?",
-                                          arguments: [part.uploadID, part.partNumber])
+            let old = try Row.fetchOne(db, sql: "SELECT * FROM parts WHERE upload_id = ? AND part_number = ?",
+                                       arguments: [part.uploadID, part.partNumber]).map(Self.part)
             try db.execute(sql: """
                 INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, last_modified, checksum_algorithm, checksum, blob)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -171,7 +194,7 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    public func completeUpload(_ uploadID: String, record: ObjectRecord, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> [String] {
+    public func completeUpload(_ uploadID: String, record: ObjectRecord, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> (parts: [PartRecord], replaced: String?) {
         try await pool.write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM uploads WHERE upload_id = ?", arguments: [uploadID]) != nil else {
                 throw CatalogError.noSuchUpload
@@ -180,24 +203,23 @@ public final class SQLiteCatalog: Catalog {
             let current = try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ?",
                                            arguments: [record.bucket, Data(record.key.utf8)]).map(Self.object)
             try precondition(current)
-            var garbage = try String.fetchAll(db, sql: "SELECT blob FROM parts WHERE upload_id = ?", arguments: [uploadID])
-            if let old = current?.blob, old != record.blob { garbage.append(old) }
+            let parts = try Row.fetchAll(db, sql: "SELECT * FROM parts WHERE upload_id = ?", arguments: [uploadID]).map(Self.part)
             try db.execute(sql: "DELETE FROM parts WHERE upload_id = ?", arguments: [uploadID])
             try db.execute(sql: "DELETE FROM uploads WHERE upload_id = ?", arguments: [uploadID])
             try Self.upsert(db, record)
-            return garbage.filter { $0 != record.blob }
+            return (parts, current.map(\.blob).flatMap { $0 == record.blob ? nil : $0 })
         }
     }
 
-    public func abortUpload(_ uploadID: String) async throws -> [String] {
+    public func abortUpload(_ uploadID: String) async throws -> [PartRecord] {
         try await pool.write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM uploads WHERE upload_id = ?", arguments: [uploadID]) != nil else {
                 throw CatalogError.noSuchUpload
             }
-            let blobs = try String.fetchAll(db, sql: "SELECT blob FROM parts WHERE upload_id = ?", arguments: [uploadID])
+            let parts = try Row.fetchAll(db, sql: "SELECT * FROM parts WHERE upload_id = ?", arguments: [uploadID]).map(Self.part)
             try db.execute(sql: "DELETE FROM parts WHERE upload_id = ?", arguments: [uploadID])
             try db.execute(sql: "DELETE FROM uploads WHERE upload_id = ?", arguments: [uploadID])
-            return blobs
+            return parts
         }
     }
 
@@ -224,10 +246,10 @@ public final class SQLiteCatalog: Catalog {
     static func upsert(_ db: Database, _ r: ObjectRecord) throws {
         try db.execute(sql: """
             INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, headers, checksum_algorithm, checksum,
-                                            checksum_type, blob, parts_count)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                            checksum_type, blob, parts_count, backend_etag)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [r.bucket, Data(r.key.utf8), r.size, r.etag, r.lastModified.timeIntervalSince1970, try json(r.headers),
-                             r.checksum?.algorithm.rawValue, r.checksum?.base64, r.checksumType, r.blob, r.partsCount])
+                             r.checksum?.algorithm.rawValue, r.checksum?.base64, r.checksumType, r.blob, r.partsCount, r.backendETag])
     }
 
     static func json(_ h: ObjectHeaders) throws -> String {
@@ -249,20 +271,23 @@ public final class SQLiteCatalog: Catalog {
     }
 
     static func bucket(_ row: Row) -> BucketRecord {
-        BucketRecord(name: row["name"], region: row["region"], created: Date(timeIntervalSince1970: row["created"]))
+        let placement = (row["placement"] as String?).flatMap { try? JSONDecoder().decode(Placement.self, from: Data($0.utf8)) }
+        return BucketRecord(name: row["name"], region: row["region"], created: Date(timeIntervalSince1970: row["created"]),
+                            placement: placement ?? .local)
     }
 
     static func object(_ row: Row) -> ObjectRecord {
         ObjectRecord(bucket: row["bucket"], key: key(row), size: row["size"], etag: row["etag"],
                      lastModified: Date(timeIntervalSince1970: row["last_modified"]), headers: headers(row["headers"]),
-                     checksum: checksum(row), checksumType: row["checksum_type"], blob: row["blob"], partsCount: row["parts_count"])
+                     checksum: checksum(row), checksumType: row["checksum_type"], blob: row["blob"], partsCount: row["parts_count"],
+                     backendETag: row["backend_etag"])
     }
 
     static func upload(_ row: Row) -> UploadRecord {
         UploadRecord(uploadID: row["upload_id"], bucket: row["bucket"], key: key(row),
                      initiated: Date(timeIntervalSince1970: row["initiated"]), headers: headers(row["headers"]),
                      checksumAlgorithm: (row["checksum_algorithm"] as String?).flatMap(ChecksumAlgorithm.init(rawValue:)),
-                     checksumType: row["checksum_type"])
+                     checksumType: row["checksum_type"], backendUpload: row["backend_upload"], blob: row["blob"])
     }
 
     static func part(_ row: Row) -> PartRecord {

@@ -45,7 +45,9 @@ extension S3Responder {
                               details: [("LocationConstraint", loc)])
             }
         }
-        try await state.catalog.createBucket(BucketRecord(name: call.bucket, region: state.region, created: state.now()))
+        let placement = state.backends.placement(forNewDataset: call.bucket)
+        _ = try state.backends.resolve(placement)
+        try await state.catalog.createBucket(BucketRecord(name: call.bucket, region: state.region, created: state.now(), placement: placement))
         return Response(status: .ok, headers: [.location: "/\(call.bucket)"])
     }
 
@@ -55,8 +57,10 @@ extension S3Responder {
     }
 
     func deleteBucket(_ call: S3Call) async throws -> Response {
-        let garbage = try await state.catalog.deleteBucket(call.bucket)
-        await discard(garbage)
+        let (_, placement) = try await requireDataset(call.bucket)
+        for (upload, parts) in try await state.catalog.deleteBucket(call.bucket) {
+            await abandon(upload, parts, in: placement)
+        }
         return Response(status: .noContent)
     }
 

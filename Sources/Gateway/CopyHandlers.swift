@@ -59,22 +59,31 @@ extension S3Responder {
         }
         let headers = directive == "REPLACE" ? try objectHeaders(call) : source.headers
         let conditions = writePreconditions(call)
-        let blob = Self.newBlobID()
-        _ = try await state.store.concatenate([BlobSlice(blob: source.blob)], into: blob)
-        var record = source
-        record.bucket = call.bucket
-        record.key = call.key
-        record.headers = headers
-        record.blob = blob
-        record.lastModified = state.now()
-        let replaced: String?
-        do {
-            replaced = try await state.catalog.putObject(record) { current in try conditions.evaluateWrite(currentETag: current?.etag) }
-        } catch {
-            await discard([blob])
-            throw error
+        let (target, placement) = try await requireDataset(call.bucket)
+        let (origin, sourcePlacement) = try await requireDataset(source.bucket)
+        let record = try await exclusive(placement, call.bucket, call.key) {
+            let name = placement.name(for: call.key)
+            let stored: StoredObject
+            let sameContainer = origin.placement.backend == target.placement.backend && origin.placement.container == target.placement.container
+            if sameContainer && name == source.blob {
+                // Same backend object (a metadata-only self-copy): nothing to move.
+                stored = StoredObject(name: name, size: source.size, etag: source.backendETag)
+            } else if sameContainer && placement.store.capabilities.serverSideCopy {
+                stored = try await placement.store.copy(from: source.blob, to: name, attributes: headers.attributes)
+            } else {
+                let stream = try await sourcePlacement.store.open(name: source.blob, range: nil, ifMatch: source.backendETag)
+                stored = try await placement.store.put(name: name, length: source.size, body: stream, attributes: headers.attributes)
+            }
+            var record = source
+            record.bucket = call.bucket
+            record.key = call.key
+            record.headers = headers
+            record.blob = stored.name
+            record.backendETag = stored.etag
+            record.lastModified = state.now()
+            try await commit(record, placement: placement) { current in try conditions.evaluateWrite(currentETag: current?.etag) }
+            return record
         }
-        if let replaced { await discard([replaced]) }
         var w = XMLWriter()
         w.open("CopyObjectResult")
         w.element("LastModified", HTTPDate.iso8601(record.lastModified))

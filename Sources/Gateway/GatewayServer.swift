@@ -17,8 +17,11 @@ public struct ServeOptions: Sendable {
     public var tlsListen: (host: String, port: Int)?
     public var region: String
     public var domains: [String]
+    public var config: GatewayConfig
 
-    public init(dataDirectory: String, listen: (String, Int), tlsListen: (String, Int)?, region: String, domains: [String]) {
+    public init(dataDirectory: String, listen: (String, Int), tlsListen: (String, Int)?, region: String, domains: [String],
+                config: GatewayConfig = GatewayConfig()) {
+        self.config = config
         self.dataDirectory = dataDirectory
         self.listen = listen
         self.tlsListen = tlsListen
@@ -33,10 +36,13 @@ public enum GatewayServer {
     public static func run(_ options: ServeOptions, rootCredentials: (String, String), logger: Logger) async throws {
         let dir = options.dataDirectory
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let store = try FileSystemStore(root: dir + "/store")
         let catalog = try SQLiteCatalog(path: dir + "/catalog.sqlite")
-        try await collectGarbage(store: store, catalog: catalog, logger: logger)
-        let state = GatewayState(catalog: catalog, store: store,
+        let backends = try await BackendFactory.registry(config: options.config, local: try localStore(dataDirectory: dir), logger: logger)
+        for case let fs as FileSystemBackend in backends.backends.values {
+            try await collectGarbage(store: fs.store, catalog: catalog, logger: logger)
+        }
+        try await declareDatasets(options.config, catalog: catalog, region: options.region, now: Date())
+        let state = GatewayState(catalog: catalog, backends: backends,
                                  credentials: CredentialStore([rootCredentials.0: rootCredentials.1]),
                                  region: options.region, domains: options.domains, logger: logger)
         let responder = S3Responder(state: state)
@@ -63,14 +69,33 @@ public enum GatewayServer {
         try await group.run()
     }
 
+    /// The embedded store under the data directory.
+    public static func localStore(dataDirectory: String) throws -> FileSystemStore {
+        try FileSystemStore(root: dataDirectory + "/store")
+    }
+
+    /// Creates the datasets the configuration declares; one that exists with another placement
+    /// is an error (moving a dataset is a migration, not an edit).
+    public static func declareDatasets(_ config: GatewayConfig, catalog: any Catalog, region: String, now: Date) async throws {
+        for (name, placement) in config.datasets.sorted(by: { $0.key < $1.key }) {
+            if let existing = try await catalog.bucket(name) {
+                guard existing.placement == placement else {
+                    throw ConfigError("dataset '\(name)' exists with placement \(existing.placement.description); the configuration says \(placement.description)")
+                }
+                continue
+            }
+            try await catalog.createBucket(BucketRecord(name: name, region: region, created: now, placement: placement))
+        }
+    }
+
     /// Blobs no catalog row refers to are what a crash between a blob write and its catalog
     /// commit leaves behind (never acknowledged); remove them, and temporary files, at start.
-    static func collectGarbage(store: FileSystemStore, catalog: SQLiteCatalog, logger: Logger) async throws {
+    static func collectGarbage(store: FileSystemStore, catalog: any Catalog, logger: Logger) async throws {
         try await store.sweepTemporaries()
         let referenced = try await catalog.referencedBlobs()
         var removed = 0
         for blob in try await store.allBlobs() where !referenced.contains(blob) {
-            try await store.delete(blob: blob)
+            try await store.delete(name: blob)
             removed += 1
         }
         if removed > 0 { logger.info("removed unreferenced blobs", metadata: ["count": .stringConvertible(removed)]) }

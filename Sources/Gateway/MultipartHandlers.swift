@@ -31,9 +31,19 @@ extension S3Responder {
         } else if let alg = algorithm {
             checksumType = alg == .crc64nvme ? "FULL_OBJECT" : "COMPOSITE"
         }
+        let (_, placement) = try await requireDataset(call.bucket)
+        let headers = try objectHeaders(call)
+        let name = placement.name(for: call.key)
+        let backendUpload = try await placement.store.startParts(name: name, attributes: headers.attributes)
         let upload = UploadRecord(uploadID: Self.newBlobID() + Self.newBlobID(), bucket: call.bucket, key: call.key, initiated: state.now(),
-                                  headers: try objectHeaders(call), checksumAlgorithm: algorithm, checksumType: checksumType)
-        try await state.catalog.createUpload(upload)
+                                  headers: headers, checksumAlgorithm: algorithm, checksumType: checksumType,
+                                  backendUpload: backendUpload, blob: name)
+        do {
+            try await state.catalog.createUpload(upload)
+        } catch {
+            await abandon(upload, [], in: placement)
+            throw error
+        }
         var w = XMLWriter()
         w.open("InitiateMultipartUploadResult")
         w.element("Bucket", call.bucket)
@@ -72,21 +82,38 @@ extension S3Responder {
         if let alg = upload.checksumAlgorithm, let given = expect.checksumAlgorithm, given != alg {
             throw S3Error(.invalidRequest, "Checksum Type mismatch occurred, expected checksum Type: \(alg.rawValue.lowercased()), actual checksum Type: \(given.rawValue.lowercased())")
         }
-        let (blob, digests) = try await receiveBody(call, expect)
+        let (_, placement) = try await requireDataset(call.bucket)
+        call.context.sendContinueIfExpected()
+        let box = UploadDigestsBox()
+        let token = try await placement.store.putPart(name: try Self.target(upload), upload: upload.backendUpload ?? "", number: number,
+                                                      length: try Self.length(expect),
+                                                      body: UploadBody(source: call.request.body, expect: expect, result: box))
+        let digests = try Self.digests(box, stored: Self.partMD5(token, placement))
         let part = PartRecord(uploadID: upload.uploadID, partNumber: number, size: digests.length, etag: ETag.quoted(md5: digests.md5),
-                              lastModified: state.now(), checksum: digests.checksum, blob: blob)
-        return try await storePart(part)
+                              lastModified: state.now(), checksum: digests.checksum, blob: token.token)
+        return try await storePart(part, placement)
     }
 
-    func storePart(_ part: PartRecord) async throws -> Response {
-        let replaced: String?
+    /// The backend object a multipart upload writes.
+    static func target(_ upload: UploadRecord) throws -> String {
+        guard let blob = upload.blob else { throw S3Error(.noSuchUpload, "The upload was started by an older version; abort it and start again.") }
+        return blob
+    }
+
+    /// The MD5 a backend reports for a stored part (an S3 part ETag), to compare with ours.
+    static func partMD5(_ token: PartToken, _ placement: ResolvedPlacement) -> [UInt8]? {
+        placement.store.capabilities.etagIsMD5 ? ETag.md5(of: token.token) : nil
+    }
+
+    func storePart(_ part: PartRecord, _ placement: ResolvedPlacement) async throws -> Response {
+        let replaced: PartRecord?
         do {
             replaced = try await state.catalog.putPart(part)
         } catch {
-            await discard([part.blob])
+            await discardParts([part], in: placement)
             throw error
         }
-        if let replaced { await discard([replaced]) }
+        if let replaced, replaced.blob != part.blob { await discardParts([replaced], in: placement) }
         var h: HTTPFields = [.eTag: part.etag]
         if let c = part.checksum, let n = HTTPField.Name(c.algorithm.headerName) { h[n] = c.base64 }
         return Response(status: .ok, headers: h)
@@ -111,16 +138,18 @@ extension S3Responder {
             throw S3Error(.invalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
         }
         // The part's ETag is the MD5 of the copied bytes, so they pass through the hashing pipeline.
-        let stream = try await state.store.open(blob: source.blob, range: range)
+        let (_, placement) = try await requireDataset(call.bucket)
+        let (_, sourcePlacement) = try await requireDataset(source.bucket)
+        let stream = try await sourcePlacement.store.open(name: source.blob, range: range, ifMatch: source.backendETag)
         let expect = UploadExpectations(payload: .unsigned, signing: nil, decodedLength: stream.length, contentMD5: nil, checksum: nil,
                                         checksumAlgorithm: upload.checksumAlgorithm, declaredTrailers: [])
         let box = UploadDigestsBox()
-        let blob = Self.newBlobID()
-        _ = try await state.store.put(blob: blob, body: UploadBody(source: stream, expect: expect, result: box))
-        guard let digests = box.digests else { throw S3Error(.internalError, "Copy did not complete.") }
+        let token = try await placement.store.putPart(name: try Self.target(upload), upload: upload.backendUpload ?? "", number: number,
+                                                      length: stream.length, body: UploadBody(source: stream, expect: expect, result: box))
+        let digests = try Self.digests(box, stored: Self.partMD5(token, placement))
         let part = PartRecord(uploadID: upload.uploadID, partNumber: number, size: digests.length, etag: ETag.quoted(md5: digests.md5),
-                              lastModified: state.now(), checksum: digests.checksum, blob: blob)
-        _ = try await storePart(part)
+                              lastModified: state.now(), checksum: digests.checksum, blob: token.token)
+        _ = try await storePart(part, placement)
         var w = XMLWriter()
         w.open("CopyPartResult")
         w.element("LastModified", HTTPDate.iso8601(part.lastModified))
@@ -164,32 +193,40 @@ extension S3Responder {
         if !conditions.isEmpty {
             try conditions.evaluateWrite(currentETag: try await state.catalog.object(bucket: call.bucket, key: call.key)?.etag)
         }
-        let blob = Self.newBlobID()
-        let size = try await state.store.concatenate(chosen.map { BlobSlice(blob: $0.blob) }, into: blob)
-        var checksum: ChecksumValue?
-        if let alg = upload.checksumAlgorithm {
-            if upload.checksumType == "FULL_OBJECT" {
-                var hasher = ChecksumHasher(alg)
-                for try await chunk in try await state.store.open(blob: blob, range: nil) { hasher.update(chunk) }
-                checksum = ChecksumValue(algorithm: alg, digest: hasher.finalize())
-            } else {
-                let digests = chosen.compactMap { $0.checksum?.digest }
-                if digests.count == chosen.count { checksum = ChecksumValue.composite(algorithm: alg, parts: digests) }
+        let (_, placement) = try await requireDataset(call.bucket)
+        let name = try Self.target(upload)
+        let record = try await exclusive(placement, call.bucket, call.key) { [chosen] in
+            let stored = try await placement.store.finishParts(name: name, upload: upload.backendUpload ?? "",
+                                                               parts: chosen.map { PartToken(number: $0.partNumber, token: $0.blob) })
+            var checksum: ChecksumValue?
+            if let alg = upload.checksumAlgorithm {
+                if upload.checksumType == "FULL_OBJECT" {
+                    var hasher = ChecksumHasher(alg)
+                    for try await chunk in try await placement.store.open(name: name, range: nil, ifMatch: stored.etag) { hasher.update(chunk) }
+                    checksum = ChecksumValue(algorithm: alg, digest: hasher.finalize())
+                } else {
+                    let digests = chosen.compactMap { $0.checksum?.digest }
+                    if digests.count == chosen.count { checksum = ChecksumValue.composite(algorithm: alg, parts: digests) }
+                }
             }
-        }
-        let record = ObjectRecord(bucket: call.bucket, key: call.key, size: size, etag: ETag.multipart(partMD5s: md5s),
-                                  lastModified: state.now(), headers: upload.headers, checksum: checksum,
-                                  checksumType: checksum == nil ? nil : upload.checksumType, blob: blob, partsCount: chosen.count)
-        let garbage: [String]
-        do {
-            garbage = try await state.catalog.completeUpload(upload.uploadID, record: record) { current in
-                try conditions.evaluateWrite(currentETag: current?.etag)
+            let record = ObjectRecord(bucket: call.bucket, key: call.key, size: chosen.reduce(0) { $0 + $1.size }, etag: ETag.multipart(partMD5s: md5s),
+                                      lastModified: state.now(), headers: upload.headers, checksum: checksum,
+                                      checksumType: checksum == nil ? nil : upload.checksumType, blob: name, partsCount: chosen.count,
+                                      backendETag: stored.etag)
+            let done: (parts: [PartRecord], replaced: String?)
+            do {
+                done = try await state.catalog.completeUpload(upload.uploadID, record: record) { current in
+                    try conditions.evaluateWrite(currentETag: current?.etag)
+                }
+            } catch {
+                if !placement.inPlace { await discard([name], in: placement) }
+                throw error
             }
-        } catch {
-            await discard([blob])
-            throw error
+            await discardParts(done.parts, in: placement)
+            if let replaced = done.replaced { await discard([replaced], in: placement) }
+            return record
         }
-        await discard(garbage)
+        let checksum = record.checksum
         var w = XMLWriter()
         w.open("CompleteMultipartUploadResult")
         w.element("Location", "/\(call.bucket)/\(URIEncoding.encode(call.key, keepSlash: true))")
@@ -206,8 +243,20 @@ extension S3Responder {
 
     func abortMultipartUpload(_ call: S3Call) async throws -> Response {
         let upload = try await requireUpload(call)
-        await discard(try await state.catalog.abortUpload(upload.uploadID))
+        let (_, placement) = try await requireDataset(call.bucket)
+        await abandon(upload, try await state.catalog.abortUpload(upload.uploadID), in: placement)
         return Response(status: .noContent)
+    }
+
+    /// Releases what the backend holds for an upload the catalog no longer has.
+    func abandon(_ upload: UploadRecord, _ parts: [PartRecord], in placement: ResolvedPlacement) async {
+        guard let name = upload.blob else { return await discardParts(parts, in: placement) }
+        do {
+            try await placement.store.abortParts(name: name, upload: upload.backendUpload ?? "",
+                                                 parts: parts.map { PartToken(number: $0.partNumber, token: $0.blob) })
+        } catch {
+            state.logger.warning("could not abort a backend upload", metadata: ["upload": .string(upload.uploadID), "error": .string("\(error)")])
+        }
     }
 
     func listParts(_ call: S3Call) async throws -> Response {

@@ -10,7 +10,7 @@ import Storage
 extension S3Responder {
     func putObject(_ call: S3Call) async throws -> Response {
         if let problem = Names.keyProblem(call.key) { throw problem }
-        _ = try await requireBucket(call.bucket)
+        let (_, placement) = try await requireDataset(call.bucket)
         let headers = try objectHeaders(call)
         let expect = try uploadExpectations(call)
         let conditions = writePreconditions(call)
@@ -18,18 +18,15 @@ extension S3Responder {
             // Fail fast before the body is sent; checked again atomically at commit.
             try conditions.evaluateWrite(currentETag: try await state.catalog.object(bucket: call.bucket, key: call.key)?.etag)
         }
-        let (blob, digests) = try await receiveBody(call, expect)
-        let record = ObjectRecord(bucket: call.bucket, key: call.key, size: digests.length, etag: ETag.quoted(md5: digests.md5),
-                                  lastModified: state.now(), headers: headers, checksum: digests.checksum,
-                                  checksumType: digests.checksum == nil ? nil : "FULL_OBJECT", blob: blob, partsCount: nil)
-        let replaced: String?
-        do {
-            replaced = try await state.catalog.putObject(record) { current in try conditions.evaluateWrite(currentETag: current?.etag) }
-        } catch {
-            await discard([blob])
-            throw error
+        let record = try await exclusive(placement, call.bucket, call.key) {
+            let (stored, digests) = try await receiveBody(call, expect, into: placement, name: placement.name(for: call.key), headers: headers)
+            let record = ObjectRecord(bucket: call.bucket, key: call.key, size: digests.length, etag: ETag.quoted(md5: digests.md5),
+                                      lastModified: state.now(), headers: headers, checksum: digests.checksum,
+                                      checksumType: digests.checksum == nil ? nil : "FULL_OBJECT", blob: stored.name, partsCount: nil,
+                                      backendETag: stored.etag)
+            try await commit(record, placement: placement) { current in try conditions.evaluateWrite(currentETag: current?.etag) }
+            return record
         }
-        if let replaced { await discard([replaced]) }
         var h: HTTPFields = [.eTag: record.etag]
         if let c = record.checksum, let n = HTTPField.Name(c.algorithm.headerName) {
             h[n] = c.base64
@@ -38,11 +35,59 @@ extension S3Responder {
         return Response(status: .ok, headers: h)
     }
 
-    func getObject(_ call: S3Call, head: Bool) async throws -> Response {
-        _ = try await requireBucket(call.bucket)
-        guard let record = try await state.catalog.object(bucket: call.bucket, key: call.key) else {
-            throw S3Error(.noSuchKey, "The specified key does not exist.", details: [("Key", call.key)])
+    /// Makes `record` the object in the catalog; a blob it replaces (local store) is removed,
+    /// and a new blob is removed again if the commit fails.
+    func commit(_ record: ObjectRecord, placement: ResolvedPlacement, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws {
+        let replaced: String?
+        do {
+            replaced = try await state.catalog.putObject(record, precondition: precondition)
+        } catch {
+            if !placement.inPlace { await discard([record.blob], in: placement) }
+            throw error
         }
+        if let replaced { await discard([replaced], in: placement) }
+    }
+
+    func getObject(_ call: S3Call, head: Bool) async throws -> Response {
+        let (_, placement) = try await requireDataset(call.bucket)
+        // Twice at most: an overwrite between the catalog read and the backend read is seen
+        // as a changed backend ETag, and the second round reads the new record.
+        for round in 0..<2 {
+            guard let record = try await state.catalog.object(bucket: call.bucket, key: call.key) else {
+                throw S3Error(.noSuchKey, "The specified key does not exist.", details: [("Key", call.key)])
+            }
+            let prepared = try prepareRead(call, record)
+            guard case .serve(var headers, let status, let range) = prepared else {
+                if case .early(let response) = prepared { return response }
+                continue
+            }
+            let length = range?.length ?? record.size
+            headers[.contentLength] = String(length)
+            if head {
+                return Response(status: status, headers: headers)
+            }
+            let stream: BlobStream
+            do {
+                stream = try await placement.store.open(name: record.blob, range: range, ifMatch: record.backendETag)
+            } catch StoreError.changed(let name) where round == 0 {
+                state.logger.debug("backend object changed during read, retrying", metadata: ["name": .string(name)])
+                continue
+            }
+            return Response(status: status, headers: headers, body: ResponseBody(contentLength: Int(length)) { writer in
+                for try await chunk in stream { try await writer.write(chunk) }
+                try await writer.finish(nil)
+            })
+        }
+        throw StoreError.changed(call.key)
+    }
+
+    enum PreparedRead {
+        case early(Response)
+        case serve(HTTPFields, HTTPResponse.Status, ByteRange?)
+    }
+
+    /// Conditions, part number, headers and range of a GET or HEAD.
+    func prepareRead(_ call: S3Call, _ record: ObjectRecord) throws -> PreparedRead {
         let req = call.request.headers
         let conditions = Preconditions(ifMatch: req[.ifMatch], ifNoneMatch: req[.ifNoneMatch],
                                        ifModifiedSince: req[.ifModifiedSince].flatMap(HTTPDate.parse),
@@ -50,7 +95,7 @@ extension S3Responder {
         switch conditions.evaluate(etag: record.etag, lastModified: record.lastModified) {
         case .proceed: break
         case .notModified:
-            return Response(status: .notModified, headers: [.eTag: record.etag, .lastModified: HTTPDate.format(record.lastModified)])
+            return .early(Response(status: .notModified, headers: [.eTag: record.etag, .lastModified: HTTPDate.format(record.lastModified)]))
         case .preconditionFailed:
             throw S3Error(.preconditionFailed, "At least one of the pre-conditions you specified did not hold", details: [("Condition", "If-Match")])
         }
@@ -64,32 +109,19 @@ extension S3Responder {
         }
         var headers = objectResponseHeaders(record, checksumMode: call.header("x-amz-checksum-mode")?.uppercased() == "ENABLED")
         applyResponseOverrides(call, &headers)
-        var status = HTTPResponse.Status.ok
-        var range: ByteRange?
-        if let rh = req[.range] {
-            switch ByteRange.parse(rh, size: record.size) {
-            case .whole: break
-            case .unsatisfiable:
-                throw S3Error(.invalidRange, "The requested range is not satisfiable",
-                              details: [("RangeRequested", rh), ("ActualObjectSize", String(record.size))])
-            case .partial(let r):
-                range = r
-                status = .partialContent
-                headers[.contentRange] = "bytes \(r.start)-\(r.end)/\(record.size)"
-                // A checksum describes the whole object, not a range.
-                for alg in ChecksumAlgorithm.allCases { headers[HTTPField.Name(alg.headerName)!] = nil }
-            }
+        guard let rh = req[.range] else { return .serve(headers, .ok, nil) }
+        switch ByteRange.parse(rh, size: record.size) {
+        case .whole:
+            return .serve(headers, .ok, nil)
+        case .unsatisfiable:
+            throw S3Error(.invalidRange, "The requested range is not satisfiable",
+                          details: [("RangeRequested", rh), ("ActualObjectSize", String(record.size))])
+        case .partial(let r):
+            headers[.contentRange] = "bytes \(r.start)-\(r.end)/\(record.size)"
+            // A checksum describes the whole object, not a range.
+            for alg in ChecksumAlgorithm.allCases { headers[HTTPField.Name(alg.headerName)!] = nil }
+            return .serve(headers, .partialContent, r)
         }
-        let length = range?.length ?? record.size
-        headers[.contentLength] = String(length)
-        if head {
-            return Response(status: status, headers: headers)
-        }
-        let stream = try await state.store.open(blob: record.blob, range: range)
-        return Response(status: status, headers: headers, body: ResponseBody(contentLength: Int(length)) { writer in
-            for try await chunk in stream { try await writer.write(chunk) }
-            try await writer.finish(nil)
-        })
     }
 
     /// `response-content-type` & co. replace the stored headers in a GET response.
@@ -106,42 +138,67 @@ extension S3Responder {
 
     func deleteObject(_ call: S3Call) async throws -> Response {
         if let problem = Names.keyProblem(call.key) { throw problem }
-        let blob = try await state.catalog.deleteObject(bucket: call.bucket, key: call.key)
-        if let blob { await discard([blob]) }
+        let (_, placement) = try await requireDataset(call.bucket)
+        try await remove(call.bucket, call.key, placement)
         return Response(status: .noContent)
     }
 
+    /// Deletes one object. In place, the backend object goes first, so a backend that cannot
+    /// delete leaves the catalog (and the client's view) unchanged; otherwise the catalog goes
+    /// first and the blob after.
+    func remove(_ bucket: String, _ key: String, _ placement: ResolvedPlacement) async throws {
+        try await exclusive(placement, bucket, key) {
+            if placement.inPlace {
+                guard let record = try await state.catalog.object(bucket: bucket, key: key) else { return }
+                try await placement.store.delete(name: record.blob)
+                _ = try await state.catalog.deleteObject(bucket: bucket, key: key)
+            } else if let blob = try await state.catalog.deleteObject(bucket: bucket, key: key) {
+                await discard([blob], in: placement)
+            }
+        }
+    }
+
     func deleteObjects(_ call: S3Call) async throws -> Response {
-        _ = try await requireBucket(call.bucket)
+        let (_, placement) = try await requireDataset(call.bucket)
         let body = try await readSmallBody(call)
         try verifyIntegrityHeaders(call, body: body, required: true)
         let delete = try XMLRequests.delete(body)
         guard !delete.objects.isEmpty, delete.objects.count <= 1000 else {
             throw S3Error(.malformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
         }
+        // Up to 16 keys at once; results keep the request's order.
+        let outcomes = try await withThrowingTaskGroup(of: (Int, S3Error?).self) { group in
+            var results = [S3Error?](repeating: nil, count: delete.objects.count)
+            for (i, obj) in delete.objects.enumerated() {
+                if i >= 16, let (j, e) = try await group.next() { results[j] = e }
+                group.addTask {
+                    if let problem = Names.keyProblem(obj.key) { return (i, problem) }
+                    do {
+                        try await remove(call.bucket, obj.key, placement)
+                        return (i, nil)
+                    } catch let e as StoreError {
+                        state.logger.error("delete failed", metadata: ["key": .string(obj.key), "error": .string(e.description)])
+                        return (i, Self.map(e))
+                    } catch {
+                        state.logger.error("delete failed", metadata: ["key": .string(obj.key), "error": .string("\(error)")])
+                        return (i, S3Error(.internalError, "We encountered an internal error. Please try again."))
+                    }
+                }
+            }
+            while let (j, e) = try await group.next() { results[j] = e }
+            return results
+        }
         var w = XMLWriter()
         w.open("DeleteResult")
-        for obj in delete.objects {
-            if let problem = Names.keyProblem(obj.key) {
+        for (obj, error) in zip(delete.objects, outcomes) {
+            if let error {
                 w.group("Error") { w in
                     w.element("Key", obj.key)
-                    w.element("Code", problem.code.string)
-                    w.element("Message", problem.message)
+                    w.element("Code", error.code.string)
+                    w.element("Message", error.message)
                 }
-                continue
-            }
-            do {
-                if let blob = try await state.catalog.deleteObject(bucket: call.bucket, key: obj.key) { await discard([blob]) }
-                if !delete.quiet {
-                    w.group("Deleted") { w in w.element("Key", obj.key) }
-                }
-            } catch {
-                state.logger.error("delete failed", metadata: ["key": .string(obj.key), "error": .string("\(error)")])
-                w.group("Error") { w in
-                    w.element("Key", obj.key)
-                    w.element("Code", "InternalError")
-                    w.element("Message", "We encountered an internal error. Please try again.")
-                }
+            } else if !delete.quiet {
+                w.group("Deleted") { w in w.element("Key", obj.key) }
             }
         }
         w.close("DeleteResult")

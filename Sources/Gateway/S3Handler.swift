@@ -10,7 +10,7 @@ import Storage
 /// Everything a request handler needs; immutable and shared by all connections.
 public struct GatewayState: Sendable {
     public var catalog: any Catalog
-    public var store: any ObjectStore
+    public var backends: BackendRegistry
     public var credentials: CredentialStore
     public var region: String
     /// Domains under which virtual-host-style addressing applies (`bucket.localhost`).
@@ -18,11 +18,12 @@ public struct GatewayState: Sendable {
     public var logger: Logger
     public var now: @Sendable () -> Date
     let signingKeys = SigningKeyCache()
+    let keyLocks = KeyLocks()
 
-    public init(catalog: any Catalog, store: any ObjectStore, credentials: CredentialStore, region: String,
+    public init(catalog: any Catalog, backends: BackendRegistry, credentials: CredentialStore, region: String,
                 domains: [String] = ["localhost"], logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
         self.catalog = catalog
-        self.store = store
+        self.backends = backends
         self.credentials = credentials
         self.region = region
         self.domains = domains
@@ -81,6 +82,9 @@ public struct S3Responder: HTTPResponder {
             return errorResponse(error, request: request, resource: resource, requestID: requestID)
         } catch let error as CatalogError {
             return errorResponse(Self.map(error), request: request, resource: resource, requestID: requestID)
+        } catch let error as StoreError {
+            state.logger.error("backend error", metadata: ["request-id": .string(requestID), "error": .string(error.description)])
+            return errorResponse(Self.map(error), request: request, resource: resource, requestID: requestID)
         } catch {
             state.logger.error("internal error", metadata: ["request-id": .string(requestID), "error": .string("\(error)")])
             return errorResponse(S3Error(.internalError, "We encountered an internal error. Please try again."),
@@ -123,6 +127,16 @@ public struct S3Responder: HTTPResponder {
         }
     }
 
+    /// What a client sees of a backend failure; the reason itself goes to the log only.
+    static func map(_ error: StoreError) -> S3Error {
+        switch error {
+        case .unavailable:
+            S3Error(.serviceUnavailable, "The storage backend is unavailable. Please retry.")
+        case .rejected, .notFound, .io, .changed:
+            S3Error(.internalError, "We encountered an internal error with the storage backend. Please try again.")
+        }
+    }
+
     func errorResponse(_ error: S3Error, request: Request, resource: String, requestID: String) -> Response {
         var headers: HTTPFields = [.init("x-amz-request-id")!: requestID]
         let status = HTTPResponse.Status(code: error.code.status)
@@ -142,7 +156,7 @@ public struct S3Responder: HTTPResponder {
     }
 
     static func newBlobID() -> String {
-        Hex.encode((0..<16).map { _ in UInt8.random(in: 0...255) })
+        FileSystemStore.newID()
     }
 
     func xmlResponse(_ body: String, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
@@ -156,11 +170,32 @@ public struct S3Responder: HTTPResponder {
         return b
     }
 
-    /// Deletes blobs no row refers to any more; failures only leave garbage for the next sweep.
-    func discard(_ blobs: [String]) async {
-        for blob in blobs {
-            do { try await state.store.delete(blob: blob) } catch {
-                state.logger.warning("could not delete blob", metadata: ["blob": .string(blob), "error": .string("\(error)")])
+    /// The dataset and its resolved placement.
+    func requireDataset(_ name: String) async throws -> (BucketRecord, ResolvedPlacement) {
+        let b = try await requireBucket(name)
+        return (b, try state.backends.resolve(b.placement))
+    }
+
+    /// Runs a write or delete of `key`, serialised with others of the same key when the
+    /// placement rewrites objects in place.
+    func exclusive<T: Sendable>(_ placement: ResolvedPlacement, _ bucket: String, _ key: String, _ body: @Sendable () async throws -> T) async throws -> T {
+        guard placement.inPlace else { return try await body() }
+        return try await state.keyLocks.with(bucket + "\u{0}" + key, body)
+    }
+
+    /// Deletes backend objects no row refers to any more; failures only leave garbage.
+    func discard(_ names: [String], in placement: ResolvedPlacement) async {
+        guard !names.isEmpty else { return }
+        do { try await placement.store.delete(names: names) } catch {
+            state.logger.warning("could not delete backend objects", metadata: ["count": .stringConvertible(names.count), "error": .string("\(error)")])
+        }
+    }
+
+    /// Forgets parts replaced, completed or aborted.
+    func discardParts(_ parts: [PartRecord], in placement: ResolvedPlacement) async {
+        for p in parts {
+            do { try await placement.store.discardPart(PartToken(number: p.partNumber, token: p.blob)) } catch {
+                state.logger.warning("could not discard a part", metadata: ["error": .string("\(error)")])
             }
         }
     }

@@ -80,14 +80,32 @@ extension S3Responder {
                                   checksum: checksum, checksumAlgorithm: algorithm ?? defaultAlgorithm, declaredTrailers: trailers)
     }
 
-    /// Streams the request body, verified, into a new blob. Returns the blob and its digests.
-    func receiveBody(_ call: S3Call, _ expect: UploadExpectations) async throws -> (String, UploadDigests) {
+    /// Streams the request body, verified, into `name` on the placement's store.
+    func receiveBody(_ call: S3Call, _ expect: UploadExpectations, into placement: ResolvedPlacement, name: String,
+                     headers: ObjectHeaders) async throws -> (StoredObject, UploadDigests) {
         call.context.sendContinueIfExpected()
-        let blob = Self.newBlobID()
         let box = UploadDigestsBox()
-        _ = try await state.store.put(blob: blob, body: UploadBody(source: call.request.body, expect: expect, result: box))
+        let stored = try await placement.store.put(name: name, length: try Self.length(expect),
+                                                   body: UploadBody(source: call.request.body, expect: expect, result: box),
+                                                   attributes: headers.attributes)
+        let digests = try Self.digests(box, stored: stored.md5)
+        return (stored, digests)
+    }
+
+    static func length(_ expect: UploadExpectations) throws -> Int64 {
+        guard let length = expect.decodedLength else {
+            throw S3Error(.missingContentLength, "You must provide the Content-Length HTTP header.")
+        }
+        return length
+    }
+
+    /// The verified body's digests, checked against the MD5 the backend reports for what it stored.
+    static func digests(_ box: UploadDigestsBox, stored md5: [UInt8]?) throws -> UploadDigests {
         guard let digests = box.digests else { throw S3Error(.incompleteBody, "The request body was not read to its end.") }
-        return (blob, digests)
+        if let md5, md5 != digests.md5 {
+            throw StoreError.io("the backend stored bytes whose MD5 differs from what the client sent")
+        }
+        return digests
     }
 
     /// Content-Type, the standard headers and `x-amz-meta-*` of a write request.
@@ -131,5 +149,12 @@ extension S3Responder {
             if let t = r.checksumType { h[.init("x-amz-checksum-type")!] = t }
         }
         return h
+    }
+}
+
+extension ObjectHeaders {
+    /// What a backend keeps natively next to the object (the catalog stays the truth).
+    var attributes: BlobAttributes {
+        BlobAttributes(contentType: contentType, metadata: user)
     }
 }

@@ -17,7 +17,7 @@ import S3Protocol
 /// on NIO's event loops.
 public final class FileSystemStore: ObjectStore {
     public let root: String
-    public let capabilities = StoreCapabilities(maxSinglePut: 5 * 1024 * 1024 * 1024 * 1024, serverSideConcatenate: true)
+    public let capabilities = StoreCapabilities.local
     private let pool: NIOThreadPool
     /// Bytes gathered before one write(2); also the read chunk size.
     static let ioChunk = 1 << 20
@@ -62,7 +62,8 @@ public final class FileSystemStore: ObjectStore {
         try await pool.runIfActive(body)
     }
 
-    public func put<Body: AsyncSequence & Sendable>(blob: String, body: Body) async throws -> Int64 where Body.Element == ByteBuffer {
+    public func put<Body: AsyncSequence & Sendable>(name blob: String, length: Int64, body: Body, attributes: BlobAttributes) async throws -> StoredObject
+        where Body.Element == ByteBuffer {
         let final = try path(of: blob)
         let temp = "\(root)/tmp/\(blob).\(UInt64.random(in: 0...UInt64.max))"
         let dir = "\(root)/blobs/\(blob.prefix(2))"
@@ -86,20 +87,21 @@ public final class FileSystemStore: ObjectStore {
                     }
                 }
             }
+            guard written == length else { throw StoreError.io("body of \(written) bytes, \(length) expected") }
             let tail = pending
             try await run {
                 try file.write(tail)
                 try file.commit(to: final)
                 try Self.fsyncDirectory(dir)
             }
-            return written
+            return StoredObject(name: blob, size: written, etag: nil)
         } catch {
             file.abandon()
             throw error
         }
     }
 
-    public func open(blob: String, range: ByteRange?) async throws -> BlobStream {
+    public func open(name blob: String, range: ByteRange?, ifMatch: String?) async throws -> BlobStream {
         let p = try path(of: blob)
         let (file, end) = try await run {
             let f = try OpenFile(fd: Self.open(p, O_RDONLY | O_CLOEXEC))
@@ -131,7 +133,7 @@ public final class FileSystemStore: ObjectStore {
         }
     }
 
-    public func size(blob: String) async throws -> Int64? {
+    public func head(name blob: String) async throws -> StoredObject? {
         let p = try path(of: blob)
         return try await run {
             var st = stat()
@@ -139,13 +141,50 @@ public final class FileSystemStore: ObjectStore {
                 if errno == ENOENT { return nil }
                 throw Self.posixError("stat")
             }
-            return Int64(st.st_size)
+            return StoredObject(name: blob, size: Int64(st.st_size), etag: nil)
         }
     }
 
-    public func concatenate(_ parts: [BlobSlice], into blob: String) async throws -> Int64 {
+    public func copy(from: String, to: String, attributes: BlobAttributes) async throws -> StoredObject {
+        let size = try await concatenate([from], into: to)
+        return StoredObject(name: to, size: size, etag: nil)
+    }
+
+    // Parts are blobs of their own, concatenated on completion.
+
+    public func startParts(name: String, attributes: BlobAttributes) async throws -> String {
+        Self.newID()
+    }
+
+    public func putPart<Body: AsyncSequence & Sendable>(name: String, upload: String, number: Int, length: Int64, body: Body) async throws -> PartToken
+        where Body.Element == ByteBuffer {
+        let blob = Self.newID()
+        _ = try await put(name: blob, length: length, body: body, attributes: .none)
+        return PartToken(number: number, token: blob)
+    }
+
+    public func finishParts(name: String, upload: String, parts: [PartToken]) async throws -> StoredObject {
+        // The part blobs stay until the catalog has committed (`discardPart`).
+        let size = try await concatenate(parts.map(\.token), into: name)
+        return StoredObject(name: name, size: size, etag: nil)
+    }
+
+    public func abortParts(name: String, upload: String, parts: [PartToken]) async throws {
+        try await delete(names: parts.map(\.token))
+    }
+
+    public func discardPart(_ part: PartToken) async throws {
+        try await delete(names: [part.token])
+    }
+
+    /// A new random blob id (128 bits, hex).
+    public static func newID() -> String {
+        Hex.encode((0..<16).map { _ in UInt8.random(in: 0...255) })
+    }
+
+    func concatenate(_ parts: [String], into blob: String) async throws -> Int64 {
         let final = try path(of: blob)
-        let sources = try parts.map { (try path(of: $0.blob), $0.range) }
+        let sources = try parts.map { (try path(of: $0), ByteRange?.none) }
         let temp = "\(root)/tmp/\(blob).\(UInt64.random(in: 0...UInt64.max))"
         let dir = "\(root)/blobs/\(blob.prefix(2))"
         return try await run {
@@ -181,13 +220,20 @@ public final class FileSystemStore: ObjectStore {
         }
     }
 
-    public func delete(blob: String) async throws {
-        let p = try path(of: blob)
+    public func delete(names: [String]) async throws {
+        let paths = try names.map(path(of:))
         try await run {
-            if unlink(p) != 0 && errno != ENOENT { throw Self.posixError("unlink") }
+            for p in paths where unlink(p) != 0 && errno != ENOENT { throw Self.posixError("unlink") }
         }
     }
 
+    public func list(prefix: String, after: String?, limit: Int) async throws -> [StoredObject] {
+        let all = try await allBlobs()
+        return all.filter { name in name.hasPrefix(prefix) && (after.map { a in a < name } ?? true) }.sorted().prefix(limit)
+            .map { StoredObject(name: $0, size: -1, etag: nil) }
+    }
+
+    /// Every blob id, for garbage collection of blobs no catalog row refers to.
     public func allBlobs() async throws -> [String] {
         let base = root + "/blobs"
         return try await run {

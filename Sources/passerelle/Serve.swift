@@ -31,6 +31,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    @Option(help: "YAML file declaring backends and datasets (default: the embedded local store only).")
+    var config: String?
+
     func run() async throws {
         boundMallocRetention()
         var logger = Logger(label: "passerelle")
@@ -38,7 +41,8 @@ struct Serve: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let credentials = try RootCredentials.load(dataDirectory: dataDir)
         let options = ServeOptions(dataDirectory: dataDir, listen: (listen.host, listen.port),
-                                   tlsListen: noTLS ? nil : (tlsListen.host, tlsListen.port), region: region, domains: domain)
+                                   tlsListen: noTLS ? nil : (tlsListen.host, tlsListen.port), region: region, domains: domain,
+                                   config: try config.map(GatewayConfig.load(path:)) ?? GatewayConfig())
         try await GatewayServer.run(options, rootCredentials: credentials, logger: logger)
     }
 }

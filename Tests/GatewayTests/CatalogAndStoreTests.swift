@@ -53,10 +53,11 @@ struct CatalogTests {
         try await c.createBucket(BucketRecord(name: "b", region: "us-east-1", created: Date()))
         try await c.createUpload(UploadRecord(uploadID: "u1", bucket: "b", key: "k", initiated: Date(), headers: .init(), checksumAlgorithm: .crc32, checksumType: "COMPOSITE"))
         #expect(try await c.putPart(PartRecord(uploadID: "u1", partNumber: 1, size: 5, etag: "\"a\"", lastModified: Date(), checksum: nil, blob: "p1")) == nil)
-        #expect(try await c.putPart(PartRecord(uploadID: "u1", partNumber: 1, size: 5, etag: "\"b\"", lastModified: Date(), checksum: nil, blob: "p1b")) == "p1")
+        #expect(try await c.putPart(PartRecord(uploadID: "u1", partNumber: 1, size: 5, etag: "\"b\"", lastModified: Date(), checksum: nil, blob: "p1b"))?.blob == "p1")
         _ = try await c.putPart(PartRecord(uploadID: "u1", partNumber: 2, size: 5, etag: "\"c\"", lastModified: Date(), checksum: nil, blob: "p2"))
-        let garbage = try await c.completeUpload("u1", record: record("k", blob: "final")) { _ in }
-        #expect(Set(garbage) == ["p1b", "p2"])
+        let done = try await c.completeUpload("u1", record: record("k", blob: "final")) { _ in }
+        #expect(Set(done.parts.map(\.blob)) == ["p1b", "p2"])
+        #expect(done.replaced == nil)
         #expect(try await c.upload("u1") == nil)
         await #expect(throws: CatalogError.noSuchUpload) { _ = try await c.abortUpload("u1") }
         await #expect(throws: CatalogError.noSuchUpload) {
@@ -82,21 +83,26 @@ struct FailingBody: AsyncSequence, Sendable {
 
 @Suite("Filesystem store")
 struct FileSystemStoreTests {
-    @Test("put, ranged read, concatenate, delete")
+    @Test("put, ranged read, parts concatenated, delete")
     func roundTrip() async throws {
         let store = try FileSystemStore(root: try temporaryDirectory())
         let data = (0..<3_000_000).map { UInt8($0 % 251) }
         let body = stride(from: 0, to: data.count, by: 65_536).map { ByteBuffer(bytes: data[$0..<min($0 + 65_536, data.count)]) }
-        #expect(try await store.put(blob: "0123456789abcdef", body: body.async) == Int64(data.count))
+        #expect(try await store.put(name: "0123456789abcdef", length: Int64(data.count), body: body.async, attributes: .none).size == Int64(data.count))
         var got = [UInt8]()
-        for try await b in try await store.open(blob: "0123456789abcdef", range: ByteRange(start: 1_000_000, end: 2_500_000)) {
+        for try await b in try await store.open(name: "0123456789abcdef", range: ByteRange(start: 1_000_000, end: 2_500_000), ifMatch: nil) {
             got += Array(buffer: b)
         }
         #expect(got == Array(data[1_000_000...2_500_000]))
-        let n = try await store.concatenate([BlobSlice(blob: "0123456789abcdef"), BlobSlice(blob: "0123456789abcdef", range: ByteRange(start: 0, end: 9))], into: "fedcba9876543210")
-        #expect(n == Int64(data.count + 10))
-        try await store.delete(blob: "0123456789abcdef")
-        #expect(try await store.size(blob: "0123456789abcdef") == nil)
+        let upload = try await store.startParts(name: "fedcba9876543210", attributes: .none)
+        let p1 = try await store.putPart(name: "fedcba9876543210", upload: upload, number: 1, length: Int64(data.count), body: body.async)
+        let p2 = try await store.putPart(name: "fedcba9876543210", upload: upload, number: 2, length: 10, body: [ByteBuffer(bytes: data[0..<10])].async)
+        let done = try await store.finishParts(name: "fedcba9876543210", upload: upload, parts: [p1, p2])
+        #expect(done.size == Int64(data.count + 10))
+        try await store.discardPart(p1)
+        try await store.discardPart(p2)
+        try await store.delete(name: "0123456789abcdef")
+        #expect(try await store.head(name: "0123456789abcdef") == nil)
         #expect(try await store.allBlobs() == ["fedcba9876543210"])
     }
 
@@ -104,15 +110,15 @@ struct FileSystemStoreTests {
     func failedPut() async throws {
         let root = try temporaryDirectory()
         let store = try FileSystemStore(root: root)
-        await #expect(throws: FailingBody.Broken.self) { _ = try await store.put(blob: "aaaaaaaaaaaaaaaa", body: FailingBody()) }
-        #expect(try await store.size(blob: "aaaaaaaaaaaaaaaa") == nil)
+        await #expect(throws: FailingBody.Broken.self) { _ = try await store.put(name: "aaaaaaaaaaaaaaaa", length: 6_000_000, body: FailingBody(), attributes: .none) }
+        #expect(try await store.head(name: "aaaaaaaaaaaaaaaa") == nil)
         #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/tmp").isEmpty)
     }
 
     @Test("blob ids that could name a path are refused", arguments: ["../../etc/passwd", "short", "ABCDEF0123456789", "0123456789abcdef/x"])
     func hostileIDs(_ id: String) async throws {
         let store = try FileSystemStore(root: try temporaryDirectory())
-        await #expect(throws: StoreError.self) { _ = try await store.size(blob: id) }
+        await #expect(throws: StoreError.self) { _ = try await store.head(name: id) }
     }
 }
 

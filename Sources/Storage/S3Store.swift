@@ -1,0 +1,294 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import S3Protocol
+
+/// Objects in one bucket of an S3-compatible service (SeaweedFS, OpenStack Swift's s3api, a
+/// sovereign cloud). Bodies stream; small ones are buffered so they can be retried and carry
+/// Content-MD5; large ones become multipart uploads with bounded parallelism.
+public final class S3Store: ObjectStore {
+    public let client: S3Client
+    public let bucket: String
+    public let capabilities: StoreCapabilities
+    /// Bodies up to this size are buffered (retried, Content-MD5 checked by the backend).
+    let bufferLimit: Int64
+    /// Bodies above this size are split into parts by the store.
+    let multipartThreshold: Int64
+
+    public init(client: S3Client, bucket: String, capabilities: StoreCapabilities,
+                bufferLimit: Int64 = 1 << 20, multipartThreshold: Int64 = 64 << 20) {
+        self.client = client
+        self.bucket = bucket
+        self.capabilities = capabilities
+        self.bufferLimit = bufferLimit
+        self.multipartThreshold = min(multipartThreshold, capabilities.maxSinglePut)
+    }
+
+    /// A 404 naming the bucket is a configuration problem, not a missing object.
+    static let missingObject: Set<String> = ["NoSuchKey", "Not Found", "NotFound"]
+
+    static func attributeHeaders(_ a: BlobAttributes) -> [(String, String)] {
+        var h: [(String, String)] = []
+        if let t = a.contentType { h.append(("content-type", t)) }
+        for (k, v) in a.metadata.sorted(by: { $0.key < $1.key }) where v.allSatisfy({ $0.isASCII }) {
+            h.append(("x-amz-meta-" + k, v))
+        }
+        return h
+    }
+
+    public func put<Body: AsyncSequence & Sendable>(name: String, length: Int64, body: Body, attributes: BlobAttributes) async throws -> StoredObject
+        where Body.Element == ByteBuffer {
+        if length <= bufferLimit {
+            let bytes = try await collectBody(body, length: length)
+            let digest = md5(bytes)
+            let (response, _) = try await client.perform(notFoundCodes: []) {
+                var req = client.request(.PUT, bucket: bucket, key: name,
+                                         headers: [("content-length", String(length)), ("content-md5", Data(digest).base64EncodedString())] + Self.attributeHeaders(attributes))
+                req.body = .bytes(bytes)
+                return req
+            }
+            return StoredObject(name: name, size: length, etag: response.headers.first(name: "etag"), md5: digest)
+        }
+        if length <= multipartThreshold {
+            let errors = ErrorBox()
+            var req = client.request(.PUT, bucket: bucket, key: name, headers: [("content-length", String(length))] + Self.attributeHeaders(attributes))
+            req.body = .stream(HeldBackBody(base: body, errors: errors), length: .known(length))
+            let response = try await client.transport.send(req, bodyError: errors)
+            let text = try await HTTPTransport.collect(response)
+            guard response.status == .ok else { throw HTTPTransport.failure(response, body: text, notFoundCodes: []) }
+            let etag = response.headers.first(name: "etag")
+            return StoredObject(name: name, size: length, etag: etag, md5: capabilities.etagIsMD5 ? etag.flatMap(ETag.md5(of:)) : nil)
+        }
+        let upload = try await startParts(name: name, attributes: attributes)
+        do {
+            let parts = try await PartedUpload.run(body: body, length: length, partSize: Int(capabilities.partSize),
+                                                   parallelism: capabilities.partParallelism) { number, bytes in
+                let digest = Data(md5(bytes)).base64EncodedString()
+                let (response, _) = try await self.client.perform(notFoundCodes: []) {
+                    var req = self.client.request(.PUT, bucket: self.bucket, key: name, query: [("partNumber", String(number)), ("uploadId", upload)],
+                                                  headers: [("content-length", String(bytes.readableBytes)), ("content-md5", digest)])
+                    req.body = .bytes(bytes)
+                    return req
+                }
+                return PartToken(number: number, token: response.headers.first(name: "etag") ?? "")
+            }
+            return try await finishParts(name: name, upload: upload, parts: parts)
+        } catch {
+            try? await abortParts(name: name, upload: upload, parts: [])
+            throw error
+        }
+    }
+
+    public func open(name: String, range: ByteRange?, ifMatch: String?) async throws -> BlobStream {
+        let first = try await get(name: name, from: range?.start ?? 0, through: range?.end, ifMatch: ifMatch)
+        let etag = ifMatch ?? first.headers.first(name: "etag")
+        let length: Int64
+        if let range {
+            length = range.length
+        } else {
+            guard let cl = first.headers.first(name: "content-length").flatMap({ Int64($0) }) else {
+                throw StoreError.unavailable("GET \(name): no Content-Length")
+            }
+            length = cl
+        }
+        let start = range?.start ?? 0
+        let reader = ResumingReader(first: first, start: start, length: length, retry: client.transport.settings.retry) { [self] offset in
+            // Resume where the stream broke, from the same version of the object.
+            try await self.get(name: name, from: offset, through: start + length - 1, ifMatch: etag)
+        }
+        return BlobStream(length: length) { try await reader.next() }
+    }
+
+    func get(name: String, from: Int64, through: Int64?, ifMatch: String?) async throws -> HTTPClientResponse {
+        try await client.transport.settings.retry.run { _ in
+            var headers: [(String, String)] = []
+            if from > 0 || through != nil { headers.append(("range", "bytes=\(from)-\(through.map(String.init) ?? "")")) }
+            if let ifMatch { headers.append(("if-match", ifMatch)) }
+            let response = try await client.transport.send(client.request(.GET, bucket: bucket, key: name, headers: headers))
+            if response.status == .ok || response.status == .partialContent { return response }
+            let body = try await HTTPTransport.collect(response)
+            if response.status == .preconditionFailed { throw StoreError.changed(name) }
+            throw HTTPTransport.failure(response, body: body, notFoundCodes: Self.missingObject)
+        }
+    }
+
+    public func head(name: String) async throws -> StoredObject? {
+        do {
+            let (response, _) = try await client.perform(notFoundCodes: []) { client.request(.HEAD, bucket: bucket, key: name) }
+            let size = response.headers.first(name: "content-length").flatMap { Int64($0) } ?? 0
+            return StoredObject(name: name, size: size, etag: response.headers.first(name: "etag"))
+        } catch StoreError.notFound {
+            return nil
+        } catch StoreError.rejected(404, _, _) {
+            // HEAD has no body to tell a missing key from a missing bucket; ask the bucket.
+            _ = try await client.perform { client.request(.HEAD, bucket: bucket) }
+            return nil
+        }
+    }
+
+    public func delete(names: [String]) async throws {
+        if names.count == 1, let name = names.first {
+            _ = try await client.perform(expect: [200, 204], notFoundCodes: Self.missingObject) { client.request(.DELETE, bucket: bucket, key: name) }
+            return
+        }
+        for batch in stride(from: 0, to: names.count, by: 1000).map({ Array(names[$0..<min($0 + 1000, names.count)]) }) {
+            var w = XMLWriter()
+            w.open("Delete")
+            w.element("Quiet", true)
+            for n in batch { w.group("Object") { $0.element("Key", n) } }
+            w.close("Delete")
+            let body = Array(w.result.utf8)
+            let integrity: (String, String)
+            if capabilities.needsContentMD5OnDelete {
+                integrity = ("content-md5", Data(md5(ByteBuffer(bytes: body))).base64EncodedString())
+            } else {
+                integrity = ("x-amz-checksum-crc32", Data(ChecksumHasher.digest(.crc32, of: body)).base64EncodedString())
+            }
+            let hash = Hex.encode(ChecksumHasher.digest(.sha256, of: body))
+            let (_, result) = try await client.perform {
+                var req = client.request(.POST, bucket: bucket, query: [("delete", "")],
+                                         headers: [("content-length", String(body.count)), integrity], payloadHash: hash)
+                req.body = .bytes(ByteBuffer(bytes: body))
+                return req
+            }
+            if let xml = try? XMLTree.parse(result), let e = xml.all("Error").first(where: { $0.child("Code")?.text != "NoSuchKey" }) {
+                throw StoreError.unavailable("DeleteObjects: \(e.child("Key")?.text ?? "") \(e.child("Code")?.text ?? "") \(e.child("Message")?.text ?? "")")
+            }
+        }
+    }
+
+    public func copy(from: String, to: String, attributes: BlobAttributes) async throws -> StoredObject {
+        let source = "/\(bucket)/\(URIEncoding.encode(from, keepSlash: true))"
+        let (_, body) = try await client.perform(notFoundCodes: []) {
+            client.request(.PUT, bucket: bucket, key: to,
+                           headers: [("x-amz-copy-source", source), ("x-amz-metadata-directive", "REPLACE")] + Self.attributeHeaders(attributes))
+        }
+        // A copy can fail after its 200 status line (S3 CopyObject: "Error in a 200 response").
+        if let xml = try? XMLTree.parse(body), xml.localName == "Error" {
+            throw StoreError.unavailable("CopyObject: \(xml.child("Code")?.text ?? "") \(xml.child("Message")?.text ?? "")")
+        }
+        guard let stored = try await head(name: to) else { throw StoreError.unavailable("CopyObject: \(to) missing after copy") }
+        return stored
+    }
+
+    public func list(prefix: String, after: String?, limit: Int) async throws -> [StoredObject] {
+        var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(min(limit, capabilities.maxListPage)))]
+        if let after { query.append(("start-after", after)) }
+        let (_, body) = try await client.perform { [query] in client.request(.GET, bucket: bucket, query: query) }
+        guard let xml = try? XMLTree.parse(body) else { throw StoreError.unavailable("ListObjectsV2: malformed XML") }
+        return xml.all("Contents").compactMap { c in
+            guard let key = c.child("Key")?.text else { return nil }
+            return StoredObject(name: key, size: Int64(c.child("Size")?.text ?? "") ?? 0, etag: c.child("ETag")?.text)
+        }
+    }
+
+    public func startParts(name: String, attributes: BlobAttributes) async throws -> String {
+        let (_, body) = try await client.perform(notFoundCodes: []) {
+            client.request(.POST, bucket: bucket, key: name, query: [("uploads", "")], headers: Self.attributeHeaders(attributes))
+        }
+        guard let id = (try? XMLTree.parse(body))?.child("UploadId")?.text, !id.isEmpty else {
+            throw StoreError.unavailable("CreateMultipartUpload: no UploadId in the response")
+        }
+        return id
+    }
+
+    public func putPart<Body: AsyncSequence & Sendable>(name: String, upload: String, number: Int, length: Int64, body: Body) async throws -> PartToken
+        where Body.Element == ByteBuffer {
+        guard number <= capabilities.maxPartNumber else {
+            throw StoreError.rejected(status: 400, code: "InvalidArgument", message: "this backend accepts part numbers up to \(capabilities.maxPartNumber)")
+        }
+        let errors = ErrorBox()
+        var req = client.request(.PUT, bucket: bucket, key: name, query: [("partNumber", String(number)), ("uploadId", upload)],
+                                 headers: [("content-length", String(length))])
+        req.body = .stream(HeldBackBody(base: body, errors: errors), length: .known(length))
+        let response = try await client.transport.send(req, bodyError: errors)
+        let text = try await HTTPTransport.collect(response)
+        guard response.status == .ok, let etag = response.headers.first(name: "etag") else {
+            throw HTTPTransport.failure(response, body: text, notFoundCodes: [])
+        }
+        return PartToken(number: number, token: etag)
+    }
+
+    public func finishParts(name: String, upload: String, parts: [PartToken]) async throws -> StoredObject {
+        var w = XMLWriter()
+        w.open("CompleteMultipartUpload")
+        for p in parts {
+            w.group("Part") { w in
+                w.element("PartNumber", p.number)
+                w.element("ETag", p.token)
+            }
+        }
+        w.close("CompleteMultipartUpload")
+        let body = Array(w.result.utf8)
+        let hash = Hex.encode(ChecksumHasher.digest(.sha256, of: body))
+        let (_, result) = try await client.perform(notFoundCodes: []) {
+            var req = client.request(.POST, bucket: bucket, key: name, query: [("uploadId", upload)],
+                                     headers: [("content-length", String(body.count))], payloadHash: hash)
+            req.body = .bytes(ByteBuffer(bytes: body))
+            return req
+        }
+        // CompleteMultipartUpload may fail after its 200 status line.
+        guard let xml = try? XMLTree.parse(result), xml.localName != "Error" else {
+            throw StoreError.unavailable("CompleteMultipartUpload failed: \(String(decoding: result.prefix(300), as: UTF8.self))")
+        }
+        guard let stored = try await head(name: name) else { throw StoreError.unavailable("\(name) missing after CompleteMultipartUpload") }
+        return stored
+    }
+
+    public func abortParts(name: String, upload: String, parts: [PartToken]) async throws {
+        _ = try await client.perform(expect: [200, 204], notFoundCodes: ["NoSuchUpload"]) {
+            client.request(.DELETE, bucket: bucket, key: name, query: [("uploadId", upload)])
+        }
+    }
+
+    public func discardPart(_ part: PartToken) async throws {
+        // A re-uploaded part number replaces the backend's part: nothing to remove.
+    }
+}
+
+/// Reads a GET response body and, when the connection breaks before the promised length,
+/// asks `resume` for the rest (a ranged GET pinned to the same ETag) a few times.
+final class ResumingReader: @unchecked Sendable {
+    // @unchecked: `next()` is only called by the one task iterating the BlobStream, each call
+    // awaited before the next, so the mutable fields are never touched concurrently.
+    private var iterator: HTTPClientResponse.Body.AsyncIterator?
+    private var offset: Int64
+    private var failures = 0
+    private let end: Int64
+    private let retry: RetryPolicy
+    private let resume: @Sendable (Int64) async throws -> HTTPClientResponse
+
+    init(first: HTTPClientResponse, start: Int64, length: Int64, retry: RetryPolicy,
+         resume: @escaping @Sendable (Int64) async throws -> HTTPClientResponse) {
+        self.iterator = first.body.makeAsyncIterator()
+        self.offset = start
+        self.end = start + length
+        self.retry = retry
+        self.resume = resume
+    }
+
+    func next() async throws -> ByteBuffer? {
+        while offset < end {
+            do {
+                var it: HTTPClientResponse.Body.AsyncIterator
+                if let current = iterator { it = current } else { it = try await resume(offset).body.makeAsyncIterator() }
+                iterator = it
+                guard let chunk = try await it.next() else {
+                    throw StoreError.unavailable("response ended \(end - offset) bytes early")
+                }
+                iterator = it
+                offset += Int64(chunk.readableBytes)
+                return chunk
+            } catch {
+                if error is CancellationError { throw error }
+                if let e = error as? StoreError, case .changed = e { throw e }
+                iterator = nil
+                failures += 1
+                if failures >= retry.attempts { throw error as? StoreError ?? StoreError.unavailable("reading: \(error)") }
+                try await Task.sleep(for: retry.delay(beforeRetry: failures - 1, random: Double.random(in: 0..<1)))
+            }
+        }
+        return nil
+    }
+}

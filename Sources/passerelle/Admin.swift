@@ -1,0 +1,143 @@
+import ArgumentParser
+import Catalog
+import Foundation
+import Gateway
+import Logging
+import Storage
+
+/// Options every administrative command shares: the data directory and the configuration.
+struct AdminOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "The gateway's data directory (catalog, local store).")
+    var dataDir = "./passerelle-data"
+
+    @Option(help: "YAML file declaring backends and datasets.")
+    var config: String?
+
+    func load() throws -> GatewayConfig {
+        try config.map(GatewayConfig.load(path:)) ?? GatewayConfig()
+    }
+
+    func catalog() throws -> SQLiteCatalog {
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        return try SQLiteCatalog(path: dataDir + "/catalog.sqlite")
+    }
+
+    func registry() async throws -> BackendRegistry {
+        var logger = Logger(label: "passerelle")
+        logger.logLevel = .warning
+        return try await BackendFactory.registry(config: try load(), local: try GatewayServer.localStore(dataDirectory: dataDir), logger: logger)
+    }
+}
+
+struct BackendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "backend", abstract: "Inspect the configured backends.",
+                                                    subcommands: [List.self, Check.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List backends (no secrets are shown).")
+        @OptionGroup var options: AdminOptions
+
+        func run() async throws {
+            let registry = try await options.registry()
+            for (name, b) in registry.backends.sorted(by: { $0.key < $1.key }) {
+                print("\(name)\t\(b.kind)\t\(b.location)")
+            }
+            await registry.shutdown()
+        }
+    }
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check connectivity, credentials and capabilities of a backend.")
+        @OptionGroup var options: AdminOptions
+        @Argument(help: "Backend name.") var name: String
+        @Option(help: "Container (bucket) to probe; default: one a dataset uses.") var container: String?
+
+        func run() async throws {
+            let config = try options.load()
+            let registry = try await options.registry()
+            guard let backend = registry.backends[name] else {
+                await registry.shutdown()
+                throw ValidationError("no backend named '\(name)' (configured: \(registry.backends.keys.sorted().joined(separator: ", ")))")
+            }
+            let target = container ?? (Array(config.datasets.values) + [config.defaultPlacement].compactMap { $0 })
+                .first { $0.backend == name && !$0.container.isEmpty }?.container
+            print("backend \(name) (\(backend.kind))")
+            do {
+                for line in try await backend.check(container: target) { print("  " + line) }
+                print("OK")
+                await registry.shutdown()
+            } catch {
+                await registry.shutdown()
+                throw ValidationError("backend \(name) failed its check: \(error)")
+            }
+        }
+    }
+}
+
+struct DatasetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "dataset", abstract: "Create and inspect datasets (S3 buckets).",
+                                                    subcommands: [Create.self, List.self, Show.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a dataset placed on a backend.")
+        @OptionGroup var options: AdminOptions
+        @Argument(help: "Dataset (bucket) name.") var name: String
+        @Option(help: "Backend name (default: local).") var backend = "local"
+        @Option(help: "Container on the backend (S3 bucket, Azure container).") var container = ""
+        @Option(help: "Name prefix on the backend.") var prefix = ""
+        @Option(help: "Layout: native.") var layout = "native"
+        @Option(help: "Region reported for the bucket.") var region = "us-east-1"
+
+        func run() async throws {
+            var config = try options.load()
+            let placement = Placement(backend: backend, container: container, prefix: prefix, layout: layout)
+            config.datasets = [name: placement]
+            do {
+                try config.validate()
+            } catch let e as ConfigError {
+                throw ValidationError(e.description)
+            }
+            let catalog = try options.catalog()
+            do {
+                try await catalog.createBucket(BucketRecord(name: name, region: region, created: Date(), placement: placement))
+            } catch CatalogError.bucketExists {
+                throw ValidationError("dataset '\(name)' already exists")
+            }
+            print("created dataset \(name) on \(placement.description)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List datasets and their placements.")
+        @OptionGroup var options: AdminOptions
+
+        func run() async throws {
+            for b in try await options.catalog().buckets() {
+                print("\(b.name)\t\(b.placement.description)")
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a dataset: placement, objects, bytes.")
+        @OptionGroup var options: AdminOptions
+        @Argument var name: String
+
+        func run() async throws {
+            let catalog = try options.catalog()
+            guard let b = try await catalog.bucket(name) else { throw ValidationError("no dataset named '\(name)'") }
+            let usage = try await catalog.usage(bucket: name)
+            print("""
+                dataset:   \(b.name)
+                region:    \(b.region)
+                created:   \(ISO8601DateFormatter().string(from: b.created))
+                backend:   \(b.placement.backend)
+                container: \(b.placement.container)
+                prefix:    \(b.placement.prefix)
+                layout:    \(b.placement.layout)
+                objects:   \(usage.objects)
+                bytes:     \(usage.bytes)
+                """)
+        }
+    }
+}
