@@ -20,6 +20,28 @@ public struct Placement: Sendable, Equatable, Codable {
     /// The embedded filesystem store.
     public static let local = Placement(backend: "local")
 
+    // Decoded from the catalog and from YAML, where `bucket` may stand for `container` and
+    // `prefix` and `layout` may be omitted.
+    enum CodingKeys: String, CodingKey {
+        case backend, container, bucket, prefix, layout
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(backend: try c.decode(String.self, forKey: .backend),
+                  container: try c.decodeIfPresent(String.self, forKey: .container) ?? c.decodeIfPresent(String.self, forKey: .bucket) ?? "",
+                  prefix: try c.decodeIfPresent(String.self, forKey: .prefix) ?? "",
+                  layout: try c.decodeIfPresent(String.self, forKey: .layout) ?? "native")
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(backend, forKey: .backend)
+        try c.encode(container, forKey: .container)
+        try c.encode(prefix, forKey: .prefix)
+        try c.encode(layout, forKey: .layout)
+    }
+
     public var description: String {
         container.isEmpty ? "\(backend) (\(layout))" : "\(backend):\(container)/\(prefix) (\(layout))"
     }

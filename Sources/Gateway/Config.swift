@@ -43,6 +43,8 @@ public struct GatewayConfig: Sendable, Decodable {
             config = try YAMLDecoder().decode(GatewayConfig.self, from: text)
         } catch let e as ConfigError {
             throw e
+        } catch let DecodingError.dataCorrupted(ctx) where ctx.underlyingError is ConfigError {
+            throw ctx.underlyingError as? ConfigError ?? ConfigError(source)
         } catch let DecodingError.keyNotFound(key, ctx) {
             throw ConfigError("\(source): missing '\(key.stringValue)' at \(Self.path(ctx.codingPath))")
         } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.valueNotFound(_, ctx), let DecodingError.dataCorrupted(ctx) {
@@ -80,28 +82,6 @@ public struct GatewayConfig: Sendable, Decodable {
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ d: String) { description = d }
-}
-
-extension Placement {
-    enum CodingKeys: String, CodingKey {
-        case backend, container, bucket, prefix, layout
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(backend: try c.decode(String.self, forKey: .backend),
-                  container: try c.decodeIfPresent(String.self, forKey: .container) ?? c.decodeIfPresent(String.self, forKey: .bucket) ?? "",
-                  prefix: try c.decodeIfPresent(String.self, forKey: .prefix) ?? "",
-                  layout: try c.decodeIfPresent(String.self, forKey: .layout) ?? "native")
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(backend, forKey: .backend)
-        try c.encode(container, forKey: .container)
-        try c.encode(prefix, forKey: .prefix)
-        try c.encode(layout, forKey: .layout)
-    }
 }
 
 /// One backend's declaration.

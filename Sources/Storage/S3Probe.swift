@@ -13,7 +13,7 @@ public enum S3Probe {
         var notes: [String] = []
         let probe = "passerelle-probe/\(UInt64.random(in: 0...UInt64.max))"
         // Credentials and bucket first: a refusal here is the answer to report.
-        _ = try await client.perform { client.request(.HEAD, bucket: bucket) }
+        _ = try await client.perform { client.request(.GET, bucket: bucket, query: [("list-type", "2"), ("max-keys", "1")]) }
         notes.append("bucket \(bucket): reachable, credentials accepted")
 
         let xml = Array("<Delete><Quiet>true</Quiet><Object><Key>\(XMLWriter.escape(probe))</Key></Object></Delete>".utf8)

@@ -68,7 +68,7 @@ struct BackendCommand: AsyncParsableCommand {
                 await registry.shutdown()
             } catch {
                 await registry.shutdown()
-                throw ValidationError("backend \(name) failed its check: \(error)")
+                throw CommandFailure("backend \(name) failed its check: \(error)")
             }
         }
     }
@@ -95,13 +95,13 @@ struct DatasetCommand: AsyncParsableCommand {
             do {
                 try config.validate()
             } catch let e as ConfigError {
-                throw ValidationError(e.description)
+                throw CommandFailure(e.description)
             }
             let catalog = try options.catalog()
             do {
                 try await catalog.createBucket(BucketRecord(name: name, region: region, created: Date(), placement: placement))
             } catch CatalogError.bucketExists {
-                throw ValidationError("dataset '\(name)' already exists")
+                throw CommandFailure("dataset '\(name)' already exists")
             }
             print("created dataset \(name) on \(placement.description)")
         }
@@ -125,7 +125,7 @@ struct DatasetCommand: AsyncParsableCommand {
 
         func run() async throws {
             let catalog = try options.catalog()
-            guard let b = try await catalog.bucket(name) else { throw ValidationError("no dataset named '\(name)'") }
+            guard let b = try await catalog.bucket(name) else { throw CommandFailure("no dataset named '\(name)'") }
             let usage = try await catalog.usage(bucket: name)
             print("""
                 dataset:   \(b.name)
@@ -140,4 +140,11 @@ struct DatasetCommand: AsyncParsableCommand {
                 """)
         }
     }
+}
+
+/// A command that ran and failed: ArgumentParser prints "Error: …" and exits 1, without the
+/// usage text it adds to argument errors.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
 }

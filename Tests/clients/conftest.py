@@ -6,12 +6,49 @@ import pytest
 from botocore.config import Config
 
 sys.path.insert(0, os.path.dirname(__file__))
-from gateway import ACCESS_KEY, SECRET_KEY, Gateway  # noqa: E402
+from gateway import ACCESS_KEY, SECRET_KEY, Gateway, s3_backend_config  # noqa: E402
+from peers import SeaweedFS, SwiftS3  # noqa: E402
+
+# Where the client matrix places its datasets: the local store and each real backend.
+PLACEMENTS = os.environ.get("PASSERELLE_PLACEMENTS", "local,seaweedfs,swift").split(",")
 
 
 @pytest.fixture(scope="session")
-def gateway():
+def local_gateway():
     g = Gateway().start()
+    yield g
+    g.cleanup()
+
+
+@pytest.fixture(scope="session")
+def gateway(local_gateway):
+    return local_gateway
+
+
+@pytest.fixture(scope="session")
+def seaweedfs():
+    p = SeaweedFS().start()
+    yield p
+    p.cleanup()
+
+
+@pytest.fixture(scope="session")
+def swift():
+    p = SwiftS3().start()
+    yield p
+    p.cleanup()
+
+
+@pytest.fixture(scope="session", params=PLACEMENTS)
+def placed_gateway(request):
+    """A gateway whose new datasets are placed on the local store, SeaweedFS or Swift's s3api."""
+    if request.param == "local":
+        yield request.getfixturevalue("local_gateway")
+        return
+    peer = request.getfixturevalue(request.param)
+    container = peer.create_bucket("passerelle-matrix")
+    config, env = s3_backend_config(request.param, peer, container)
+    g = Gateway(config=config, env=env).start()
     yield g
     g.cleanup()
 

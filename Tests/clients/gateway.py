@@ -23,8 +23,15 @@ def free_port():
 class Gateway:
     """One gateway process; `restart()` keeps its data directory, `kill()` is SIGKILL."""
 
-    def __init__(self, data_dir=None):
+    def __init__(self, data_dir=None, config=None, env=None):
+        """`config`: YAML text for `serve --config`; `env`: extra environment (backend secrets)."""
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="passerelle-test-")
+        self.config_path = None
+        if config is not None:
+            self.config_path = os.path.join(self.data_dir, "passerelle.yaml")
+            with open(self.config_path, "w") as f:
+                f.write(config)
+        self.extra_env = env or {}
         self.port = free_port()
         self.tls_port = free_port()
         self.proc = None
@@ -43,11 +50,12 @@ class Gateway:
         return os.path.join(self.data_dir, "tls-cert.pem")
 
     def start(self, timeout=30):
-        env = dict(os.environ, PASSERELLE_ROOT_ACCESS_KEY=ACCESS_KEY, PASSERELLE_ROOT_SECRET_KEY=SECRET_KEY)
+        env = dict(os.environ, PASSERELLE_ROOT_ACCESS_KEY=ACCESS_KEY, PASSERELLE_ROOT_SECRET_KEY=SECRET_KEY, **self.extra_env)
         log = open(self.log_path, "ab")
+        config = ["--config", self.config_path] if self.config_path else []
         self.proc = subprocess.Popen(
             [BINARY, "serve", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}",
-             "--tls-listen", f"127.0.0.1:{self.tls_port}"],
+             "--tls-listen", f"127.0.0.1:{self.tls_port}"] + config,
             stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -81,3 +89,34 @@ class Gateway:
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def run_cli(*args, data_dir, config_path=None, env=None, check=True):
+    """Runs `passerelle ARGS --data-dir … [--config …]`; returns the completed process."""
+    cmd = [BINARY] + list(args) + ["--data-dir", data_dir] + (["--config", config_path] if config_path else [])
+    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **(env or {})), timeout=120)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({r.returncode}): {r.stdout}{r.stderr}")
+    return r
+
+
+def s3_backend_config(name, peer, container, profile="auto", default=True):
+    """YAML declaring `peer` as S3 backend `name`, secrets by environment variable; returns (yaml, env)."""
+    env_prefix = "PSR_" + name.upper().replace("-", "_")
+    yaml = f"""backends:
+  {name}:
+    kind: s3
+    endpoint: {peer.endpoint}
+    region: us-east-1
+    access_key_env: {env_prefix}_ACCESS
+    secret_key_env: {env_prefix}_SECRET
+    profile: {profile}
+    read_timeout_seconds: 20
+"""
+    if default:
+        yaml += f"""default_placement:
+  backend: {name}
+  container: {container}
+  prefix: "{{dataset}}/"
+"""
+    return yaml, {f"{env_prefix}_ACCESS": peer.access_key, f"{env_prefix}_SECRET": peer.secret_key}

@@ -18,6 +18,18 @@ from conftest import make_client
 from gateway import ACCESS_KEY, SECRET_KEY
 
 MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def gateway(placed_gateway):
+    """Every client of the matrix runs once per placement (local, SeaweedFS, Swift's s3api)."""
+    return placed_gateway
+
+
+@pytest.fixture(scope="session")
+def s3(gateway):
+    return make_client(gateway.endpoint)
+
 BIG = os.urandom(3 * 8 * MiB + 12345)
 SMALL = b"hello, passerelle \xe2\x9c\x93\n" * 100
 
