@@ -11,10 +11,7 @@ public enum BackendFactory {
                                 logger: Logger) async throws -> BackendRegistry {
         var backends: [String: any Backend] = [localName: FileSystemBackend(store: local)]
         for (name, b) in config.backends.sorted(by: { $0.key < $1.key }) {
-            // A container the backend serves, for probing its capabilities.
-            let container = (config.datasets.values.map { $0 } + [config.defaultPlacement].compactMap { $0 })
-                .first { $0.backend == name && !$0.container.isEmpty }?.container
-            backends[name] = try await make(name: name, b, environment: environment, probeContainer: container, logger: logger)
+            backends[name] = try await make(name: name, b, environment: environment, probeContainer: config.container(on: name), logger: logger)
         }
         return BackendRegistry(backends: backends, defaultPlacement: config.defaultPlacement ?? .local)
     }

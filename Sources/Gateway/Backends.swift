@@ -1,5 +1,4 @@
 import Foundation
-import NIOConcurrencyHelpers
 import Storage
 
 /// An S3-compatible service: one client (connection pool) shared by its buckets.

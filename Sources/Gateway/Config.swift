@@ -56,6 +56,12 @@ public struct GatewayConfig: Sendable, Decodable {
         return config
     }
 
+    /// A container some dataset (or the default placement) uses on `backend`: where its
+    /// capabilities are probed and `backend check` looks.
+    public func container(on backend: String) -> String? {
+        (Array(datasets.values) + [defaultPlacement].compactMap { $0 }).first { $0.backend == backend && !$0.container.isEmpty }?.container
+    }
+
     static func path(_ keys: [any CodingKey]) -> String {
         keys.isEmpty ? "top level" : keys.map(\.stringValue).joined(separator: ".")
     }

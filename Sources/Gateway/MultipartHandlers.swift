@@ -84,14 +84,10 @@ extension S3Responder {
         }
         let (_, placement) = try await requireDataset(call.bucket)
         call.context.sendContinueIfExpected()
-        let box = UploadDigestsBox()
-        let token = try await placement.store.putPart(name: try Self.target(upload), upload: upload.backendUpload ?? "", number: number,
-                                                      length: try Self.length(expect),
-                                                      body: UploadBody(source: call.request.body, expect: expect, result: box))
-        let digests = try Self.digests(box, stored: Self.partMD5(token, placement))
-        let part = PartRecord(uploadID: upload.uploadID, partNumber: number, size: digests.length, etag: ETag.quoted(md5: digests.md5),
-                              lastModified: state.now(), checksum: digests.checksum, blob: token.token)
-        return try await storePart(part, placement)
+        let part = try await storePart(upload, number, placement, length: try Self.length(expect), source: call.request.body, expect: expect)
+        var h: HTTPFields = [.eTag: part.etag]
+        if let c = part.checksum, let n = HTTPField.Name(c.algorithm.headerName) { h[n] = c.base64 }
+        return Response(status: .ok, headers: h)
     }
 
     /// The backend object a multipart upload writes.
@@ -105,7 +101,16 @@ extension S3Responder {
         placement.store.capabilities.etagIsMD5 ? ETag.md5(of: token.token) : nil
     }
 
-    func storePart(_ part: PartRecord, _ placement: ResolvedPlacement) async throws -> Response {
+    /// Streams a part, verified, to the backend and records it; a part it replaces is released.
+    func storePart<Source: AsyncSequence & Sendable>(_ upload: UploadRecord, _ number: Int, _ placement: ResolvedPlacement, length: Int64,
+                                                     source: Source, expect: UploadExpectations) async throws -> PartRecord
+        where Source.Element == ByteBuffer {
+        let box = UploadDigestsBox()
+        let token = try await placement.store.putPart(name: try Self.target(upload), upload: upload.backendUpload ?? "", number: number,
+                                                      length: length, body: UploadBody(source: source, expect: expect, result: box))
+        let digests = try Self.digests(box, stored: Self.partMD5(token, placement))
+        let part = PartRecord(uploadID: upload.uploadID, partNumber: number, size: digests.length, etag: ETag.quoted(md5: digests.md5),
+                              lastModified: state.now(), checksum: digests.checksum, blob: token.token)
         let replaced: PartRecord?
         do {
             replaced = try await state.catalog.putPart(part)
@@ -114,9 +119,7 @@ extension S3Responder {
             throw error
         }
         if let replaced, replaced.blob != part.blob { await discardParts([replaced], in: placement) }
-        var h: HTTPFields = [.eTag: part.etag]
-        if let c = part.checksum, let n = HTTPField.Name(c.algorithm.headerName) { h[n] = c.base64 }
-        return Response(status: .ok, headers: h)
+        return part
     }
 
     func uploadPartCopy(_ call: S3Call) async throws -> Response {
@@ -143,13 +146,7 @@ extension S3Responder {
         let stream = try await sourcePlacement.store.open(name: source.blob, range: range, ifMatch: source.backendETag)
         let expect = UploadExpectations(payload: .unsigned, signing: nil, decodedLength: stream.length, contentMD5: nil, checksum: nil,
                                         checksumAlgorithm: upload.checksumAlgorithm, declaredTrailers: [])
-        let box = UploadDigestsBox()
-        let token = try await placement.store.putPart(name: try Self.target(upload), upload: upload.backendUpload ?? "", number: number,
-                                                      length: stream.length, body: UploadBody(source: stream, expect: expect, result: box))
-        let digests = try Self.digests(box, stored: Self.partMD5(token, placement))
-        let part = PartRecord(uploadID: upload.uploadID, partNumber: number, size: digests.length, etag: ETag.quoted(md5: digests.md5),
-                              lastModified: state.now(), checksum: digests.checksum, blob: token.token)
-        _ = try await storePart(part, placement)
+        let part = try await storePart(upload, number, placement, length: stream.length, source: stream, expect: expect)
         var w = XMLWriter()
         w.open("CopyPartResult")
         w.element("LastModified", HTTPDate.iso8601(part.lastModified))

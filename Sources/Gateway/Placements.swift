@@ -1,5 +1,7 @@
 import Catalog
 import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
 import S3Protocol
 import Storage
 
@@ -96,6 +98,3 @@ public struct FileSystemBackend: Backend {
 
     public func shutdown() async {}
 }
-
-import NIOConcurrencyHelpers
-import NIOCore

@@ -184,7 +184,7 @@ public final class FileSystemStore: ObjectStore {
 
     func concatenate(_ parts: [String], into blob: String) async throws -> Int64 {
         let final = try path(of: blob)
-        let sources = try parts.map { (try path(of: $0), ByteRange?.none) }
+        let sources = try parts.map(path(of:))
         let temp = "\(root)/tmp/\(blob).\(UInt64.random(in: 0...UInt64.max))"
         let dir = "\(root)/blobs/\(blob.prefix(2))"
         return try await run {
@@ -194,11 +194,11 @@ public final class FileSystemStore: ObjectStore {
                 if !ok { close(out); unlink(temp) }
             }
             var total: Int64 = 0
-            for (src, range) in sources {
+            for src in sources {
                 let inFD = try Self.open(src, O_RDONLY | O_CLOEXEC)
                 defer { close(inFD) }
-                var start = off_t(range?.start ?? 0)
-                var remaining = try range.map { Int($0.length) } ?? Int(Self.fileSize(inFD))
+                var start = off_t(0)
+                var remaining = Int(try Self.fileSize(inFD))
                 while remaining > 0 {
                     // sendfile(2) copies file to file inside the kernel (Linux >= 2.6.33).
                     let n = sendfile(out, inFD, &start, min(remaining, 1 << 30))

@@ -42,42 +42,53 @@ public final class S3Store: ObjectStore {
         if length <= bufferLimit {
             let bytes = try await collectBody(body, length: length)
             let digest = md5(bytes)
-            let (response, _) = try await client.perform(notFoundCodes: []) {
-                var req = client.request(.PUT, bucket: bucket, key: name,
-                                         headers: [("content-length", String(length)), ("content-md5", Data(digest).base64EncodedString())] + Self.attributeHeaders(attributes))
-                req.body = .bytes(bytes)
-                return req
-            }
-            return StoredObject(name: name, size: length, etag: response.headers.first(name: "etag"), md5: digest)
+            let etag = try await putBuffer(name: name, query: [], headers: Self.attributeHeaders(attributes), bytes: bytes, md5: digest)
+            return StoredObject(name: name, size: length, etag: etag, md5: digest)
         }
         if length <= multipartThreshold {
-            let errors = ErrorBox()
-            var req = client.request(.PUT, bucket: bucket, key: name, headers: [("content-length", String(length))] + Self.attributeHeaders(attributes))
-            req.body = .stream(HeldBackBody(base: body, errors: errors), length: .known(length))
-            let response = try await client.transport.send(req, bodyError: errors)
-            let text = try await HTTPTransport.collect(response)
-            guard response.status == .ok else { throw HTTPTransport.failure(response, body: text, notFoundCodes: []) }
-            let etag = response.headers.first(name: "etag")
+            let etag = try await putStream(name: name, query: [], headers: Self.attributeHeaders(attributes), length: length, body: body)
             return StoredObject(name: name, size: length, etag: etag, md5: capabilities.etagIsMD5 ? etag.flatMap(ETag.md5(of:)) : nil)
         }
         let upload = try await startParts(name: name, attributes: attributes)
         do {
             let parts = try await PartedUpload.run(body: body, length: length, partSize: Int(capabilities.partSize),
                                                    parallelism: capabilities.partParallelism) { number, bytes in
-                let digest = Data(md5(bytes)).base64EncodedString()
-                let (response, _) = try await self.client.perform(notFoundCodes: []) {
-                    var req = self.client.request(.PUT, bucket: self.bucket, key: name, query: [("partNumber", String(number)), ("uploadId", upload)],
-                                                  headers: [("content-length", String(bytes.readableBytes)), ("content-md5", digest)])
-                    req.body = .bytes(bytes)
-                    return req
-                }
-                return PartToken(number: number, token: response.headers.first(name: "etag") ?? "")
+                let etag = try await self.putBuffer(name: name, query: Self.partQuery(number, upload), headers: [], bytes: bytes, md5: md5(bytes))
+                return PartToken(number: number, token: etag ?? "")
             }
             return try await finishParts(name: name, upload: upload, parts: parts)
         } catch {
             try? await abortParts(name: name, upload: upload, parts: [])
             throw error
         }
+    }
+
+    static func partQuery(_ number: Int, _ upload: String) -> [(String, String)] {
+        [("partNumber", String(number)), ("uploadId", upload)]
+    }
+
+    /// PUTs bytes held in memory with Content-MD5 (checked by the backend), retried; returns the ETag.
+    func putBuffer(name: String, query: [(String, String)], headers: [(String, String)], bytes: ByteBuffer, md5: [UInt8]) async throws -> String? {
+        let (response, _) = try await client.perform(notFoundCodes: []) {
+            var req = client.request(.PUT, bucket: bucket, key: name, query: query,
+                                     headers: [("content-length", String(bytes.readableBytes)), ("content-md5", Data(md5).base64EncodedString())] + headers)
+            req.body = .bytes(bytes)
+            return req
+        }
+        return response.headers.first(name: "etag")
+    }
+
+    /// PUTs a body as it streams in, its tail held back until the source ends cleanly (not
+    /// retried: the bytes are gone); returns the ETag.
+    func putStream<Body: AsyncSequence & Sendable>(name: String, query: [(String, String)], headers: [(String, String)], length: Int64,
+                                                   body: Body) async throws -> String? where Body.Element == ByteBuffer {
+        let errors = ErrorBox()
+        var req = client.request(.PUT, bucket: bucket, key: name, query: query, headers: [("content-length", String(length))] + headers)
+        req.body = .stream(HeldBackBody(base: body, errors: errors), length: .known(length))
+        let response = try await client.transport.send(req, bodyError: errors)
+        let text = try await HTTPTransport.collect(response)
+        guard response.status == .ok else { throw HTTPTransport.failure(response, body: text, notFoundCodes: []) }
+        return response.headers.first(name: "etag")
     }
 
     public func open(name: String, range: ByteRange?, ifMatch: String?) async throws -> BlobStream {
@@ -94,23 +105,27 @@ public final class S3Store: ObjectStore {
         }
         let start = range?.start ?? 0
         let reader = ResumingReader(first: first, start: start, length: length, retry: client.transport.settings.retry) { [self] offset in
-            // Resume where the stream broke, from the same version of the object.
-            try await self.get(name: name, from: offset, through: start + length - 1, ifMatch: etag)
+            // Resume where the stream broke, from the same version of the object. One attempt:
+            // the reader itself retries, with backoff.
+            try await self.fetch(name: name, from: offset, through: start + length - 1, ifMatch: etag)
         }
         return BlobStream(length: length) { try await reader.next() }
     }
 
     func get(name: String, from: Int64, through: Int64?, ifMatch: String?) async throws -> HTTPClientResponse {
-        try await client.transport.settings.retry.run { _ in
-            var headers: [(String, String)] = []
-            if from > 0 || through != nil { headers.append(("range", "bytes=\(from)-\(through.map(String.init) ?? "")")) }
-            if let ifMatch { headers.append(("if-match", ifMatch)) }
-            let response = try await client.transport.send(client.request(.GET, bucket: bucket, key: name, headers: headers))
-            if response.status == .ok || response.status == .partialContent { return response }
-            let body = try await HTTPTransport.collect(response)
-            if response.status == .preconditionFailed { throw StoreError.changed(name) }
-            throw HTTPTransport.failure(response, body: body, notFoundCodes: Self.missingObject)
-        }
+        try await client.transport.settings.retry.run { _ in try await fetch(name: name, from: from, through: through, ifMatch: ifMatch) }
+    }
+
+    /// One GET attempt of bytes `from…through` (to the end when nil).
+    func fetch(name: String, from: Int64, through: Int64?, ifMatch: String?) async throws -> HTTPClientResponse {
+        var headers: [(String, String)] = []
+        if from > 0 || through != nil { headers.append(("range", "bytes=\(from)-\(through.map(String.init) ?? "")")) }
+        if let ifMatch { headers.append(("if-match", ifMatch)) }
+        let response = try await client.transport.send(client.request(.GET, bucket: bucket, key: name, headers: headers))
+        if response.status == .ok || response.status == .partialContent { return response }
+        let body = try await HTTPTransport.collect(response)
+        if response.status == .preconditionFailed { throw StoreError.changed(name) }
+        throw HTTPTransport.failure(response, body: body, notFoundCodes: Self.missingObject)
     }
 
     public func head(name: String) async throws -> StoredObject? {
@@ -198,14 +213,8 @@ public final class S3Store: ObjectStore {
         guard number <= capabilities.maxPartNumber else {
             throw StoreError.rejected(status: 400, code: "InvalidArgument", message: "this backend accepts part numbers up to \(capabilities.maxPartNumber)")
         }
-        let errors = ErrorBox()
-        var req = client.request(.PUT, bucket: bucket, key: name, query: [("partNumber", String(number)), ("uploadId", upload)],
-                                 headers: [("content-length", String(length))])
-        req.body = .stream(HeldBackBody(base: body, errors: errors), length: .known(length))
-        let response = try await client.transport.send(req, bodyError: errors)
-        let text = try await HTTPTransport.collect(response)
-        guard response.status == .ok, let etag = response.headers.first(name: "etag") else {
-            throw HTTPTransport.failure(response, body: text, notFoundCodes: [])
+        guard let etag = try await putStream(name: name, query: Self.partQuery(number, upload), headers: [], length: length, body: body) else {
+            throw StoreError.rejected(status: 200, code: "MissingETag", message: "UploadPart \(number) of \(name): no ETag in the response")
         }
         return PartToken(number: number, token: etag)
     }

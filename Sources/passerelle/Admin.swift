@@ -59,8 +59,7 @@ struct BackendCommand: AsyncParsableCommand {
                 await registry.shutdown()
                 throw ValidationError("no backend named '\(name)' (configured: \(registry.backends.keys.sorted().joined(separator: ", ")))")
             }
-            let target = container ?? (Array(config.datasets.values) + [config.defaultPlacement].compactMap { $0 })
-                .first { $0.backend == name && !$0.container.isEmpty }?.container
+            let target = container ?? config.container(on: name)
             print("backend \(name) (\(backend.kind))")
             do {
                 for line in try await backend.check(container: target) { print("  " + line) }

@@ -1,6 +1,7 @@
 import Catalog
 import Foundation
 import Gateway
+import NIOConcurrencyHelpers
 import Storage
 import Testing
 
@@ -80,5 +81,3 @@ final class Counter: Sendable {
     func bump() { box.withLockedValue { $0 += 1 } }
     var value: Int { box.withLockedValue { $0 } }
 }
-
-import NIOConcurrencyHelpers

@@ -94,6 +94,10 @@ class Peer:
                 p.send_signal(signal.SIGKILL)
                 p.wait()
 
+    def restart(self):
+        self.stop()
+        return self.start()
+
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -125,10 +129,6 @@ class SeaweedFS(Peer):
         # Ready when S3 answers an unsigned request with 403 (SigV4 enforced).
         wait_for(lambda: http_status(self.endpoint + "/") == 403, 90, "SeaweedFS", self.procs)
         return self
-
-    def restart(self):
-        self.stop()
-        return self.start()
 
 
 class SwiftS3(Peer):
@@ -197,7 +197,3 @@ class SwiftS3(Peer):
             token = r.headers["X-Auth-Token"]
         with urllib.request.urlopen(urllib.request.Request(self.endpoint + "/v1/AUTH_test", headers={"X-Auth-Token": token}), timeout=2) as r:
             return 200 <= r.status < 300
-
-    def restart(self):
-        self.stop()
-        return self.start()
