@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import S3Protocol
+import Storage
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Benchmarks.", subcommands: [BenchS3.self])
@@ -29,7 +30,7 @@ struct BenchS3: AsyncParsableCommand {
     @Option(help: "Which phases: large,small,stream") var phases = "large,small,stream"
 
     func run() async throws {
-        let client = S3BenchClient(endpoint: endpoint, signer: SigV4Signer(accessKey: accessKey, secret: secretKey, region: region))
+        let client = try S3BenchClient(endpoint: S3Endpoint(url: endpoint, region: region, accessKey: accessKey, secretKey: secretKey))
         var results: [String: Double] = [:]
         try await client.expect(200, "PUT", "/\(bucket)", body: ByteBuffer())
         let wanted = Set(phases.split(separator: ","))
@@ -73,40 +74,27 @@ struct BenchS3: AsyncParsableCommand {
             guard Int64(n) == total else { throw ValidationError("stream GET returned \(n) bytes") }
             results["stream_get_mib_s"] = Double(total >> 20) / Date().timeIntervalSince(g)
         }
-        try await client.http.shutdown()
+        await client.s3.transport.shutdown()
         let json = results.keys.sorted().map { "\"\($0)\": \(String(format: "%.1f", results[$0] ?? 0))" }.joined(separator: ", ")
         print("{\(json)}")
     }
 }
 
-/// A minimal signed S3 client on AsyncHTTPClient (UNSIGNED-PAYLOAD bodies: the benchmark
-/// measures the servers, not client-side hashing).
+/// The benchmark's client: the backends' signed S3 client (`S3Client`), with UNSIGNED-PAYLOAD
+/// bodies, so the benchmark measures the servers, not client-side hashing.
 struct S3BenchClient: Sendable {
-    let endpoint: String
-    let host: String
-    let signer: SigV4Signer
-    let http: HTTPClient
+    let s3: S3Client
+    var http: HTTPClient { s3.transport.client }
 
-    init(endpoint: String, signer: SigV4Signer) {
-        self.endpoint = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
-        self.host = URL(string: endpoint).map { u in u.port.map { "\(u.host ?? ""):\($0)" } ?? (u.host ?? "") } ?? ""
-        self.signer = signer
-        var config = HTTPClient.Configuration()
-        config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
-        config.decompression = .disabled
-        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    init(endpoint: S3Endpoint) throws {
+        s3 = try S3Client(endpoint: endpoint, transport: HTTPTransport(settings: HTTPSettings(readTimeout: .seconds(600))))
     }
 
+    /// `path` is `/bucket[/key]`, unencoded.
     func request(_ method: String, _ path: String, length: Int64?) -> HTTPClientRequest {
-        var req = HTTPClientRequest(url: endpoint + path)
-        req.method = HTTPMethod(rawValue: method)
-        var headers: [(String, String)] = [("host", host)]
-        if let length { headers.append(("content-length", String(length))) }
-        let decoded = URIEncoding.decode(path) ?? path
-        for (n, v) in signer.sign(method: method, path: decoded, query: [], headers: headers, payloadHash: SigV4.unsignedPayload, date: Date()) {
-            req.headers.add(name: n, value: v)
-        }
-        return req
+        let parts = path.dropFirst().split(separator: "/", maxSplits: 1).map(String.init)
+        return s3.request(HTTPMethod(rawValue: method), bucket: parts.first, key: parts.count > 1 ? parts[1] : nil,
+                          headers: length.map { [("content-length", String($0))] } ?? [])
     }
 
     func expect(_ status: UInt, _ method: String, _ path: String, body: ByteBuffer) async throws {
