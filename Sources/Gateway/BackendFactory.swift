@@ -45,7 +45,34 @@ public enum BackendFactory {
             }
             return S3Backend(client: client, capabilities: caps)
         case .azure:
-            throw ConfigError("backend '\(name)': kind azure is not built yet")
+            let endpoint = b.endpoint ?? ""
+            guard let account = b.account ?? azureAccount(in: endpoint) else {
+                throw ConfigError("backend '\(name)': give 'account' (the storage account name)")
+            }
+            let credential: AzureCredential
+            if let key = try BackendConfig.secret("account key", env: b.accountKeyEnv, file: b.accountKeyFile, backend: name, environment: environment) {
+                do {
+                    credential = .sharedKey(try AzureSharedKey(account: account, base64Key: key))
+                } catch {
+                    throw ConfigError("backend '\(name)': the account key is not base64")
+                }
+            } else if let sas = try BackendConfig.secret("SAS token", env: b.sasTokenEnv, file: b.sasTokenFile, backend: name, environment: environment) {
+                credential = .sas(sas)
+            } else {
+                throw ConfigError("backend '\(name)': give account_key_env/account_key_file or sas_token_env/sas_token_file")
+            }
+            let client = try AzureClient(endpoint: AzureEndpoint(url: endpoint, account: account, credential: credential),
+                                         transport: HTTPTransport(settings: b.httpSettings))
+            return AzureBackend(client: client)
         }
+    }
+
+    /// The account in `https://ACCOUNT.blob.core.windows.net`, or in an emulator's
+    /// `http://host:port/ACCOUNT`.
+    static func azureAccount(in endpoint: String) -> String? {
+        guard let url = URL(string: endpoint), let host = url.host else { return nil }
+        if host.hasSuffix(".blob.core.windows.net") { return host.split(separator: ".").first.map(String.init) }
+        let first = url.path.split(separator: "/").first.map(String.init)
+        return first?.isEmpty == false ? first : nil
     }
 }

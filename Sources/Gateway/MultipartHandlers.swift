@@ -96,11 +96,6 @@ extension S3Responder {
         return blob
     }
 
-    /// The MD5 a backend reports for a stored part (an S3 part ETag), to compare with ours.
-    static func partMD5(_ token: PartToken, _ placement: ResolvedPlacement) -> [UInt8]? {
-        placement.store.capabilities.etagIsMD5 ? ETag.md5(of: token.token) : nil
-    }
-
     /// Streams a part, verified, to the backend and records it; a part it replaces is released.
     func storePart<Source: AsyncSequence & Sendable>(_ upload: UploadRecord, _ number: Int, _ placement: ResolvedPlacement, length: Int64,
                                                      source: Source, expect: UploadExpectations) async throws -> PartRecord
@@ -108,7 +103,7 @@ extension S3Responder {
         let box = UploadDigestsBox()
         let token = try await placement.store.putPart(name: try Self.target(upload), upload: upload.backendUpload ?? "", number: number,
                                                       length: length, body: UploadBody(source: source, expect: expect, result: box))
-        let digests = try Self.digests(box, stored: Self.partMD5(token, placement))
+        let digests = try Self.digests(box, stored: token.md5)
         let part = PartRecord(uploadID: upload.uploadID, partNumber: number, size: digests.length, etag: ETag.quoted(md5: digests.md5),
                               lastModified: state.now(), checksum: digests.checksum, blob: token.token)
         let replaced: PartRecord?
@@ -194,7 +189,8 @@ extension S3Responder {
         let name = try Self.target(upload)
         let record = try await exclusive(placement, call.bucket, call.key) { [chosen] in
             let stored = try await placement.store.finishParts(name: name, upload: upload.backendUpload ?? "",
-                                                               parts: chosen.map { PartToken(number: $0.partNumber, token: $0.blob) })
+                                                               parts: chosen.map { PartToken(number: $0.partNumber, token: $0.blob) },
+                                                               attributes: upload.headers.attributes)
             var checksum: ChecksumValue?
             if let alg = upload.checksumAlgorithm {
                 if upload.checksumType == "FULL_OBJECT" {

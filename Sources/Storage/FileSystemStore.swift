@@ -163,7 +163,7 @@ public final class FileSystemStore: ObjectStore {
         return PartToken(number: number, token: blob)
     }
 
-    public func finishParts(name: String, upload: String, parts: [PartToken]) async throws -> StoredObject {
+    public func finishParts(name: String, upload: String, parts: [PartToken], attributes: BlobAttributes) async throws -> StoredObject {
         // The part blobs stay until the catalog has committed (`discardPart`).
         let size = try await concatenate(parts.map(\.token), into: name)
         return StoredObject(name: name, size: size, etag: nil)
@@ -227,10 +227,11 @@ public final class FileSystemStore: ObjectStore {
         }
     }
 
-    public func list(prefix: String, after: String?, limit: Int) async throws -> [StoredObject] {
-        let all = try await allBlobs()
-        return all.filter { name in name.hasPrefix(prefix) && (after.map { a in a < name } ?? true) }.sorted().prefix(limit)
-            .map { StoredObject(name: $0, size: -1, etag: nil) }
+    public func list(prefix: String, marker: String?, limit: Int) async throws -> StoreListing {
+        let names = try await allBlobs().filter { name in name.hasPrefix(prefix) && (marker.map { m in m < name } ?? true) }.sorted()
+        let page = names.prefix(limit)
+        return StoreListing(objects: page.map { StoredObject(name: $0, size: -1, etag: nil) },
+                            nextMarker: page.count < names.count ? page.last : nil)
     }
 
     /// Every blob id, for garbage collection of blobs no catalog row refers to.

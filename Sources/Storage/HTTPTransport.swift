@@ -64,6 +64,20 @@ public final class HTTPTransport: Sendable {
         }
     }
 
+    /// Sends a request built afresh for each attempt, retrying what is retryable; returns the
+    /// response when its status is in `expect`, its whole (small) body read.
+    public func perform(expect: Set<UInt>, notFoundCodes: Set<String>,
+                        _ build: @Sendable () throws -> HTTPClientRequest) async throws -> (HTTPClientResponse, [UInt8]) {
+        try await settings.retry.run { _ in
+            let response = try await send(try build())
+            let body = try await Self.collect(response)
+            guard expect.contains(response.status.code) else {
+                throw Self.failure(response, body: body, notFoundCodes: notFoundCodes)
+            }
+            return (response, body)
+        }
+    }
+
     static func transportError(_ error: any Error, _ url: String) -> any Error {
         if error is CancellationError { return error }
         return StoreError.unavailable("\(url.split(separator: "?").first ?? ""): \(error)")

@@ -29,8 +29,9 @@ public protocol ObjectStore: Sendable {
     /// Server-side copy of a whole object (`capabilities.serverSideCopy`).
     func copy(from: String, to: String, attributes: BlobAttributes) async throws -> StoredObject
 
-    /// Names after `after` (exclusive) starting with `prefix`, in the backend's order, at most `limit`.
-    func list(prefix: String, after: String?, limit: Int) async throws -> [StoredObject]
+    /// Names starting with `prefix`, in the backend's order, at most `limit`, from `marker`
+    /// (the previous page's `nextMarker`, opaque).
+    func list(prefix: String, marker: String?, limit: Int) async throws -> StoreListing
 
     // Multipart: a client's parts map onto the backend's own parts (S3 multipart, Azure block
     // list, local blobs concatenated). `token` identifies a stored part to the backend.
@@ -39,8 +40,9 @@ public protocol ObjectStore: Sendable {
     func startParts(name: String, attributes: BlobAttributes) async throws -> String
     func putPart<Body: AsyncSequence & Sendable>(name: String, upload: String, number: Int, length: Int64, body: Body) async throws -> PartToken
         where Body.Element == ByteBuffer
-    /// Commits the parts, in order, as the object `name`.
-    func finishParts(name: String, upload: String, parts: [PartToken]) async throws -> StoredObject
+    /// Commits the parts, in order, as the object `name` (with `attributes`, for a backend that
+    /// sets them at commit).
+    func finishParts(name: String, upload: String, parts: [PartToken], attributes: BlobAttributes) async throws -> StoredObject
     func abortParts(name: String, upload: String, parts: [PartToken]) async throws
     /// Forgets a part replaced by a re-upload of the same number.
     func discardPart(_ part: PartToken) async throws
@@ -57,10 +59,25 @@ extension ObjectStore {
 public struct PartToken: Sendable, Equatable {
     public var number: Int
     public var token: String
+    /// The part's MD5 as the backend computed it, when it reports one.
+    public var md5: [UInt8]?
 
-    public init(number: Int, token: String) {
+    public init(number: Int, token: String, md5: [UInt8]? = nil) {
         self.number = number
         self.token = token
+        self.md5 = md5
+    }
+}
+
+/// One page of a backend listing.
+public struct StoreListing: Sendable, Equatable {
+    public var objects: [StoredObject]
+    /// Where the next page starts; nil on the last page.
+    public var nextMarker: String?
+
+    public init(objects: [StoredObject], nextMarker: String?) {
+        self.objects = objects
+        self.nextMarker = nextMarker
     }
 }
 

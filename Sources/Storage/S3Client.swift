@@ -72,13 +72,6 @@ public final class S3Client: Sendable {
     /// response when its status is in `expect`, its whole (small) body read.
     public func perform(expect: Set<UInt> = [200], notFoundCodes: Set<String> = ["NoSuchKey", "NoSuchUpload"],
                         _ build: @Sendable () throws -> HTTPClientRequest) async throws -> (HTTPClientResponse, [UInt8]) {
-        try await transport.settings.retry.run { _ in
-            let response = try await transport.send(try build())
-            let body = try await HTTPTransport.collect(response)
-            guard expect.contains(response.status.code) else {
-                throw HTTPTransport.failure(response, body: body, notFoundCodes: notFoundCodes)
-            }
-            return (response, body)
-        }
+        try await transport.perform(expect: expect, notFoundCodes: notFoundCodes, build)
     }
 }

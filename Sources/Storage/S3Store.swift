@@ -56,7 +56,7 @@ public final class S3Store: ObjectStore {
                 let etag = try await self.putBuffer(name: name, query: Self.partQuery(number, upload), headers: [], bytes: bytes, md5: md5(bytes))
                 return PartToken(number: number, token: etag ?? "")
             }
-            return try await finishParts(name: name, upload: upload, parts: parts)
+            return try await finishParts(name: name, upload: upload, parts: parts, attributes: attributes)
         } catch {
             try? await abortParts(name: name, upload: upload, parts: [])
             throw error
@@ -187,15 +187,17 @@ public final class S3Store: ObjectStore {
         return stored
     }
 
-    public func list(prefix: String, after: String?, limit: Int) async throws -> [StoredObject] {
+    public func list(prefix: String, marker: String?, limit: Int) async throws -> StoreListing {
         var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(min(limit, capabilities.maxListPage)))]
-        if let after { query.append(("start-after", after)) }
+        if let marker { query.append(("continuation-token", marker)) }
         let (_, body) = try await client.perform { [query] in client.request(.GET, bucket: bucket, query: query) }
         guard let xml = try? XMLTree.parse(body) else { throw StoreError.unavailable("ListObjectsV2: malformed XML") }
-        return xml.all("Contents").compactMap { c in
+        let objects: [StoredObject] = xml.all("Contents").compactMap { c in
             guard let key = c.child("Key")?.text else { return nil }
             return StoredObject(name: key, size: Int64(c.child("Size")?.text ?? "") ?? 0, etag: c.child("ETag")?.text)
         }
+        let next = xml.child("IsTruncated")?.text == "true" ? xml.child("NextContinuationToken")?.text : nil
+        return StoreListing(objects: objects, nextMarker: next)
     }
 
     public func startParts(name: String, attributes: BlobAttributes) async throws -> String {
@@ -216,10 +218,10 @@ public final class S3Store: ObjectStore {
         guard let etag = try await putStream(name: name, query: Self.partQuery(number, upload), headers: [], length: length, body: body) else {
             throw StoreError.rejected(status: 200, code: "MissingETag", message: "UploadPart \(number) of \(name): no ETag in the response")
         }
-        return PartToken(number: number, token: etag)
+        return PartToken(number: number, token: etag, md5: capabilities.etagIsMD5 ? ETag.md5(of: etag) : nil)
     }
 
-    public func finishParts(name: String, upload: String, parts: [PartToken]) async throws -> StoredObject {
+    public func finishParts(name: String, upload: String, parts: [PartToken], attributes: BlobAttributes) async throws -> StoredObject {
         var w = XMLWriter()
         w.open("CompleteMultipartUpload")
         for p in parts {

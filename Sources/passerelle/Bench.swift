@@ -7,19 +7,23 @@ import S3Protocol
 import Storage
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks.", subcommands: [BenchS3.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks.", subcommands: [BenchS3.self, BenchAzure.self])
 }
 
-/// The same S3 workload against any endpoint (the gateway, or a peer such as SeaweedFS), so
-/// that a driver script can print ratios from one run (`Benchmarks/s3-vs-seaweedfs.sh`).
-struct BenchS3: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "s3", abstract: "PUT/GET throughput and small-object ops/s against an S3 endpoint.")
+/// One store a benchmark writes to and reads from: an S3 endpoint (the gateway, or a peer such
+/// as SeaweedFS) or an Azure Blob account, so a driver script prints ratios from one run.
+protocol BenchTarget: Sendable {
+    func prepare() async throws
+    func put(_ key: String, body: ByteBuffer) async throws
+    /// GETs `key`; returns the number of bytes read.
+    func get(_ key: String) async throws -> Int
+    /// PUTs `length` bytes generated on the fly, so neither side ever holds the object.
+    func putStream(_ key: String, length: Int64) async throws
+    func shutdown() async
+}
 
-    @Option(help: "S3 endpoint, e.g. http://127.0.0.1:9000") var endpoint: String
-    @Option(name: .customLong("access-key")) var accessKey: String
-    @Option(name: .customLong("secret-key")) var secretKey: String
-    @Option var region = "us-east-1"
-    @Option(help: "Bucket to create and use.") var bucket = "bench-\(UInt32.random(in: 0...UInt32.max))"
+/// The workload every target runs: large objects, small objects, one streamed object.
+struct Workload: ParsableArguments {
     @Option(name: .customLong("large-total-mib")) var largeTotalMiB = 1024
     @Option(name: .customLong("large-object-mib")) var largeObjectMiB = 64
     @Option(name: .customLong("large-concurrency")) var largeConcurrency = 4
@@ -29,10 +33,10 @@ struct BenchS3: AsyncParsableCommand {
     @Option(name: .customLong("stream-gib"), help: "Also PUT then GET one object of this many GiB, streamed (0: skip).") var streamGiB = 0
     @Option(help: "Which phases: large,small,stream") var phases = "large,small,stream"
 
-    func run() async throws {
-        let client = try S3BenchClient(endpoint: S3Endpoint(url: endpoint, region: region, accessKey: accessKey, secretKey: secretKey))
+    /// Runs the phases and prints one JSON line of results.
+    func run(_ target: some BenchTarget) async throws {
         var results: [String: Double] = [:]
-        try await client.expect(200, "PUT", "/\(bucket)", body: ByteBuffer())
+        try await target.prepare()
         let wanted = Set(phases.split(separator: ","))
         if wanted.contains("large") {
             let size = largeObjectMiB << 20
@@ -42,11 +46,9 @@ struct BenchS3: AsyncParsableCommand {
             let body = payload
             let count = max(1, largeTotalMiB / largeObjectMiB)
             let keys = (0..<count).map { "large/\($0)" }
-            let put = try await client.timed(keys, concurrency: largeConcurrency) { key in
-                try await client.expect(200, "PUT", "/\(bucket)/\(key)", body: body)
-            }
-            let get = try await client.timed(keys, concurrency: largeConcurrency) { key in
-                let n = try await client.get("/\(bucket)/\(key)")
+            let put = try await Self.timed(keys, concurrency: largeConcurrency) { key in try await target.put(key, body: body) }
+            let get = try await Self.timed(keys, concurrency: largeConcurrency) { key in
+                let n = try await target.get(key)
                 guard n == size else { throw ValidationError("GET \(key) returned \(n) bytes") }
             }
             results["put_mib_s"] = Double(count * largeObjectMiB) / put
@@ -55,79 +57,28 @@ struct BenchS3: AsyncParsableCommand {
         if wanted.contains("small") {
             let payload = ByteBuffer(bytes: [UInt8](repeating: 0x61, count: smallSize))
             let keys = (0..<smallOps).map { "small/\($0)" }
-            let put = try await client.timed(keys, concurrency: smallConcurrency) { key in
-                try await client.expect(200, "PUT", "/\(bucket)/\(key)", body: payload)
-            }
-            let get = try await client.timed(keys, concurrency: smallConcurrency) { key in
-                _ = try await client.get("/\(bucket)/\(key)")
-            }
+            let put = try await Self.timed(keys, concurrency: smallConcurrency) { key in try await target.put(key, body: payload) }
+            let get = try await Self.timed(keys, concurrency: smallConcurrency) { key in _ = try await target.get(key) }
             results["small_put_ops"] = Double(smallOps) / put
             results["small_get_ops"] = Double(smallOps) / get
         }
         if wanted.contains("stream"), streamGiB > 0 {
             let total = Int64(streamGiB) << 30
             let start = Date()
-            try await client.putStream("/\(bucket)/stream", length: total)
+            try await target.putStream("stream", length: total)
             results["stream_put_mib_s"] = Double(total >> 20) / Date().timeIntervalSince(start)
             let g = Date()
-            let n = try await client.get("/\(bucket)/stream")
+            let n = try await target.get("stream")
             guard Int64(n) == total else { throw ValidationError("stream GET returned \(n) bytes") }
             results["stream_get_mib_s"] = Double(total >> 20) / Date().timeIntervalSince(g)
         }
-        await client.s3.transport.shutdown()
+        await target.shutdown()
         let json = results.keys.sorted().map { "\"\($0)\": \(String(format: "%.1f", results[$0] ?? 0))" }.joined(separator: ", ")
         print("{\(json)}")
     }
-}
-
-/// The benchmark's client: the backends' signed S3 client (`S3Client`), with UNSIGNED-PAYLOAD
-/// bodies, so the benchmark measures the servers, not client-side hashing.
-struct S3BenchClient: Sendable {
-    let s3: S3Client
-    var http: HTTPClient { s3.transport.client }
-
-    init(endpoint: S3Endpoint) throws {
-        s3 = try S3Client(endpoint: endpoint, transport: HTTPTransport(settings: HTTPSettings(readTimeout: .seconds(600))))
-    }
-
-    /// `path` is `/bucket[/key]`, unencoded.
-    func request(_ method: String, _ path: String, length: Int64?) -> HTTPClientRequest {
-        let parts = path.dropFirst().split(separator: "/", maxSplits: 1).map(String.init)
-        return s3.request(HTTPMethod(rawValue: method), bucket: parts.first, key: parts.count > 1 ? parts[1] : nil,
-                          headers: length.map { [("content-length", String($0))] } ?? [])
-    }
-
-    func expect(_ status: UInt, _ method: String, _ path: String, body: ByteBuffer) async throws {
-        var req = request(method, path, length: Int64(body.readableBytes))
-        req.body = .bytes(body)
-        let resp = try await http.execute(req, timeout: .seconds(600))
-        var text = ""
-        for try await chunk in resp.body { text += String(buffer: chunk) }
-        // Creating an existing bucket is fine for a benchmark.
-        guard resp.status.code == status || (method == "PUT" && path.split(separator: "/").count == 1 && resp.status.code == 409) else {
-            throw ValidationError("\(method) \(path): \(resp.status.code) \(text.prefix(300))")
-        }
-    }
-
-    func get(_ path: String) async throws -> Int {
-        let resp = try await http.execute(request("GET", path, length: nil), timeout: .seconds(600))
-        var n = 0
-        for try await chunk in resp.body { n += chunk.readableBytes }
-        guard resp.status.code == 200 else { throw ValidationError("GET \(path): \(resp.status.code)") }
-        return n
-    }
-
-    /// PUTs `length` bytes generated on the fly, so neither side ever holds the object.
-    func putStream(_ path: String, length: Int64) async throws {
-        var req = request("PUT", path, length: length)
-        req.body = .stream(GeneratedBody(chunks: Int(length >> 20)), length: .known(length))
-        let resp = try await http.execute(req, timeout: .seconds(3600))
-        for try await _ in resp.body {}
-        guard resp.status.code == 200 else { throw ValidationError("stream PUT: \(resp.status.code)") }
-    }
 
     /// Runs `body` over `items` with at most `concurrency` in flight; returns seconds elapsed.
-    func timed(_ items: [String], concurrency: Int, _ body: @escaping @Sendable (String) async throws -> Void) async throws -> Double {
+    static func timed(_ items: [String], concurrency: Int, _ body: @escaping @Sendable (String) async throws -> Void) async throws -> Double {
         let start = Date()
         try await withThrowingTaskGroup(of: Void.self) { group in
             var it = items.makeIterator()
@@ -141,6 +92,119 @@ struct S3BenchClient: Sendable {
         }
         return Date().timeIntervalSince(start)
     }
+}
+
+/// Sends a request and drains its response; fails unless the status is one of `expect`.
+func benchExecute(_ http: HTTPClient, _ req: HTTPClientRequest, expect: Set<UInt>, _ what: String) async throws -> Int {
+    let resp = try await http.execute(req, timeout: .seconds(3600))
+    var n = 0
+    var text = ""
+    for try await chunk in resp.body {
+        n += chunk.readableBytes
+        if !expect.contains(resp.status.code), text.count < 300 { text += String(buffer: chunk) }
+    }
+    guard expect.contains(resp.status.code) else { throw ValidationError("\(what): \(resp.status.code) \(text.prefix(300))") }
+    return n
+}
+
+struct BenchS3: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "s3", abstract: "PUT/GET throughput and small-object ops/s against an S3 endpoint.")
+
+    @Option(help: "S3 endpoint, e.g. http://127.0.0.1:9000") var endpoint: String
+    @Option(name: .customLong("access-key")) var accessKey: String
+    @Option(name: .customLong("secret-key")) var secretKey: String
+    @Option var region = "us-east-1"
+    @Option(help: "Bucket to create and use.") var bucket = "bench-\(UInt32.random(in: 0...UInt32.max))"
+    @OptionGroup var workload: Workload
+
+    func run() async throws {
+        try await workload.run(S3BenchTarget(endpoint: S3Endpoint(url: endpoint, region: region, accessKey: accessKey, secretKey: secretKey), bucket: bucket))
+    }
+}
+
+/// The backends' signed S3 client (`S3Client`), with UNSIGNED-PAYLOAD bodies, so the
+/// benchmark measures the servers, not client-side hashing.
+struct S3BenchTarget: BenchTarget {
+    let s3: S3Client
+    let bucket: String
+
+    init(endpoint: S3Endpoint, bucket: String) throws {
+        s3 = try S3Client(endpoint: endpoint, transport: HTTPTransport(settings: HTTPSettings(readTimeout: .seconds(600))))
+        self.bucket = bucket
+    }
+
+    func prepare() async throws {
+        // Creating an existing bucket is fine for a benchmark.
+        _ = try await benchExecute(s3.transport.client, s3.request(.PUT, bucket: bucket, headers: [("content-length", "0")]), expect: [200, 409], "CreateBucket")
+    }
+
+    func put(_ key: String, body: ByteBuffer) async throws {
+        var req = s3.request(.PUT, bucket: bucket, key: key, headers: [("content-length", String(body.readableBytes))])
+        req.body = .bytes(body)
+        _ = try await benchExecute(s3.transport.client, req, expect: [200], "PUT \(key)")
+    }
+
+    func get(_ key: String) async throws -> Int {
+        try await benchExecute(s3.transport.client, s3.request(.GET, bucket: bucket, key: key), expect: [200], "GET \(key)")
+    }
+
+    func putStream(_ key: String, length: Int64) async throws {
+        var req = s3.request(.PUT, bucket: bucket, key: key, headers: [("content-length", String(length))])
+        req.body = .stream(GeneratedBody(chunks: Int(length >> 20)), length: .known(length))
+        _ = try await benchExecute(s3.transport.client, req, expect: [200], "stream PUT")
+    }
+
+    func shutdown() async { await s3.transport.shutdown() }
+}
+
+struct BenchAzure: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "azure", abstract: "The same workload against an Azure Blob account (Put Blob / Get Blob).")
+
+    @Option(help: "Blob service endpoint, e.g. http://127.0.0.1:10000/devstoreaccount1") var endpoint: String
+    @Option var account: String
+    @Option(name: .customLong("account-key-env"), help: "Environment variable holding the account key.") var accountKeyEnv = "AZURE_STORAGE_KEY"
+    @Option(help: "Container to create and use.") var container = "bench-\(UInt32.random(in: 0...UInt32.max))"
+    @OptionGroup var workload: Workload
+
+    func run() async throws {
+        guard let key = ProcessInfo.processInfo.environment[accountKeyEnv] else { throw ValidationError("set \(accountKeyEnv) to the account key") }
+        let endpoint = AzureEndpoint(url: endpoint, account: account, credential: .sharedKey(try AzureSharedKey(account: account, base64Key: key)))
+        let client = try AzureClient(endpoint: endpoint, transport: HTTPTransport(settings: HTTPSettings(readTimeout: .seconds(600))))
+        try await workload.run(AzureBenchTarget(client: client, container: container))
+    }
+}
+
+struct AzureBenchTarget: BenchTarget {
+    let client: AzureClient
+    let container: String
+    var http: HTTPClient { client.transport.client }
+
+    func prepare() async throws {
+        let req = client.request(.PUT, container: container, query: [("restype", "container")], headers: [("content-length", "0")])
+        _ = try await benchExecute(http, req, expect: [201, 409], "Create Container")
+    }
+
+    func putRequest(_ key: String, length: Int64) -> HTTPClientRequest {
+        client.request(.PUT, container: container, blob: key, headers: [("content-length", String(length)), ("x-ms-blob-type", "BlockBlob")])
+    }
+
+    func put(_ key: String, body: ByteBuffer) async throws {
+        var req = putRequest(key, length: Int64(body.readableBytes))
+        req.body = .bytes(body)
+        _ = try await benchExecute(http, req, expect: [201], "Put Blob \(key)")
+    }
+
+    func get(_ key: String) async throws -> Int {
+        try await benchExecute(http, client.request(.GET, container: container, blob: key), expect: [200], "Get Blob \(key)")
+    }
+
+    func putStream(_ key: String, length: Int64) async throws {
+        var req = putRequest(key, length: length)
+        req.body = .stream(GeneratedBody(chunks: Int(length >> 20)), length: .known(length))
+        _ = try await benchExecute(http, req, expect: [201], "stream Put Blob")
+    }
+
+    func shutdown() async { await client.transport.shutdown() }
 }
 
 /// `chunks` MiB of constant bytes, produced on demand.

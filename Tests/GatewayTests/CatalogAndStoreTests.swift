@@ -97,7 +97,7 @@ struct FileSystemStoreTests {
         let upload = try await store.startParts(name: "fedcba9876543210", attributes: .none)
         let p1 = try await store.putPart(name: "fedcba9876543210", upload: upload, number: 1, length: Int64(data.count), body: body.async)
         let p2 = try await store.putPart(name: "fedcba9876543210", upload: upload, number: 2, length: 10, body: [ByteBuffer(bytes: data[0..<10])].async)
-        let done = try await store.finishParts(name: "fedcba9876543210", upload: upload, parts: [p1, p2])
+        let done = try await store.finishParts(name: "fedcba9876543210", upload: upload, parts: [p1, p2], attributes: .none)
         #expect(done.size == Int64(data.count + 10))
         try await store.discardPart(p1)
         try await store.discardPart(p2)

@@ -6,11 +6,11 @@ import pytest
 from botocore.config import Config
 
 sys.path.insert(0, os.path.dirname(__file__))
-from gateway import ACCESS_KEY, SECRET_KEY, Gateway, s3_backend_config  # noqa: E402
-from peers import SeaweedFS, SwiftS3  # noqa: E402
+from gateway import ACCESS_KEY, SECRET_KEY, Gateway, backend_config  # noqa: E402
+from peers import AzureFake, SeaweedFS, SwiftS3  # noqa: E402
 
 # Where the client matrix places its datasets: the local store and each real backend.
-PLACEMENTS = os.environ.get("PASSERELLE_PLACEMENTS", "local,seaweedfs,swift").split(",")
+PLACEMENTS = os.environ.get("PASSERELLE_PLACEMENTS", "local,seaweedfs,swift,azure").split(",")
 
 
 @pytest.fixture(scope="session")
@@ -39,15 +39,22 @@ def swift():
     p.cleanup()
 
 
+@pytest.fixture(scope="session")
+def azure():
+    p = AzureFake().start()
+    yield p
+    p.cleanup()
+
+
 @pytest.fixture(scope="session", params=PLACEMENTS)
 def placed_gateway(request):
-    """A gateway whose new datasets are placed on the local store, SeaweedFS or Swift's s3api."""
+    """A gateway whose new datasets are placed on the local store, SeaweedFS, Swift's s3api or Azure."""
     if request.param == "local":
         yield request.getfixturevalue("local_gateway")
         return
     peer = request.getfixturevalue(request.param)
     container = peer.create_bucket("passerelle-matrix")
-    config, env = s3_backend_config(request.param, peer, container)
+    config, env = backend_config(request.param, peer, container)
     g = Gateway(config=config, env=env).start()
     yield g
     g.cleanup()

@@ -114,9 +114,38 @@ def s3_backend_config(name, peer, container, profile="auto", default=True):
     read_timeout_seconds: 20
 """
     if default:
-        yaml += f"""default_placement:
+        yaml += default_placement_yaml(name, container)
+    return yaml, {f"{env_prefix}_ACCESS": peer.access_key, f"{env_prefix}_SECRET": peer.secret_key}
+
+
+def default_placement_yaml(name, container):
+    return f"""default_placement:
   backend: {name}
   container: {container}
   prefix: "{{dataset}}/"
 """
-    return yaml, {f"{env_prefix}_ACCESS": peer.access_key, f"{env_prefix}_SECRET": peer.secret_key}
+
+
+def azure_backend_config(name, peer, container, default=True, sas_token=None):
+    """YAML declaring the Azure test server `peer` as backend `name`, authorised by the
+    account key or by `sas_token`, from an environment variable; returns (yaml, env)."""
+    env_prefix = "PSR_" + name.upper().replace("-", "_")
+    secret = ("sas_token_env", sas_token) if sas_token else ("account_key_env", peer.account_key)
+    yaml = f"""backends:
+  {name}:
+    kind: azure
+    endpoint: {peer.endpoint}
+    account: {peer.account}
+    {secret[0]}: {env_prefix}_SECRET
+    read_timeout_seconds: 20
+"""
+    if default:
+        yaml += default_placement_yaml(name, container)
+    return yaml, {f"{env_prefix}_SECRET": secret[1]}
+
+
+def backend_config(name, peer, container, default=True):
+    """The backend YAML for any peer: Azure test server or S3."""
+    if hasattr(peer, "account_key"):
+        return azure_backend_config(name, peer, container, default=default)
+    return s3_backend_config(name, peer, container, default=default)

@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -76,6 +77,25 @@ class Peer:
         except c.exceptions.BucketAlreadyOwnedByYou:
             pass
         return name
+
+    # Direct access to the backend, bypassing the gateway (what the cloud itself holds).
+    def read_direct(self, container, key):
+        return self.client().get_object(Bucket=container, Key=key)["Body"].read()
+
+    def write_direct(self, container, key, data):
+        self.client().put_object(Bucket=container, Key=key, Body=data)
+
+    def exists_direct(self, container, key):
+        try:
+            self.client().head_object(Bucket=container, Key=key)
+            return True
+        except self.client().exceptions.ClientError:
+            return False
+
+    def attributes_direct(self, container, key):
+        """(content type, user metadata) as the backend stores them."""
+        h = self.client().head_object(Bucket=container, Key=key)
+        return h["ContentType"], h["Metadata"]
 
     def stop(self):
         for p in reversed(self.procs):
@@ -197,3 +217,57 @@ class SwiftS3(Peer):
             token = r.headers["X-Auth-Token"]
         with urllib.request.urlopen(urllib.request.Request(self.endpoint + "/v1/AUTH_test", headers={"X-Auth-Token": token}), timeout=2) as r:
             return 200 <= r.status < 300
+
+
+class AzureFake(Peer):
+    """The Azure Blob test server (azure_fake.py) in its own process, with a persistent
+    directory so it can be killed and restarted."""
+    account = "devstoreaccount1"
+    # Azurite's well-known development key: a test credential, public by design.
+    account_key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="peer-azure-")
+        self.port = free_port_block(1)
+        self.endpoint = f"http://127.0.0.1:{self.port}/{self.account}"
+        self.procs = []
+
+    def start(self):
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "azure_fake.py")
+        log = open(os.path.join(self.dir, "server.log"), "ab")
+        self.procs = [subprocess.Popen([sys.executable, script, "--port", str(self.port), "--dir", os.path.join(self.dir, "data"),
+                                        "--account", self.account, "--key", self.account_key], stdout=log, stderr=subprocess.STDOUT)]
+        wait_for(lambda: http_status(self.endpoint + "?comp=list") == 401, 30, "Azure test server", self.procs)
+        return self
+
+    def connection_string(self):
+        return (f"DefaultEndpointsProtocol=http;AccountName={self.account};AccountKey={self.account_key};"
+                f"BlobEndpoint={self.endpoint};")
+
+    def service(self, credential=None):
+        from azure.storage.blob import BlobServiceClient
+        return BlobServiceClient(self.endpoint, credential=credential or {"account_name": self.account, "account_key": self.account_key})
+
+    def create_bucket(self, name):
+        from azure.core.exceptions import ResourceExistsError
+        try:
+            self.service().create_container(name)
+        except ResourceExistsError:
+            pass
+        return name
+
+    def blob(self, container, key):
+        return self.service().get_blob_client(container, key)
+
+    def read_direct(self, container, key):
+        return self.blob(container, key).download_blob().readall()
+
+    def write_direct(self, container, key, data):
+        self.blob(container, key).upload_blob(data, overwrite=True)
+
+    def exists_direct(self, container, key):
+        return self.blob(container, key).exists()
+
+    def attributes_direct(self, container, key):
+        p = self.blob(container, key).get_blob_properties()
+        return p.content_settings.content_type, p.metadata
