@@ -194,6 +194,13 @@ public protocol Catalog: Sendable {
 
     /// Every blob a row refers to (objects and parts), for garbage collection.
     func referencedBlobs() async throws -> Set<String>
+
+    /// Intents: a write or delete of `key` on an in-place placement is about to change the
+    /// backend object before the catalog; a crash in between leaves the intent behind, and
+    /// the gateway reconciles the key at its next start.
+    func beginIntent(bucket: String, key: String, now: Date) async throws
+    func endIntent(bucket: String, key: String) async throws
+    func intents() async throws -> [(bucket: String, key: String)]
 }
 
 public enum CatalogError: Error, Sendable, Equatable {

@@ -61,7 +61,7 @@ extension S3Responder {
         let conditions = writePreconditions(call)
         let (target, placement) = try await requireDataset(call.bucket)
         let (origin, sourcePlacement) = try await requireDataset(source.bucket)
-        let record = try await exclusive(placement, call.bucket, call.key) {
+        let record = try await exclusive(placement, call.bucket, call.key, conditions: conditions) {
             let name = placement.name(for: call.key)
             let stored: StoredObject
             let sameContainer = origin.placement.backend == target.placement.backend && origin.placement.container == target.placement.container

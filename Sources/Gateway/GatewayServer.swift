@@ -42,6 +42,7 @@ public enum GatewayServer {
             try await collectGarbage(store: fs.store, catalog: catalog, logger: logger)
         }
         try await declareDatasets(options.config, catalog: catalog, region: options.region, now: Date())
+        try await Reconciler(catalog: catalog, logger: logger).settleAll(backends: backends)
         let state = GatewayState(catalog: catalog, backends: backends,
                                  credentials: CredentialStore([rootCredentials.0: rootCredentials.1]),
                                  region: options.region, domains: options.domains, logger: logger)

@@ -187,7 +187,7 @@ extension S3Responder {
         }
         let (_, placement) = try await requireDataset(call.bucket)
         let name = try Self.target(upload)
-        let record = try await exclusive(placement, call.bucket, call.key) { [chosen] in
+        let record = try await exclusive(placement, call.bucket, call.key, conditions: conditions) { [chosen] in
             let stored = try await placement.store.finishParts(name: name, upload: upload.backendUpload ?? "",
                                                                parts: chosen.map { PartToken(number: $0.partNumber, token: $0.blob) },
                                                                attributes: upload.headers.attributes)

@@ -176,11 +176,27 @@ public struct S3Responder: HTTPResponder {
         return (b, try state.backends.resolve(b.placement))
     }
 
-    /// Runs a write or delete of `key`, serialised with others of the same key when the
-    /// placement rewrites objects in place.
-    func exclusive<T: Sendable>(_ placement: ResolvedPlacement, _ bucket: String, _ key: String, _ body: @Sendable () async throws -> T) async throws -> T {
+    /// Runs a write or delete of `key`. On a placement that rewrites objects in place, writes
+    /// of one key are serialised, `conditions` are checked before the backend object changes
+    /// (the lock makes that check authoritative), and an intent is recorded first: the commit
+    /// clears it; a failure or a crash leaves it for `Reconciler` to settle.
+    func exclusive<T: Sendable>(_ placement: ResolvedPlacement, _ bucket: String, _ key: String, conditions: Preconditions? = nil,
+                                _ body: @Sendable () async throws -> T) async throws -> T {
         guard placement.inPlace else { return try await body() }
-        return try await state.keyLocks.with(bucket + "\u{0}" + key, body)
+        return try await state.keyLocks.with(bucket + "\u{0}" + key) {
+            if let conditions, !conditions.isEmpty {
+                try conditions.evaluateWrite(currentETag: try await state.catalog.object(bucket: bucket, key: key)?.etag)
+            }
+            try await state.catalog.beginIntent(bucket: bucket, key: key, now: state.now())
+            do {
+                let result = try await body()
+                try await state.catalog.endIntent(bucket: bucket, key: key)
+                return result
+            } catch {
+                await Reconciler(catalog: state.catalog, logger: state.logger).settle(bucket: bucket, key: key, placement: placement)
+                throw error
+            }
+        }
     }
 
     /// Deletes backend objects no row refers to any more; failures only leave garbage.

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Catalog
 import Foundation
 @testable import Gateway
 import NIOHTTP1
@@ -59,5 +60,23 @@ struct AzureTests {
         #expect(req.headers["authorization"].isEmpty)
         #expect(req.headers.first(name: "x-ms-version") == AzureClient.version)
         #expect(client.url(container: "c", blob: "k") == "http://127.0.0.1:1/acct/c/k?sv=2023-11-03&sig=abc")
+    }
+}
+
+@Suite("Reconciling interrupted in-place writes")
+struct ReconcilerTests {
+    static func row(_ backendETag: String?) -> ObjectRecord {
+        ObjectRecord(bucket: "b", key: "k", size: 1, etag: "\"e\"", lastModified: Date(), headers: .init(), checksum: nil, checksumType: nil,
+                     blob: "p/k", partsCount: nil, backendETag: backendETag)
+    }
+
+    @Test("the catalog is made to describe what the backend holds")
+    func decisions() {
+        let stored = StoredObject(name: "p/k", size: 1, etag: "\"b1\"")
+        #expect(Reconciler.decide(recorded: nil, stored: nil) == .consistent)
+        #expect(Reconciler.decide(recorded: Self.row("\"b1\""), stored: stored) == .consistent)
+        #expect(Reconciler.decide(recorded: Self.row("\"b0\""), stored: stored) == .removedUnacknowledged)
+        #expect(Reconciler.decide(recorded: nil, stored: stored) == .removedUnacknowledged)
+        #expect(Reconciler.decide(recorded: Self.row("\"b1\""), stored: nil) == .finishedDelete)
     }
 }

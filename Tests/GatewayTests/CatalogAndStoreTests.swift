@@ -33,6 +33,23 @@ struct CatalogTests {
         #expect(got.headers.user == ["k": "v"] && got.checksum?.base64 == "DUoRhQ==")
     }
 
+    @Test("intents survive reopening and are settled by the commit of their key")
+    func intents() async throws {
+        let dir = try temporaryDirectory()
+        do {
+            let c = try SQLiteCatalog(path: dir + "/c.sqlite")
+            try await c.createBucket(BucketRecord(name: "b", region: "us-east-1", created: Date()))
+            for k in ["put", "del", "left"] { try await c.beginIntent(bucket: "b", key: k, now: Date()) }
+        }
+        let c = try SQLiteCatalog(path: dir + "/c.sqlite")
+        #expect(try await c.intents().map(\.key) == ["del", "left", "put"])
+        _ = try await c.putObject(record("put", blob: "x")) { _ in }
+        _ = try await c.deleteObject(bucket: "b", key: "del")
+        #expect(try await c.intents().map(\.key) == ["left"])
+        try await c.endIntent(bucket: "b", key: "left")
+        #expect(try await c.intents().isEmpty)
+    }
+
     @Test("a failing precondition leaves the catalog unchanged; replace returns the old blob")
     func conditional() async throws {
         let c = try SQLiteCatalog(path: try temporaryDirectory() + "/c.sqlite")

@@ -85,6 +85,9 @@ class Peer:
     def write_direct(self, container, key, data):
         self.client().put_object(Bucket=container, Key=key, Body=data)
 
+    def delete_direct(self, container, key):
+        self.client().delete_object(Bucket=container, Key=key)
+
     def exists_direct(self, container, key):
         try:
             self.client().head_object(Bucket=container, Key=key)
@@ -264,6 +267,9 @@ class AzureFake(Peer):
 
     def write_direct(self, container, key, data):
         self.blob(container, key).upload_blob(data, overwrite=True)
+
+    def delete_direct(self, container, key):
+        self.blob(container, key).delete_blob()
 
     def exists_direct(self, container, key):
         return self.blob(container, key).exists()
