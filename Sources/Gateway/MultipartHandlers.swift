@@ -182,9 +182,6 @@ extension S3Responder {
         let md5s = chosen.compactMap { ETag.md5(of: $0.etag) }
         guard md5s.count == chosen.count else { throw S3Error(.internalError, "A stored part has a malformed ETag.") }
         let conditions = writePreconditions(call)
-        if !conditions.isEmpty {
-            try conditions.evaluateWrite(currentETag: try await state.catalog.object(bucket: call.bucket, key: call.key)?.etag)
-        }
         let (_, placement) = try await requireDataset(call.bucket)
         let name = try Self.target(upload)
         let record = try await exclusive(placement, call.bucket, call.key, conditions: conditions) { [chosen] in

@@ -14,10 +14,6 @@ extension S3Responder {
         let headers = try objectHeaders(call)
         let expect = try uploadExpectations(call)
         let conditions = writePreconditions(call)
-        if !conditions.isEmpty {
-            // Fail fast before the body is sent; checked again atomically at commit.
-            try conditions.evaluateWrite(currentETag: try await state.catalog.object(bucket: call.bucket, key: call.key)?.etag)
-        }
         let record = try await exclusive(placement, call.bucket, call.key, conditions: conditions) {
             let (stored, digests) = try await receiveBody(call, expect, into: placement, name: placement.name(for: call.key), headers: headers)
             let record = ObjectRecord(bucket: call.bucket, key: call.key, size: digests.length, etag: ETag.quoted(md5: digests.md5),

@@ -176,17 +176,23 @@ public struct S3Responder: HTTPResponder {
         return (b, try state.backends.resolve(b.placement))
     }
 
-    /// Runs a write or delete of `key`. On a placement that rewrites objects in place, writes
-    /// of one key are serialised, `conditions` are checked before the backend object changes
-    /// (the lock makes that check authoritative), and an intent is recorded first: the commit
-    /// clears it; a failure or a crash leaves it for `Reconciler` to settle.
+    /// Runs a write or delete of `key`. `conditions` are checked first, before any body is
+    /// read (the commit checks them again atomically). On a placement that rewrites objects in
+    /// place, writes of one key are serialised, the check happens under that lock (so it holds
+    /// when the backend object changes), and an intent is recorded first: the commit clears it;
+    /// a failure or a crash leaves it for `Reconciler` to settle.
     func exclusive<T: Sendable>(_ placement: ResolvedPlacement, _ bucket: String, _ key: String, conditions: Preconditions? = nil,
                                 _ body: @Sendable () async throws -> T) async throws -> T {
-        guard placement.inPlace else { return try await body() }
+        @Sendable func check() async throws {
+            guard let conditions, !conditions.isEmpty else { return }
+            try conditions.evaluateWrite(currentETag: try await state.catalog.object(bucket: bucket, key: key)?.etag)
+        }
+        guard placement.inPlace else {
+            try await check()
+            return try await body()
+        }
         return try await state.keyLocks.with(bucket + "\u{0}" + key) {
-            if let conditions, !conditions.isEmpty {
-                try conditions.evaluateWrite(currentETag: try await state.catalog.object(bucket: bucket, key: key)?.etag)
-            }
+            try await check()
             try await state.catalog.beginIntent(bucket: bucket, key: key, now: state.now())
             do {
                 let result = try await body()

@@ -97,34 +97,14 @@ public final class AzureBlobStore: ObjectStore {
     /// PUTs a body as it streams in, its tail held back until the source ends cleanly.
     func putStream<Body: AsyncSequence & Sendable>(name: String, query: [(String, String)], headers: [(String, String)], length: Int64,
                                                    body: Body) async throws -> HTTPClientResponse where Body.Element == ByteBuffer {
-        let errors = ErrorBox()
-        var req = client.request(.PUT, container: container, blob: name, query: query, headers: [("content-length", String(length))] + headers)
-        req.body = .stream(HeldBackBody(base: body, errors: errors), length: .known(length))
-        let response = try await client.transport.send(req, bodyError: errors)
-        let text = try await HTTPTransport.collect(response)
-        guard response.status == .created else { throw HTTPTransport.failure(response, body: text, notFoundCodes: []) }
-        return response
+        let req = client.request(.PUT, container: container, blob: name, query: query, headers: [("content-length", String(length))] + headers)
+        return try await client.transport.sendStreamed(req, body: body, length: length, expect: .created)
     }
 
     public func open(name: String, range: ByteRange?, ifMatch: String?) async throws -> BlobStream {
-        let first = try await client.transport.settings.retry.run { _ in
-            try await fetch(name: name, from: range?.start ?? 0, through: range?.end, ifMatch: ifMatch)
+        try await client.transport.openResuming(name: name, range: range, ifMatch: ifMatch) { [self] from, through, ifMatch in
+            try await fetch(name: name, from: from, through: through, ifMatch: ifMatch)
         }
-        let etag = ifMatch ?? first.headers.first(name: "etag")
-        let length: Int64
-        if let range {
-            length = range.length
-        } else {
-            guard let cl = first.headers.first(name: "content-length").flatMap({ Int64($0) }) else {
-                throw StoreError.unavailable("Get Blob \(name): no Content-Length")
-            }
-            length = cl
-        }
-        let start = range?.start ?? 0
-        let reader = ResumingReader(first: first, start: start, length: length, retry: client.transport.settings.retry) { [self] offset in
-            try await self.fetch(name: name, from: offset, through: start + length - 1, ifMatch: etag)
-        }
-        return BlobStream(length: length) { try await reader.next() }
     }
 
     /// One Get Blob attempt of bytes `from…through` (to the end when nil).
@@ -133,10 +113,7 @@ public final class AzureBlobStore: ObjectStore {
         if from > 0 || through != nil { headers.append(("x-ms-range", "bytes=\(from)-\(through.map(String.init) ?? "")")) }
         if let ifMatch { headers.append(("if-match", ifMatch)) }
         let response = try await client.transport.send(client.request(.GET, container: container, blob: name, headers: headers))
-        if response.status == .ok || response.status == .partialContent { return response }
-        let body = try await HTTPTransport.collect(response)
-        if response.status == .preconditionFailed { throw StoreError.changed(name) }
-        throw HTTPTransport.failure(response, body: body, notFoundCodes: ["BlobNotFound"])
+        return try await HTTPTransport.readable(response, name: name, notFoundCodes: ["BlobNotFound"])
     }
 
     public func head(name: String) async throws -> StoredObject? {

@@ -37,13 +37,11 @@ public final class AzureClient: Sendable {
     let basePath: String
 
     public init(endpoint: AzureEndpoint, transport: HTTPTransport) throws {
-        guard let url = URL(string: endpoint.url), let scheme = url.scheme, scheme == "http" || scheme == "https", let host = url.host else {
-            throw StoreError.rejected(status: 0, code: "InvalidEndpoint", message: "\(endpoint.url) is not an http(s) URL")
-        }
+        let url = try ServiceURL(endpoint.url)
         self.endpoint = endpoint
         self.transport = transport
-        self.base = "\(scheme)://\(host)" + (url.port.map { ":\($0)" } ?? "")
-        self.basePath = url.path == "/" ? "" : url.path
+        self.base = "\(url.scheme)://\(url.authority)"
+        self.basePath = url.path
     }
 
     /// The encoded path of a container or blob.

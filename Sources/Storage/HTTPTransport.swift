@@ -24,6 +24,24 @@ public struct HTTPSettings: Sendable {
     }
 }
 
+/// A service's base URL, checked: `http(s)://host[:port][/path]`.
+struct ServiceURL: Sendable {
+    let scheme: String
+    /// `host[:port]`.
+    let authority: String
+    /// The path below which the service lives, without a trailing slash ("" for the root).
+    let path: String
+
+    init(_ text: String) throws {
+        guard let url = URL(string: text), let scheme = url.scheme, scheme == "http" || scheme == "https", let host = url.host else {
+            throw StoreError.rejected(status: 0, code: "InvalidEndpoint", message: "\(text) is not an http(s) URL")
+        }
+        self.scheme = scheme
+        self.authority = url.port.map { "\(host):\($0)" } ?? host
+        self.path = url.path == "/" ? "" : url.path
+    }
+}
+
 /// One HTTP client per backend, with failures sorted into "retry later" and "refused".
 public final class HTTPTransport: Sendable {
     public let client: HTTPClient

@@ -33,13 +33,11 @@ public final class S3Client: Sendable {
     let signer: SigV4Signer
 
     public init(endpoint: S3Endpoint, transport: HTTPTransport) throws {
-        guard let url = URL(string: endpoint.url), let scheme = url.scheme, scheme == "http" || scheme == "https", let h = url.host else {
-            throw StoreError.rejected(status: 0, code: "InvalidEndpoint", message: "\(endpoint.url) is not an http(s) URL")
-        }
+        let url = try ServiceURL(endpoint.url)
         self.endpoint = endpoint
         self.transport = transport
-        self.scheme = scheme
-        self.host = url.port.map { "\(h):\($0)" } ?? h
+        self.scheme = url.scheme
+        self.host = url.authority
         self.signer = SigV4Signer(accessKey: endpoint.accessKey, secret: endpoint.secretKey, region: endpoint.region)
     }
 

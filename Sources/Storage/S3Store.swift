@@ -82,38 +82,14 @@ public final class S3Store: ObjectStore {
     /// retried: the bytes are gone); returns the ETag.
     func putStream<Body: AsyncSequence & Sendable>(name: String, query: [(String, String)], headers: [(String, String)], length: Int64,
                                                    body: Body) async throws -> String? where Body.Element == ByteBuffer {
-        let errors = ErrorBox()
-        var req = client.request(.PUT, bucket: bucket, key: name, query: query, headers: [("content-length", String(length))] + headers)
-        req.body = .stream(HeldBackBody(base: body, errors: errors), length: .known(length))
-        let response = try await client.transport.send(req, bodyError: errors)
-        let text = try await HTTPTransport.collect(response)
-        guard response.status == .ok else { throw HTTPTransport.failure(response, body: text, notFoundCodes: []) }
-        return response.headers.first(name: "etag")
+        let req = client.request(.PUT, bucket: bucket, key: name, query: query, headers: [("content-length", String(length))] + headers)
+        return try await client.transport.sendStreamed(req, body: body, length: length, expect: .ok).headers.first(name: "etag")
     }
 
     public func open(name: String, range: ByteRange?, ifMatch: String?) async throws -> BlobStream {
-        let first = try await get(name: name, from: range?.start ?? 0, through: range?.end, ifMatch: ifMatch)
-        let etag = ifMatch ?? first.headers.first(name: "etag")
-        let length: Int64
-        if let range {
-            length = range.length
-        } else {
-            guard let cl = first.headers.first(name: "content-length").flatMap({ Int64($0) }) else {
-                throw StoreError.unavailable("GET \(name): no Content-Length")
-            }
-            length = cl
+        try await client.transport.openResuming(name: name, range: range, ifMatch: ifMatch) { [self] from, through, ifMatch in
+            try await fetch(name: name, from: from, through: through, ifMatch: ifMatch)
         }
-        let start = range?.start ?? 0
-        let reader = ResumingReader(first: first, start: start, length: length, retry: client.transport.settings.retry) { [self] offset in
-            // Resume where the stream broke, from the same version of the object. One attempt:
-            // the reader itself retries, with backoff.
-            try await self.fetch(name: name, from: offset, through: start + length - 1, ifMatch: etag)
-        }
-        return BlobStream(length: length) { try await reader.next() }
-    }
-
-    func get(name: String, from: Int64, through: Int64?, ifMatch: String?) async throws -> HTTPClientResponse {
-        try await client.transport.settings.retry.run { _ in try await fetch(name: name, from: from, through: through, ifMatch: ifMatch) }
     }
 
     /// One GET attempt of bytes `from…through` (to the end when nil).
@@ -122,10 +98,7 @@ public final class S3Store: ObjectStore {
         if from > 0 || through != nil { headers.append(("range", "bytes=\(from)-\(through.map(String.init) ?? "")")) }
         if let ifMatch { headers.append(("if-match", ifMatch)) }
         let response = try await client.transport.send(client.request(.GET, bucket: bucket, key: name, headers: headers))
-        if response.status == .ok || response.status == .partialContent { return response }
-        let body = try await HTTPTransport.collect(response)
-        if response.status == .preconditionFailed { throw StoreError.changed(name) }
-        throw HTTPTransport.failure(response, body: body, notFoundCodes: Self.missingObject)
+        return try await HTTPTransport.readable(response, name: name, notFoundCodes: Self.missingObject)
     }
 
     public func head(name: String) async throws -> StoredObject? {
@@ -255,51 +228,5 @@ public final class S3Store: ObjectStore {
 
     public func discardPart(_ part: PartToken) async throws {
         // A re-uploaded part number replaces the backend's part: nothing to remove.
-    }
-}
-
-/// Reads a GET response body and, when the connection breaks before the promised length,
-/// asks `resume` for the rest (a ranged GET pinned to the same ETag) a few times.
-final class ResumingReader: @unchecked Sendable {
-    // @unchecked: `next()` is only called by the one task iterating the BlobStream, each call
-    // awaited before the next, so the mutable fields are never touched concurrently.
-    private var iterator: HTTPClientResponse.Body.AsyncIterator?
-    private var offset: Int64
-    private var failures = 0
-    private let end: Int64
-    private let retry: RetryPolicy
-    private let resume: @Sendable (Int64) async throws -> HTTPClientResponse
-
-    init(first: HTTPClientResponse, start: Int64, length: Int64, retry: RetryPolicy,
-         resume: @escaping @Sendable (Int64) async throws -> HTTPClientResponse) {
-        self.iterator = first.body.makeAsyncIterator()
-        self.offset = start
-        self.end = start + length
-        self.retry = retry
-        self.resume = resume
-    }
-
-    func next() async throws -> ByteBuffer? {
-        while offset < end {
-            do {
-                var it: HTTPClientResponse.Body.AsyncIterator
-                if let current = iterator { it = current } else { it = try await resume(offset).body.makeAsyncIterator() }
-                iterator = it
-                guard let chunk = try await it.next() else {
-                    throw StoreError.unavailable("response ended \(end - offset) bytes early")
-                }
-                iterator = it
-                offset += Int64(chunk.readableBytes)
-                return chunk
-            } catch {
-                if error is CancellationError { throw error }
-                if let e = error as? StoreError, case .changed = e { throw e }
-                iterator = nil
-                failures += 1
-                if failures >= retry.attempts { throw error as? StoreError ?? StoreError.unavailable("reading: \(error)") }
-                try await Task.sleep(for: retry.delay(beforeRetry: failures - 1, random: Double.random(in: 0..<1)))
-            }
-        }
-        return nil
     }
 }
