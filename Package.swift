@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "Catalog",
             dependencies: [
-                "S3Protocol",
+                "S3Protocol", "Sealing",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

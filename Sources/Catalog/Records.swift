@@ -1,5 +1,6 @@
 import Foundation
 import S3Protocol
+import Sealing
 
 /// Where a dataset's objects live (DESIGN.md §3): a backend, a container on it (S3 bucket,
 /// Azure container; empty for the local store), a name prefix, and a layout.
@@ -7,7 +8,8 @@ public struct Placement: Sendable, Equatable, Codable {
     public var backend: String
     public var container: String
     public var prefix: String
-    /// `native`: objects under their own key (prefix + key), readable by any tool.
+    /// `native`: objects under their own key (prefix + key), readable by any tool; `sealed`:
+    /// opaque ids holding the sealed format (docs/sealed-format.md).
     public var layout: String
 
     public init(backend: String, container: String = "", prefix: String = "", layout: String = "native") {
@@ -19,6 +21,9 @@ public struct Placement: Sendable, Equatable, Codable {
 
     /// The embedded filesystem store.
     public static let local = Placement(backend: "local")
+
+    public static let layouts = ["native", "sealed"]
+    public var sealed: Bool { layout == "sealed" }
 
     // Decoded from the catalog and from YAML, where `bucket` may stand for `container` and
     // `prefix` and `layout` may be omitted.
@@ -96,9 +101,12 @@ public struct ObjectRecord: Sendable, Equatable {
     public var partsCount: Int?
     /// The backend's ETag for `blob`, to detect a backend object changed behind the catalog.
     public var backendETag: String?
+    /// How the payload of an object on a sealed placement is keyed and cut.
+    public var seal: SealRecord?
 
     public init(bucket: String, key: String, size: Int64, etag: String, lastModified: Date, headers: ObjectHeaders,
-                checksum: ChecksumValue?, checksumType: String?, blob: String, partsCount: Int?, backendETag: String? = nil) {
+                checksum: ChecksumValue?, checksumType: String?, blob: String, partsCount: Int?, backendETag: String? = nil,
+                seal: SealRecord? = nil) {
         self.bucket = bucket
         self.key = key
         self.size = size
@@ -110,6 +118,24 @@ public struct ObjectRecord: Sendable, Equatable {
         self.blob = blob
         self.partsCount = partsCount
         self.backendETag = backendETag
+        self.seal = seal
+    }
+}
+
+/// The catalog's copy of what a sealed object's header says about its keys and layout, so a
+/// read needs no extra backend request: the object nonce, the DEK wrapped under a KEK version
+/// (re-wrapped by rotation), and the payload's segments.
+public struct SealRecord: Sendable, Equatable, Codable {
+    public var format: UInt16
+    public var nonce: [UInt8]
+    public var key: WrappedKey
+    public var segments: [Segment]
+
+    public init(format: UInt16 = SealedFormat.version, nonce: [UInt8], key: WrappedKey, segments: [Segment]) {
+        self.format = format
+        self.nonce = nonce
+        self.key = key
+        self.segments = segments
     }
 }
 
@@ -124,9 +150,12 @@ public struct UploadRecord: Sendable, Equatable {
     /// The backend's own upload id (S3 multipart), and the object name it writes.
     public var backendUpload: String?
     public var blob: String?
+    /// The sealed upload's keys (segments filled in at completion).
+    public var seal: SealRecord?
 
     public init(uploadID: String, bucket: String, key: String, initiated: Date, headers: ObjectHeaders,
-                checksumAlgorithm: ChecksumAlgorithm?, checksumType: String?, backendUpload: String? = nil, blob: String? = nil) {
+                checksumAlgorithm: ChecksumAlgorithm?, checksumType: String?, backendUpload: String? = nil, blob: String? = nil,
+                seal: SealRecord? = nil) {
         self.uploadID = uploadID
         self.bucket = bucket
         self.key = key
@@ -136,6 +165,7 @@ public struct UploadRecord: Sendable, Equatable {
         self.checksumType = checksumType
         self.backendUpload = backendUpload
         self.blob = blob
+        self.seal = seal
     }
 }
 
@@ -201,6 +231,19 @@ public protocol Catalog: Sendable {
     func beginIntent(bucket: String, key: String, now: Date) async throws
     func endIntent(bucket: String, key: String) async throws
     func intents() async throws -> [(bucket: String, key: String)]
+
+    // Key rotation: every sealed object and upload of a dataset whose DEK is wrapped under an
+    // older KEK version gets re-wrapped.
+
+    /// Objects of `bucket` whose DEK is wrapped under a version below `version`, in key order.
+    func objects(bucket: String, wrappedBelow version: UInt32, limit: Int) async throws -> [ObjectRecord]
+    /// Replaces the seals of the given objects, each only if its row still holds that blob (a
+    /// newer write wins), in one transaction; returns how many rows changed.
+    func updateSeals(bucket: String, _ updates: [(key: String, blob: String, seal: SealRecord)]) async throws -> Int
+    func uploads(bucket: String, wrappedBelow version: UInt32) async throws -> [UploadRecord]
+    func updateSeal(uploadID: String, seal: SealRecord) async throws
+    /// Objects and uploads per KEK version.
+    func keyUsage(bucket: String) async throws -> [UInt32: Int]
 }
 
 public enum CatalogError: Error, Sendable, Equatable {
@@ -208,4 +251,6 @@ public enum CatalogError: Error, Sendable, Equatable {
     case noSuchBucket
     case bucketNotEmpty
     case noSuchUpload
+    /// A row the catalog cannot interpret; the request fails rather than guess.
+    case corrupt(String)
 }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import NIOConcurrencyHelpers
 import S3Protocol
+import Sealing
 
 /// The embedded catalog: SQLite in WAL mode with `synchronous=FULL`, so a committed
 /// transaction is on disk when `write` returns (SQLite "Atomic Commit", WAL §"Durability").
@@ -58,7 +59,70 @@ public final class SQLiteCatalog: Catalog {
                                       PRIMARY KEY (bucket, key)) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v4-sealed") { db in
+            // `seal` is the SealRecord as JSON; `kek_version` copies its KEK version for rotation.
+            try db.execute(sql: """
+                ALTER TABLE objects ADD COLUMN seal TEXT;
+                ALTER TABLE objects ADD COLUMN kek_version INTEGER;
+                ALTER TABLE uploads ADD COLUMN seal TEXT;
+                ALTER TABLE uploads ADD COLUMN kek_version INTEGER;
+                CREATE INDEX objects_by_kek ON objects (bucket, kek_version) WHERE kek_version IS NOT NULL;
+                """)
+        }
         return m
+    }
+
+    /// A consistent copy of the catalog, taken while it is in use (SQLite online backup).
+    public func backup(to path: String) throws {
+        let copy = try DatabaseQueue(path: path)
+        try pool.backup(to: copy)
+    }
+
+    // MARK: key rotation
+
+    public func objects(bucket: String, wrappedBelow version: UInt32, limit: Int) async throws -> [ObjectRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM objects WHERE bucket = ? AND kek_version < ? ORDER BY key LIMIT ?",
+                             arguments: [bucket, version, limit]).map(Self.object)
+        }
+    }
+
+    public func updateSeals(bucket: String, _ updates: [(key: String, blob: String, seal: SealRecord)]) async throws -> Int {
+        try await pool.write { db in
+            var changed = 0
+            for u in updates {
+                try db.execute(sql: "UPDATE objects SET seal = ?, kek_version = ? WHERE bucket = ? AND key = ? AND blob = ?",
+                               arguments: [try Self.json(u.seal), u.seal.key.version, bucket, Data(u.key.utf8), u.blob])
+                changed += db.changesCount
+            }
+            return changed
+        }
+    }
+
+    public func uploads(bucket: String, wrappedBelow version: UInt32) async throws -> [UploadRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM uploads WHERE bucket = ? AND kek_version < ?", arguments: [bucket, version]).map(Self.upload)
+        }
+    }
+
+    public func updateSeal(uploadID: String, seal: SealRecord) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE uploads SET seal = ?, kek_version = ? WHERE upload_id = ?",
+                           arguments: [try Self.json(seal), seal.key.version, uploadID])
+        }
+    }
+
+    public func keyUsage(bucket: String) async throws -> [UInt32: Int] {
+        try await pool.read { db in
+            var usage: [UInt32: Int] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT kek_version AS v, COUNT(*) AS n FROM (SELECT kek_version FROM objects WHERE bucket = ? AND kek_version IS NOT NULL
+                UNION ALL SELECT kek_version FROM uploads WHERE bucket = ? AND kek_version IS NOT NULL) GROUP BY kek_version
+                """, arguments: [bucket, bucket]) {
+                usage[row["v"]] = row["n"]
+            }
+            return usage
+        }
     }
 
     // MARK: intents
@@ -198,11 +262,12 @@ public final class SQLiteCatalog: Catalog {
         try await pool.write { db in
             try Self.requireBucket(db, upload.bucket)
             try db.execute(sql: """
-                INSERT INTO uploads (upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type, backend_upload, blob)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO uploads (upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type, backend_upload, blob,
+                                     seal, kek_version)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [upload.uploadID, upload.bucket, Data(upload.key.utf8), upload.initiated.timeIntervalSince1970,
                                  try Self.json(upload.headers), upload.checksumAlgorithm?.rawValue, upload.checksumType,
-                                 upload.backendUpload, upload.blob])
+                                 upload.backendUpload, upload.blob, try upload.seal.map(Self.json), upload.seal?.key.version])
         }
     }
 
@@ -288,14 +353,25 @@ public final class SQLiteCatalog: Catalog {
         try db.execute(sql: "DELETE FROM intents WHERE bucket = ? AND key = ?", arguments: [r.bucket, Data(r.key.utf8)])
         try db.execute(sql: """
             INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, headers, checksum_algorithm, checksum,
-                                            checksum_type, blob, parts_count, backend_etag)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                            checksum_type, blob, parts_count, backend_etag, seal, kek_version)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [r.bucket, Data(r.key.utf8), r.size, r.etag, r.lastModified.timeIntervalSince1970, try json(r.headers),
-                             r.checksum?.algorithm.rawValue, r.checksum?.base64, r.checksumType, r.blob, r.partsCount, r.backendETag])
+                             r.checksum?.algorithm.rawValue, r.checksum?.base64, r.checksumType, r.blob, r.partsCount, r.backendETag,
+                             try r.seal.map(json), r.seal?.key.version])
     }
 
-    static func json(_ h: ObjectHeaders) throws -> String {
-        String(decoding: try JSONEncoder().encode(h), as: UTF8.self)
+    static func json(_ value: some Encodable) throws -> String {
+        String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+    }
+
+    /// A seal that does not decode must not turn a sealed object into a plaintext one.
+    static func seal(_ row: Row) throws -> SealRecord? {
+        guard let text: String = row["seal"] else { return nil }
+        do {
+            return try JSONDecoder().decode(SealRecord.self, from: Data(text.utf8))
+        } catch {
+            throw CatalogError.corrupt("the seal of an object or upload does not decode: \(error)")
+        }
     }
 
     static func headers(_ text: String) -> ObjectHeaders {
@@ -318,18 +394,18 @@ public final class SQLiteCatalog: Catalog {
                             placement: placement ?? .local)
     }
 
-    static func object(_ row: Row) -> ObjectRecord {
+    static func object(_ row: Row) throws -> ObjectRecord {
         ObjectRecord(bucket: row["bucket"], key: key(row), size: row["size"], etag: row["etag"],
                      lastModified: Date(timeIntervalSince1970: row["last_modified"]), headers: headers(row["headers"]),
                      checksum: checksum(row), checksumType: row["checksum_type"], blob: row["blob"], partsCount: row["parts_count"],
-                     backendETag: row["backend_etag"])
+                     backendETag: row["backend_etag"], seal: try seal(row))
     }
 
-    static func upload(_ row: Row) -> UploadRecord {
+    static func upload(_ row: Row) throws -> UploadRecord {
         UploadRecord(uploadID: row["upload_id"], bucket: row["bucket"], key: key(row),
                      initiated: Date(timeIntervalSince1970: row["initiated"]), headers: headers(row["headers"]),
                      checksumAlgorithm: (row["checksum_algorithm"] as String?).flatMap(ChecksumAlgorithm.init(rawValue:)),
-                     checksumType: row["checksum_type"], backendUpload: row["backend_upload"], blob: row["blob"])
+                     checksumType: row["checksum_type"], backendUpload: row["backend_upload"], blob: row["blob"], seal: try seal(row))
     }
 
     static func part(_ row: Row) -> PartRecord {

@@ -1,6 +1,7 @@
 import Catalog
 import Foundation
 import Logging
+import Sealing
 import Storage
 
 /// Builds the configured backends (secrets read from the environment or files).
@@ -8,12 +9,12 @@ public enum BackendFactory {
     public static let localName = "local"
 
     public static func registry(config: GatewayConfig, local: FileSystemStore, environment: [String: String] = ProcessInfo.processInfo.environment,
-                                logger: Logger) async throws -> BackendRegistry {
+                                keyring: KeyringFile? = nil, logger: Logger) async throws -> BackendRegistry {
         var backends: [String: any Backend] = [localName: FileSystemBackend(store: local)]
         for (name, b) in config.backends.sorted(by: { $0.key < $1.key }) {
             backends[name] = try await make(name: name, b, environment: environment, probeContainer: config.container(on: name), logger: logger)
         }
-        return BackendRegistry(backends: backends, defaultPlacement: config.defaultPlacement ?? .local)
+        return BackendRegistry(backends: backends, defaultPlacement: config.defaultPlacement ?? .local, keyring: keyring)
     }
 
     public static func make(name: String, _ b: BackendConfig, environment: [String: String], probeContainer: String?, logger: Logger) async throws -> any Backend {

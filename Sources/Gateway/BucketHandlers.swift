@@ -46,7 +46,8 @@ extension S3Responder {
             }
         }
         let placement = state.backends.placement(forNewDataset: call.bucket)
-        _ = try state.backends.resolve(placement)
+        _ = try state.backends.resolve(placement, dataset: call.bucket)
+        if placement.sealed { try state.backends.keyring?.ensureKeys(for: call.bucket, now: state.now()) }
         try await state.catalog.createBucket(BucketRecord(name: call.bucket, region: state.region, created: state.now(), placement: placement))
         return Response(status: .ok, headers: [.location: "/\(call.bucket)"])
     }

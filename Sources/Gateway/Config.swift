@@ -11,9 +11,11 @@ public struct GatewayConfig: Sendable, Decodable {
     public var datasets: [String: Placement]
     /// Where datasets created through S3 CreateBucket go; `{dataset}` in the prefix is replaced.
     public var defaultPlacement: Placement?
+    /// Where the keyring of sealed datasets lives and where its master key comes from.
+    public var keyring: KeyringConfig?
 
     enum CodingKeys: String, CodingKey {
-        case backends, datasets
+        case backends, datasets, keyring
         case defaultPlacement = "default_placement"
     }
 
@@ -22,6 +24,7 @@ public struct GatewayConfig: Sendable, Decodable {
         backends = try c.decodeIfPresent([String: BackendConfig].self, forKey: .backends) ?? [:]
         datasets = try c.decodeIfPresent([String: Placement].self, forKey: .datasets) ?? [:]
         defaultPlacement = try c.decodeIfPresent(Placement.self, forKey: .defaultPlacement)
+        keyring = try c.decodeIfPresent(KeyringConfig.self, forKey: .keyring)
     }
 
     public init(backends: [String: BackendConfig] = [:], datasets: [String: Placement] = [:], defaultPlacement: Placement? = nil) {
@@ -78,7 +81,9 @@ public struct GatewayConfig: Sendable, Decodable {
         guard p.backend == "local" || backends[p.backend] != nil else {
             throw ConfigError("\(what): unknown backend '\(p.backend)' (declared: \(["local"] + backends.keys.sorted()))")
         }
-        guard p.layout == "native" else { throw ConfigError("\(what): layout '\(p.layout)' is not supported (native)") }
+        guard Placement.layouts.contains(p.layout) else {
+            throw ConfigError("\(what): layout '\(p.layout)' is not supported (\(Placement.layouts.joined(separator: ", ")))")
+        }
         if let b = backends[p.backend], b.kind != .filesystem, p.container.isEmpty {
             throw ConfigError("\(what): a placement on '\(p.backend)' needs a container (remote bucket)")
         }

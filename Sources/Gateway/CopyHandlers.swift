@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import S3Protocol
+import Sealing
 import Storage
 
 extension S3Responder {
@@ -64,15 +65,21 @@ extension S3Responder {
         let record = try await exclusive(placement, call.bucket, call.key, conditions: conditions) {
             let name = placement.name(for: call.key)
             let stored: StoredObject
+            var seal = source.seal
             let sameContainer = origin.placement.backend == target.placement.backend && origin.placement.container == target.placement.container
-            if sameContainer && name == source.blob {
+            // Sealed bytes can be copied as they are within one dataset: same KEK, same DEK.
+            let sameKeys = origin.placement.sealed == target.placement.sealed && (!target.placement.sealed || origin.name == target.name)
+            if sameContainer && sameKeys && name == source.blob {
                 // Same backend object (a metadata-only self-copy): nothing to move.
                 stored = StoredObject(name: name, size: source.size, etag: source.backendETag)
-            } else if sameContainer && placement.store.capabilities.serverSideCopy {
-                stored = try await placement.store.copy(from: source.blob, to: name, attributes: headers.attributes)
+            } else if sameContainer && sameKeys && placement.store.capabilities.serverSideCopy {
+                stored = try await placement.store.copy(from: source.blob, to: name, attributes: placement.attributes(headers))
             } else {
-                let stream = try await sourcePlacement.store.open(name: source.blob, range: nil, ifMatch: source.backendETag)
-                stored = try await placement.store.put(name: name, length: source.size, body: stream, attributes: headers.attributes)
+                let sealing = try placement.sealer?.newObject()
+                let stream = try await openPlain(source, range: nil, in: sourcePlacement)
+                stored = try await storeObject(placement, name: name, length: source.size, body: stream,
+                                               attributes: headers.attributes, sealing: sealing?.0)
+                seal = sealing?.1.single(size: source.size)
             }
             var record = source
             record.bucket = call.bucket
@@ -81,6 +88,7 @@ extension S3Responder {
             record.blob = stored.name
             record.backendETag = stored.etag
             record.lastModified = state.now()
+            record.seal = seal
             try await commit(record, placement: placement) { current in try conditions.evaluateWrite(currentETag: current?.etag) }
             return record
         }

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import S3Protocol
+import Sealing
 import ServiceLifecycle
 import Storage
 
@@ -37,11 +38,14 @@ public enum GatewayServer {
         let dir = options.dataDirectory
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let catalog = try SQLiteCatalog(path: dir + "/catalog.sqlite")
-        let backends = try await BackendFactory.registry(config: options.config, local: try localStore(dataDirectory: dir), logger: logger)
+        let keyring = try options.config.openKeyring(dataDirectory: dir)
+        try await options.config.requireKeyring(keyring, catalog: catalog)
+        let backends = try await BackendFactory.registry(config: options.config, local: try localStore(dataDirectory: dir),
+                                                         keyring: keyring, logger: logger)
         for case let fs as FileSystemBackend in backends.backends.values {
             try await collectGarbage(store: fs.store, catalog: catalog, logger: logger)
         }
-        try await declareDatasets(options.config, catalog: catalog, region: options.region, now: Date())
+        try await declareDatasets(options.config, catalog: catalog, region: options.region, now: Date(), keyring: keyring)
         try await Reconciler(catalog: catalog, logger: logger).settleAll(backends: backends)
         let state = GatewayState(catalog: catalog, backends: backends,
                                  credentials: CredentialStore([rootCredentials.0: rootCredentials.1]),
@@ -77,8 +81,10 @@ public enum GatewayServer {
 
     /// Creates the datasets the configuration declares; one that exists with another placement
     /// is an error (moving a dataset is a migration, not an edit).
-    public static func declareDatasets(_ config: GatewayConfig, catalog: any Catalog, region: String, now: Date) async throws {
+    public static func declareDatasets(_ config: GatewayConfig, catalog: any Catalog, region: String, now: Date,
+                                       keyring: KeyringFile? = nil) async throws {
         for (name, placement) in config.datasets.sorted(by: { $0.key < $1.key }) {
+            if placement.sealed { try keyring?.ensureKeys(for: name, now: now) }
             if let existing = try await catalog.bucket(name) {
                 guard existing.placement == placement else {
                     throw ConfigError("dataset '\(name)' exists with placement \(existing.placement.description); the configuration says \(placement.description)")
@@ -91,11 +97,17 @@ public enum GatewayServer {
 
     /// Blobs no catalog row refers to are what a crash between a blob write and its catalog
     /// commit leaves behind (never acknowledged); remove them, and temporary files, at start.
+    /// A sealed object whose header object exists is kept: `catalog rebuild` can recover it
+    /// (a catalog restored from an older backup must not cost the newer objects).
     static func collectGarbage(store: FileSystemStore, catalog: any Catalog, logger: Logger) async throws {
         try await store.sweepTemporaries()
         let referenced = try await catalog.referencedBlobs()
+        let all = try await store.allBlobs()
+        let present = Set(all)
         var removed = 0
-        for blob in try await store.allBlobs() where !referenced.contains(blob) {
+        for blob in all where !referenced.contains(blob) {
+            let payload = blob.hasSuffix(".h") ? String(blob.dropLast(2)) : blob
+            if referenced.contains(payload) || present.contains(DatasetSealer.headerName(of: payload)) && present.contains(payload) { continue }
             try await store.delete(name: blob)
             removed += 1
         }

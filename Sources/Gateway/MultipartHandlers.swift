@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import S3Protocol
+import Sealing
 import Storage
 
 extension S3Responder {
@@ -34,10 +35,11 @@ extension S3Responder {
         let (_, placement) = try await requireDataset(call.bucket)
         let headers = try objectHeaders(call)
         let name = placement.name(for: call.key)
-        let backendUpload = try await placement.store.startParts(name: name, attributes: headers.attributes)
+        let sealing = try placement.sealer?.newObject()
+        let backendUpload = try await placement.store.startParts(name: name, attributes: placement.attributes(headers))
         let upload = UploadRecord(uploadID: Self.newBlobID() + Self.newBlobID(), bucket: call.bucket, key: call.key, initiated: state.now(),
                                   headers: headers, checksumAlgorithm: algorithm, checksumType: checksumType,
-                                  backendUpload: backendUpload, blob: name)
+                                  backendUpload: backendUpload, blob: name, seal: sealing?.1)
         do {
             try await state.catalog.createUpload(upload)
         } catch {
@@ -101,8 +103,20 @@ extension S3Responder {
                                                      source: Source, expect: UploadExpectations) async throws -> PartRecord
         where Source.Element == ByteBuffer {
         let box = UploadDigestsBox()
-        let token = try await placement.store.putPart(name: try Self.target(upload), upload: upload.backendUpload ?? "", number: number,
-                                                      length: length, body: UploadBody(source: source, expect: expect, result: box))
+        let body = UploadBody(source: source, expect: expect, result: box)
+        let token: PartToken
+        if let seal = upload.seal {
+            // Each part is sealed as the segment numbered like the part (docs/sealed-format.md).
+            guard let sealer = placement.sealer else { throw SealingError.malformed("a sealed upload on a plaintext placement") }
+            let segment = try SegmentSealer(keys: try sealer.keys(seal), segment: UInt32(number), plainLength: length)
+            var t = try await placement.store.putPart(name: try Self.target(upload), upload: upload.backendUpload ?? "", number: number,
+                                                      length: SealedFormat.sealedLength(length), body: SealingBody(source: body, sealer: segment))
+            t.md5 = nil
+            token = t
+        } else {
+            token = try await placement.store.putPart(name: try Self.target(upload), upload: upload.backendUpload ?? "", number: number,
+                                                      length: length, body: body)
+        }
         let digests = try Self.digests(box, stored: token.md5)
         let part = PartRecord(uploadID: upload.uploadID, partNumber: number, size: digests.length, etag: ETag.quoted(md5: digests.md5),
                               lastModified: state.now(), checksum: digests.checksum, blob: token.token)
@@ -138,7 +152,7 @@ extension S3Responder {
         // The part's ETag is the MD5 of the copied bytes, so they pass through the hashing pipeline.
         let (_, placement) = try await requireDataset(call.bucket)
         let (_, sourcePlacement) = try await requireDataset(source.bucket)
-        let stream = try await sourcePlacement.store.open(name: source.blob, range: range, ifMatch: source.backendETag)
+        let stream = try await openPlain(source, range: range, in: sourcePlacement)
         let expect = UploadExpectations(payload: .unsigned, signing: nil, decodedLength: stream.length, contentMD5: nil, checksum: nil,
                                         checksumAlgorithm: upload.checksumAlgorithm, declaredTrailers: [])
         let part = try await storePart(upload, number, placement, length: stream.length, source: stream, expect: expect)
@@ -187,33 +201,35 @@ extension S3Responder {
         let record = try await exclusive(placement, call.bucket, call.key, conditions: conditions) { [chosen] in
             let stored = try await placement.store.finishParts(name: name, upload: upload.backendUpload ?? "",
                                                                parts: chosen.map { PartToken(number: $0.partNumber, token: $0.blob) },
-                                                               attributes: upload.headers.attributes)
-            var checksum: ChecksumValue?
+                                                               attributes: placement.attributes(upload.headers))
+            var seal = upload.seal
+            seal?.segments = chosen.map { Segment(number: UInt32($0.partNumber), size: $0.size) }
+            var record = ObjectRecord(bucket: call.bucket, key: call.key, size: chosen.reduce(0) { $0 + $1.size }, etag: ETag.multipart(partMD5s: md5s),
+                                      lastModified: state.now(), headers: upload.headers, checksum: nil, checksumType: nil,
+                                      blob: name, partsCount: chosen.count, backendETag: stored.etag, seal: seal)
             if let alg = upload.checksumAlgorithm {
                 if upload.checksumType == "FULL_OBJECT" {
                     var hasher = ChecksumHasher(alg)
-                    for try await chunk in try await placement.store.open(name: name, range: nil, ifMatch: stored.etag) { hasher.update(chunk) }
-                    checksum = ChecksumValue(algorithm: alg, digest: hasher.finalize())
+                    for try await chunk in try await openPlain(record, range: nil, in: placement) { hasher.update(chunk) }
+                    record.checksum = ChecksumValue(algorithm: alg, digest: hasher.finalize())
                 } else {
                     let digests = chosen.compactMap { $0.checksum?.digest }
-                    if digests.count == chosen.count { checksum = ChecksumValue.composite(algorithm: alg, parts: digests) }
+                    if digests.count == chosen.count { record.checksum = ChecksumValue.composite(algorithm: alg, parts: digests) }
                 }
+                record.checksumType = record.checksum == nil ? nil : upload.checksumType
             }
-            let record = ObjectRecord(bucket: call.bucket, key: call.key, size: chosen.reduce(0) { $0 + $1.size }, etag: ETag.multipart(partMD5s: md5s),
-                                      lastModified: state.now(), headers: upload.headers, checksum: checksum,
-                                      checksumType: checksum == nil ? nil : upload.checksumType, blob: name, partsCount: chosen.count,
-                                      backendETag: stored.etag)
+            try await writeHeader(record, in: placement)
             let done: (parts: [PartRecord], replaced: String?)
             do {
                 done = try await state.catalog.completeUpload(upload.uploadID, record: record) { current in
                     try conditions.evaluateWrite(currentETag: current?.etag)
                 }
             } catch {
-                if !placement.inPlace { await discard([name], in: placement) }
+                if !placement.inPlace { await discard(placement.names(of: name), in: placement) }
                 throw error
             }
             await discardParts(done.parts, in: placement)
-            if let replaced = done.replaced { await discard([replaced], in: placement) }
+            if let replaced = done.replaced { await discard(placement.names(of: replaced), in: placement) }
             return record
         }
         let checksum = record.checksum

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import S3Protocol
+import Sealing
 import Storage
 
 extension S3Responder {
@@ -15,11 +16,13 @@ extension S3Responder {
         let expect = try uploadExpectations(call)
         let conditions = writePreconditions(call)
         let record = try await exclusive(placement, call.bucket, call.key, conditions: conditions) {
-            let (stored, digests) = try await receiveBody(call, expect, into: placement, name: placement.name(for: call.key), headers: headers)
+            let sealing = try placement.sealer?.newObject()
+            let (stored, digests) = try await receiveBody(call, expect, into: placement, name: placement.name(for: call.key),
+                                                          headers: headers, sealing: sealing?.0)
             let record = ObjectRecord(bucket: call.bucket, key: call.key, size: digests.length, etag: ETag.quoted(md5: digests.md5),
                                       lastModified: state.now(), headers: headers, checksum: digests.checksum,
                                       checksumType: digests.checksum == nil ? nil : "FULL_OBJECT", blob: stored.name, partsCount: nil,
-                                      backendETag: stored.etag)
+                                      backendETag: stored.etag, seal: sealing?.1.single(size: digests.length))
             try await commit(record, placement: placement) { current in try conditions.evaluateWrite(currentETag: current?.etag) }
             return record
         }
@@ -31,17 +34,19 @@ extension S3Responder {
         return Response(status: .ok, headers: h)
     }
 
-    /// Makes `record` the object in the catalog; a blob it replaces (local store) is removed,
-    /// and a new blob is removed again if the commit fails.
+    /// Makes `record` the object in the catalog (a sealed one gets its header object first); a
+    /// blob it replaces (fresh-id placements) is removed, and a new blob is removed again if the
+    /// commit fails.
     func commit(_ record: ObjectRecord, placement: ResolvedPlacement, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws {
+        try await writeHeader(record, in: placement)
         let replaced: String?
         do {
             replaced = try await state.catalog.putObject(record, precondition: precondition)
         } catch {
-            if !placement.inPlace { await discard([record.blob], in: placement) }
+            if !placement.inPlace { await discard(placement.names(of: record.blob), in: placement) }
             throw error
         }
-        if let replaced { await discard([replaced], in: placement) }
+        if let replaced { await discard(placement.names(of: replaced), in: placement) }
     }
 
     func getObject(_ call: S3Call, head: Bool) async throws -> Response {
@@ -64,7 +69,7 @@ extension S3Responder {
             }
             let stream: BlobStream
             do {
-                stream = try await placement.store.open(name: record.blob, range: range, ifMatch: record.backendETag)
+                stream = try await openPlain(record, range: range, in: placement)
             } catch StoreError.changed(let name) where round == 0 {
                 state.logger.debug("backend object changed during read, retrying", metadata: ["name": .string(name)])
                 continue
@@ -149,7 +154,7 @@ extension S3Responder {
                 try await placement.store.delete(name: record.blob)
                 _ = try await state.catalog.deleteObject(bucket: bucket, key: key)
             } else if let blob = try await state.catalog.deleteObject(bucket: bucket, key: key) {
-                await discard([blob], in: placement)
+                await discard(placement.names(of: blob), in: placement)
             }
         }
     }

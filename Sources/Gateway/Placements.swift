@@ -3,6 +3,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import S3Protocol
+import Sealing
 import Storage
 
 /// A dataset's placement made concrete: its store, and how a client key becomes a backend name.
@@ -11,18 +12,33 @@ public struct ResolvedPlacement: Sendable {
     /// nil: fresh random ids per write (the local store, whose old blob stays readable until
     /// the catalog has moved on); otherwise objects live under `prefix + key`, in place.
     public let prefix: String?
+    /// Set on a `sealed` placement: objects are sealed under the dataset's keys and named by
+    /// fresh opaque ids (`prefix + id`), never by their key.
+    public let sealer: DatasetSealer?
 
-    public init(store: any ObjectStore, prefix: String?) {
+    public init(store: any ObjectStore, prefix: String?, sealer: DatasetSealer? = nil) {
         self.store = store
         self.prefix = prefix
+        self.sealer = sealer
     }
 
     func name(for key: String) -> String {
-        prefix.map { $0 + key } ?? FileSystemStore.newID()
+        if sealer != nil { return (prefix ?? "") + FileSystemStore.newID() }
+        return prefix.map { $0 + key } ?? FileSystemStore.newID()
     }
 
     /// Writes of one key replace the same backend object, so they are serialised.
-    var inPlace: Bool { prefix != nil }
+    var inPlace: Bool { prefix != nil && sealer == nil }
+
+    /// What the backend may keep in clear next to an object: nothing on a sealed placement.
+    func attributes(_ headers: ObjectHeaders) -> BlobAttributes {
+        sealer == nil ? headers.attributes : .none
+    }
+
+    /// The backend objects of a stored object: a sealed object also has its header object.
+    func names(of blob: String) -> [String] {
+        sealer == nil ? [blob] : [blob, DatasetSealer.headerName(of: blob)]
+    }
 }
 
 /// A configured backend: gives the store for one of its containers.
@@ -43,11 +59,14 @@ public final class BackendRegistry: Sendable {
     /// Placement of a dataset created through S3 CreateBucket; `{dataset}` in the prefix is
     /// replaced by the dataset's name.
     public let defaultPlacement: Placement
+    /// The dataset keys of sealed placements (nil when no master key was given).
+    public let keyring: KeyringFile?
     private let cache = NIOLockedValueBox<[String: ResolvedPlacement]>([:])
 
-    public init(backends: [String: any Backend], defaultPlacement: Placement) {
+    public init(backends: [String: any Backend], defaultPlacement: Placement, keyring: KeyringFile? = nil) {
         self.backends = backends
         self.defaultPlacement = defaultPlacement
+        self.keyring = keyring
     }
 
     public func placement(forNewDataset name: String) -> Placement {
@@ -56,17 +75,26 @@ public final class BackendRegistry: Sendable {
         return p
     }
 
-    public func resolve(_ p: Placement) throws -> ResolvedPlacement {
-        let id = "\(p.backend)\u{0}\(p.container)\u{0}\(p.prefix)\u{0}\(p.layout)"
+    /// The placement of `dataset` (sealed placements are keyed by their dataset's KEK).
+    public func resolve(_ p: Placement, dataset: String) throws -> ResolvedPlacement {
+        let id = "\(p.backend)\u{0}\(p.container)\u{0}\(p.prefix)\u{0}\(p.layout)\u{0}\(p.sealed ? dataset : "")"
         if let hit = cache.withLockedValue({ $0[id] }) { return hit }
         guard let backend = backends[p.backend] else {
             throw S3Error(.serviceUnavailable, "The dataset's backend '\(p.backend)' is not configured on this gateway.")
         }
-        guard p.layout == "native" else {
+        guard Placement.layouts.contains(p.layout) else {
             throw S3Error(.notImplemented, "Layout '\(p.layout)' is not supported by this gateway.")
         }
+        var sealer: DatasetSealer?
+        if p.sealed {
+            guard let keyring else {
+                throw S3Error(.serviceUnavailable, "The dataset '\(dataset)' is sealed and this gateway has no master key.")
+            }
+            sealer = DatasetSealer(dataset: dataset, keyring: keyring)
+        }
         let store = try backend.store(container: p.container)
-        let resolved = ResolvedPlacement(store: store, prefix: backend.kind == FileSystemBackend.kindName ? nil : p.prefix)
+        let local = backend.kind == FileSystemBackend.kindName
+        let resolved = ResolvedPlacement(store: store, prefix: local ? nil : p.prefix, sealer: sealer)
         cache.withLockedValue { $0[id] = resolved }
         return resolved
     }

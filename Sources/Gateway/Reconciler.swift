@@ -55,7 +55,7 @@ struct Reconciler: Sendable {
                 try await catalog.endIntent(bucket: bucket, key: key)
                 continue
             }
-            await settle(bucket: bucket, key: key, placement: try backends.resolve(record.placement))
+            await settle(bucket: bucket, key: key, placement: try backends.resolve(record.placement, dataset: bucket))
         }
     }
 }

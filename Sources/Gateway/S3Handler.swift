@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import S3Protocol
+import Sealing
 import Storage
 
 /// Everything a request handler needs; immutable and shared by all connections.
@@ -17,6 +18,7 @@ public struct GatewayState: Sendable {
     public var domains: [String]
     public var logger: Logger
     public var now: @Sendable () -> Date
+    public let metrics = GatewayMetrics()
     let signingKeys = SigningKeyCache()
     let keyLocks = KeyLocks()
 
@@ -63,8 +65,16 @@ public struct S3Responder: HTTPResponder {
 
     public func respond(to request: Request, context: S3RequestContext) async throws -> Response {
         let requestID = Self.newRequestID()
-        if request.method == .get, request.uri.path == "/health" {
-            return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+        // Unsigned GETs of these paths are the gateway's own; signed ones address buckets of that name.
+        if request.method == .get, !Self.signed(request) {
+            switch request.uri.path {
+            case "/health":
+                return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+            case "/metrics":
+                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                                body: .init(byteBuffer: ByteBuffer(bytes: state.metrics.text())))
+            default: break
+            }
         }
         var resource = request.uri.path
         do {
@@ -83,8 +93,16 @@ public struct S3Responder: HTTPResponder {
         } catch let error as CatalogError {
             return errorResponse(Self.map(error), request: request, resource: resource, requestID: requestID)
         } catch let error as StoreError {
+            // An object changed behind the gateway's back is tampering as far as clients go.
+            if case .changed = error { state.metrics.integrityFailures.increment() }
             state.logger.error("backend error", metadata: ["request-id": .string(requestID), "error": .string(error.description)])
             return errorResponse(Self.map(error), request: request, resource: resource, requestID: requestID)
+        } catch let error as SealingError {
+            return errorResponse(Self.map(error), request: request, resource: resource, requestID: requestID)
+        } catch let error as KeyringError {
+            state.logger.error("keyring error", metadata: ["request-id": .string(requestID), "error": .string(error.description)])
+            return errorResponse(S3Error(.serviceUnavailable, "The dataset's keys are not available on this gateway."),
+                                 request: request, resource: resource, requestID: requestID)
         } catch {
             state.logger.error("internal error", metadata: ["request-id": .string(requestID), "error": .string("\(error)")])
             return errorResponse(S3Error(.internalError, "We encountered an internal error. Please try again."),
@@ -124,6 +142,7 @@ public struct S3Responder: HTTPResponder {
         case .noSuchBucket: S3Error(.noSuchBucket, "The specified bucket does not exist")
         case .bucketNotEmpty: S3Error(.bucketNotEmpty, "The bucket you tried to delete is not empty")
         case .noSuchUpload: S3Error(.noSuchUpload, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
+        case .corrupt: S3Error(.internalError, "We encountered an internal error. Please try again.")
         }
     }
 
@@ -135,6 +154,22 @@ public struct S3Responder: HTTPResponder {
         case .rejected, .notFound, .io, .changed:
             S3Error(.internalError, "We encountered an internal error with the storage backend. Please try again.")
         }
+    }
+
+    /// A shredded key makes an object deliberately unreadable: 403 InvalidObjectState (as S3
+    /// answers for an object it cannot serve in its current state), not a retryable 5xx. Every
+    /// other failure was logged and counted where it was detected (integrity alert).
+    static func map(_ error: SealingError) -> S3Error {
+        switch error {
+        case .shredded:
+            S3Error(.invalidObjectState, "The object is unreadable: the key version that protected it was shredded.")
+        default:
+            S3Error(.internalError, "We encountered an internal error. The stored object failed its integrity check.")
+        }
+    }
+
+    static func signed(_ request: Request) -> Bool {
+        request.headers[.authorization] != nil || request.uri.query?.contains("Signature=") == true
     }
 
     func errorResponse(_ error: S3Error, request: Request, resource: String, requestID: String) -> Response {
@@ -173,7 +208,7 @@ public struct S3Responder: HTTPResponder {
     /// The dataset and its resolved placement.
     func requireDataset(_ name: String) async throws -> (BucketRecord, ResolvedPlacement) {
         let b = try await requireBucket(name)
-        return (b, try state.backends.resolve(b.placement))
+        return (b, try state.backends.resolve(b.placement, dataset: name))
     }
 
     /// Runs a write or delete of `key`. `conditions` are checked first, before any body is

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import S3Protocol
+import Sealing
 import Storage
 
 /// S3's limit for one PutObject or UploadPart body.
@@ -82,12 +83,12 @@ extension S3Responder {
 
     /// Streams the request body, verified, into `name` on the placement's store.
     func receiveBody(_ call: S3Call, _ expect: UploadExpectations, into placement: ResolvedPlacement, name: String,
-                     headers: ObjectHeaders) async throws -> (StoredObject, UploadDigests) {
+                     headers: ObjectHeaders, sealing keys: ObjectKeys?) async throws -> (StoredObject, UploadDigests) {
         call.context.sendContinueIfExpected()
         let box = UploadDigestsBox()
-        let stored = try await placement.store.put(name: name, length: try Self.length(expect),
-                                                   body: UploadBody(source: call.request.body, expect: expect, result: box),
-                                                   attributes: headers.attributes)
+        let stored = try await storeObject(placement, name: name, length: try Self.length(expect),
+                                           body: UploadBody(source: call.request.body, expect: expect, result: box),
+                                           attributes: headers.attributes, sealing: keys)
         let digests = try Self.digests(box, stored: stored.md5)
         return (stored, digests)
     }

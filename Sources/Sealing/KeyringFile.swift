@@ -131,3 +131,13 @@ public final class KeyringFile: Sendable {
         return [Int(st.st_ino), Int(st.st_size), Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec)]
     }
 }
+
+extension KeyringFile {
+    /// Gives `dataset` its first KEK unless it has keys already (a sealed dataset being created).
+    public func ensureKeys(for dataset: String, now: Date = Date()) throws {
+        if try read().datasets[dataset] != nil { return }
+        try update { ring in
+            if ring.datasets[dataset] == nil { try ring.create(dataset, now: now) }
+        }
+    }
+}

@@ -48,7 +48,7 @@ struct HeldBackBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable whe
 }
 
 /// Reads a body whole; for the small objects a store buffers so it can retry them.
-func collectBody<Body: AsyncSequence & Sendable>(_ body: Body, length: Int64) async throws -> ByteBuffer where Body.Element == ByteBuffer {
+public func collectBody<Body: AsyncSequence & Sendable>(_ body: Body, length: Int64) async throws -> ByteBuffer where Body.Element == ByteBuffer {
     var all = ByteBuffer()
     all.reserveCapacity(Int(length))
     for try await var chunk in body { all.writeBuffer(&chunk) }

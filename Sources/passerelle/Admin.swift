@@ -3,6 +3,7 @@ import Catalog
 import Foundation
 import Gateway
 import Logging
+import Sealing
 import Storage
 
 /// Options every administrative command shares: the data directory and the configuration.
@@ -22,10 +23,32 @@ struct AdminOptions: ParsableArguments {
         return try SQLiteCatalog(path: dataDir + "/catalog.sqlite")
     }
 
-    func registry() async throws -> BackendRegistry {
+    func registry(keyring: KeyringFile? = nil) async throws -> BackendRegistry {
         var logger = Logger(label: "passerelle")
         logger.logLevel = .warning
-        return try await BackendFactory.registry(config: try load(), local: try GatewayServer.localStore(dataDirectory: dataDir), logger: logger)
+        return try await BackendFactory.registry(config: try load(), local: try GatewayServer.localStore(dataDirectory: dataDir),
+                                                 keyring: keyring, logger: logger)
+    }
+
+    /// The keyring, which these commands cannot do without.
+    func keyring() throws -> KeyringFile {
+        do {
+            guard let ring = try load().openKeyring(dataDirectory: dataDir) else {
+                throw CommandFailure("no master key: set \(MasterKey.environmentVariable) or \(MasterKey.fileVariable) (generate one with `passerelle keys master-key`)")
+            }
+            return ring
+        } catch let e as KeyringError {
+            throw CommandFailure(e.description)
+        }
+    }
+
+    /// A sealed dataset and its resolved placement, for key and catalog commands.
+    func sealedDataset(_ name: String) async throws -> (SQLiteCatalog, BackendRegistry, ResolvedPlacement) {
+        let catalog = try catalog()
+        guard let b = try await catalog.bucket(name) else { throw CommandFailure("no dataset named '\(name)'") }
+        guard b.placement.sealed else { throw CommandFailure("dataset '\(name)' is not sealed (layout \(b.placement.layout))") }
+        let registry = try await registry(keyring: try keyring())
+        return (catalog, registry, try registry.resolve(b.placement, dataset: name))
     }
 }
 
@@ -84,7 +107,7 @@ struct DatasetCommand: AsyncParsableCommand {
         @Option(help: "Backend name (default: local).") var backend = "local"
         @Option(help: "Container on the backend (S3 bucket, Azure container).") var container = ""
         @Option(help: "Name prefix on the backend.") var prefix = ""
-        @Option(help: "Layout: native.") var layout = "native"
+        @Option(help: "Layout: native (objects under their keys) or sealed (encrypted, opaque names).") var layout = "native"
         @Option(help: "Region reported for the bucket.") var region = "us-east-1"
 
         func run() async throws {
@@ -97,6 +120,9 @@ struct DatasetCommand: AsyncParsableCommand {
                 throw CommandFailure(e.description)
             }
             let catalog = try options.catalog()
+            if placement.sealed {
+                do { try options.keyring().ensureKeys(for: name) } catch let e as KeyringError { throw CommandFailure(e.description) }
+            }
             do {
                 try await catalog.createBucket(BucketRecord(name: name, region: region, created: Date(), placement: placement))
             } catch CatalogError.bucketExists {

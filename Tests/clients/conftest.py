@@ -6,11 +6,12 @@ import pytest
 from botocore.config import Config
 
 sys.path.insert(0, os.path.dirname(__file__))
-from gateway import ACCESS_KEY, SECRET_KEY, Gateway, backend_config  # noqa: E402
+from gateway import ACCESS_KEY, SECRET_KEY, Gateway, backend_config, sealed_gateway  # noqa: E402
 from peers import AzureFake, SeaweedFS, SwiftS3  # noqa: E402
 
-# Where the client matrix places its datasets: the local store and each real backend.
-PLACEMENTS = os.environ.get("PASSERELLE_PLACEMENTS", "local,seaweedfs,swift,azure").split(",")
+# Where the client matrix places its datasets: the local store and each real backend, and
+# sealed datasets (encrypted, opaque names) on the local store and on SeaweedFS.
+PLACEMENTS = os.environ.get("PASSERELLE_PLACEMENTS", "local,seaweedfs,swift,azure,local-sealed,seaweedfs-sealed").split(",")
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +52,12 @@ def placed_gateway(request):
     """A gateway whose new datasets are placed on the local store, SeaweedFS, Swift's s3api or Azure."""
     if request.param == "local":
         yield request.getfixturevalue("local_gateway")
+        return
+    if request.param.endswith("-sealed"):
+        base = request.param[:-len("-sealed")]
+        g = sealed_gateway(base, None if base == "local" else request.getfixturevalue(base))
+        yield g
+        g.cleanup()
         return
     peer = request.getfixturevalue(request.param)
     container = peer.create_bucket("passerelle-matrix")

@@ -1,4 +1,5 @@
 """Start and stop a real `passerelle serve` on free loopback ports for the client tests."""
+import base64
 import os
 import shutil
 import signal
@@ -149,3 +150,17 @@ def backend_config(name, peer, container, default=True):
     if hasattr(peer, "account_key"):
         return azure_backend_config(name, peer, container, default=default)
     return s3_backend_config(name, peer, container, default=default)
+
+
+def sealed_gateway(backend, peer=None, container="passerelle-sealed"):
+    """A gateway whose new datasets are sealed, on the local store (`peer` None) or on `peer`,
+    with a fresh master key in its environment (`g.master_key`)."""
+    master = base64.b64encode(os.urandom(32)).decode()
+    if peer is None:
+        config, env = "default_placement:\n  backend: local\n  layout: sealed\n", {}
+    else:
+        config, env = backend_config(backend, peer, peer.create_bucket(container), default=False)
+        config += default_placement_yaml(backend, container) + "  layout: sealed\n"
+    g = Gateway(config=config, env=dict(env, PASSERELLE_MASTER_KEY=master))
+    g.master_key = master
+    return g.start()

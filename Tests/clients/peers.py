@@ -100,6 +100,12 @@ class Peer:
         h = self.client().head_object(Bucket=container, Key=key)
         return h["ContentType"], h["Metadata"]
 
+    def list_direct(self, container, prefix=""):
+        names = []
+        for page in self.client().get_paginator("list_objects_v2").paginate(Bucket=container, Prefix=prefix):
+            names += [o["Key"] for o in page.get("Contents", [])]
+        return names
+
     def stop(self):
         for p in reversed(self.procs):
             if p.poll() is None:

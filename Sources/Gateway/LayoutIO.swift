@@ -1,0 +1,61 @@
+import Catalog
+import Foundation
+import NIOCore
+import S3Protocol
+import Sealing
+import Storage
+
+/// Reading and writing object bytes whatever the placement's layout: handlers deal in
+/// plaintext; a sealed placement seals on the way in and opens on the way out.
+extension S3Responder {
+    /// The plaintext of `record`, or of `range` of it.
+    func openPlain(_ record: ObjectRecord, range: ByteRange?, in placement: ResolvedPlacement) async throws -> BlobStream {
+        guard let sealer = placement.sealer else {
+            return try await placement.store.open(name: record.blob, range: range, ifMatch: record.backendETag)
+        }
+        return try await SealedReader.open(record, range: range, placement: placement, sealer: sealer, report: integrityAlert(record))
+    }
+
+    /// Counts and logs a sealed object that was refused.
+    func integrityAlert(_ record: ObjectRecord) -> @Sendable (SealingError) -> Void {
+        let state = state
+        return { error in
+            if case .shredded = error {
+                state.metrics.shreddedReads.increment()
+                state.logger.warning("read of a shredded object refused", metadata: ["dataset": .string(record.bucket), "key": .string(record.key)])
+                return
+            }
+            state.metrics.integrityFailures.increment()
+            state.logger.error("integrity alert: sealed object refused", metadata: [
+                "dataset": .string(record.bucket), "key": .string(record.key), "blob": .string(record.blob), "error": .string(error.description),
+            ])
+        }
+    }
+
+    /// Writes `length` plaintext bytes of `body` as `name`: as they are, or sealed as one
+    /// segment (then nothing about the object is left in clear on the backend: no attributes).
+    func storeObject<Body: AsyncSequence & Sendable>(_ placement: ResolvedPlacement, name: String, length: Int64, body: Body,
+                                                     attributes: BlobAttributes, sealing keys: ObjectKeys?) async throws -> StoredObject
+        where Body.Element == ByteBuffer {
+        guard let keys else { return try await placement.store.put(name: name, length: length, body: body, attributes: attributes) }
+        let sealer = try SegmentSealer(keys: keys, segment: 0, plainLength: length)
+        var stored = try await placement.store.put(name: name, length: SealedFormat.sealedLength(length),
+                                                   body: SealingBody(source: body, sealer: sealer), attributes: .none)
+        stored.md5 = nil // of the ciphertext; every chunk carries its own tag instead
+        return stored
+    }
+
+    /// Writes the header object of a sealed record (before its catalog commit, so a committed
+    /// sealed object always has one); on failure the payload is discarded.
+    func writeHeader(_ record: ObjectRecord, in placement: ResolvedPlacement) async throws {
+        guard let sealer = placement.sealer, let seal = record.seal else { return }
+        do {
+            let bytes = try sealer.header(for: record, seal: seal)
+            _ = try await placement.store.put(name: DatasetSealer.headerName(of: record.blob), length: Int64(bytes.count),
+                                              body: BufferSequence(ByteBuffer(bytes: bytes)), attributes: .none)
+        } catch {
+            await discard(placement.names(of: record.blob), in: placement)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import Catalog
+import Crypto
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import S3Protocol
+import Sealing
+import Storage
+
+/// The keys of one sealed dataset: fresh DEKs for new objects, wrapped under the dataset's
+/// current KEK version, and DEKs of stored objects unwrapped under the version that wrapped
+/// them. The keyring is re-read when it changes on disk (a rotation by `passerelle keys`).
+public struct DatasetSealer: Sendable {
+    public let dataset: String
+    public let keyring: KeyringFile
+
+    /// The header object of the payload stored as `blob`.
+    public static func headerName(of blob: String) -> String { blob + ".h" }
+
+    /// A new object's keys and seal (its segments are filled in when its size is known).
+    func newObject() throws -> (ObjectKeys, SealRecord) {
+        let kek = try keyring.read().current(dataset)
+        let dek = SymmetricKey(size: .bits256)
+        let nonce = (0..<SealedFormat.nonceSize).map { _ in UInt8.random(in: 0...255) }
+        return (try ObjectKeys(dek: dek, nonce: nonce), SealRecord(nonce: nonce, key: try kek.wrap(dek, objectNonce: nonce), segments: []))
+    }
+
+    func dek(_ seal: SealRecord) throws -> SymmetricKey {
+        guard seal.format == SealedFormat.version else { throw SealingError.unsupportedVersion(seal.format) }
+        guard seal.key.kekID == dataset else { throw SealingError.wrongKey("the object's key belongs to dataset '\(seal.key.kekID)'") }
+        return try keyring.read().kek(dataset, version: seal.key.version).unwrap(seal.key, objectNonce: seal.nonce)
+    }
+
+    func keys(_ seal: SealRecord) throws -> ObjectKeys {
+        try ObjectKeys(dek: try dek(seal), nonce: seal.nonce)
+    }
+
+    /// The header object of a sealed object: keys, wrapped DEK and the record's metadata.
+    func header(for record: ObjectRecord, seal: SealRecord) throws -> [UInt8] {
+        let metadata = SealedMetadata(
+            object: Self.objectID(of: record.blob), key: record.key, size: record.size, etag: record.etag,
+            lastModified: record.lastModified.timeIntervalSince1970, contentType: record.headers.contentType,
+            headers: record.headers.standard, user: record.headers.user, checksumAlgorithm: record.checksum?.algorithm.rawValue,
+            checksum: record.checksum?.base64, checksumType: record.checksumType, partsCount: record.partsCount, segments: seal.segments)
+        return try Envelope.seal(keys: try keys(seal), wrapped: seal.key, metadata: metadata)
+    }
+
+    /// The id part of a backend name (after the placement's prefix).
+    static func objectID(of blob: String) -> String {
+        String(blob.split(separator: "/").last ?? Substring(blob))
+    }
+}
+
+extension SealRecord {
+    /// The seal of an object stored as one segment of `size` bytes (a single PUT or a copy).
+    func single(size: Int64) -> SealRecord {
+        var s = self
+        s.segments = [Segment(number: 0, size: size)]
+        return s
+    }
+}
+
+/// A plaintext body sealed as one segment on its way to the backend.
+struct SealingBody<Source: AsyncSequence & Sendable>: AsyncSequence, Sendable where Source.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+    let source: Source
+    let sealer: SegmentSealer
+    static var batch: Int { 256 * 1024 }
+
+    func makeAsyncIterator() -> Iterator {
+        Iterator(base: source.makeAsyncIterator(), sealer: sealer)
+    }
+
+    struct Iterator: AsyncIteratorProtocol {
+        var base: Source.AsyncIterator
+        var sealer: SegmentSealer
+        var out: [UInt8] = []
+        var done = false
+
+        mutating func next() async throws -> ByteBuffer? {
+            while !done {
+                guard let buffer = try await base.next() else {
+                    try sealer.finish(into: &out)
+                    done = true
+                    break
+                }
+                try buffer.withUnsafeReadableBytes { try sealer.feed($0, into: &out) }
+                if out.count >= SealingBody.batch { return flush() }
+            }
+            return out.isEmpty ? nil : flush()
+        }
+
+        private mutating func flush() -> ByteBuffer {
+            defer { out.removeAll(keepingCapacity: true) }
+            return ByteBuffer(bytes: out)
+        }
+    }
+}
+
+/// Reads plaintext from a sealed payload: every chunk is authenticated before its bytes are
+/// released; a failure is reported (integrity alert) and thrown.
+final class SealedReader: @unchecked Sendable {
+    // @unchecked: `next()` is only called by the one task iterating the BlobStream, each call
+    // after the previous one returned, so `base`, `opener` and `ready` are never accessed concurrently.
+    private var base: BlobStream.AsyncIterator
+    private var opener: PayloadOpener
+    private var ready: [ByteBuffer] = []
+    private var finished = false
+    private let report: @Sendable (SealingError) -> Void
+
+    init(base: BlobStream, opener: PayloadOpener, report: @escaping @Sendable (SealingError) -> Void) {
+        self.base = base.makeAsyncIterator()
+        self.opener = opener
+        self.report = report
+    }
+
+    func next() async throws -> ByteBuffer? {
+        while ready.isEmpty && !finished {
+            var out: [UInt8] = []
+            do {
+                if let buffer = try await base.next() {
+                    try buffer.withUnsafeReadableBytes { try opener.feed($0, into: &out) }
+                } else {
+                    try opener.finish()
+                    finished = true
+                }
+            } catch let e as SealingError {
+                report(e)
+                throw e
+            }
+            if !out.isEmpty { ready.append(ByteBuffer(bytes: out)) }
+        }
+        return ready.isEmpty ? nil : ready.removeFirst()
+    }
+
+    /// Opens the plaintext of `range` (whole object when nil) of a sealed object. The backend
+    /// length is checked and the first chunk decrypted before this returns, so a wrong key, a
+    /// foreign or truncated object fails before any response starts.
+    static func open(_ record: ObjectRecord, range: ByteRange?, placement: ResolvedPlacement, sealer: DatasetSealer,
+                     report: @escaping @Sendable (SealingError) -> Void) async throws -> BlobStream {
+        guard let seal = record.seal else {
+            report(.malformed("no seal"))
+            throw SealingError.malformed("the catalog has no seal for '\(record.key)' on a sealed placement")
+        }
+        let layout = PayloadLayout(segments: seal.segments)
+        let keys: ObjectKeys
+        do {
+            guard layout.plaintextSize == record.size else { throw SealingError.malformed("segments do not add up to the object's size") }
+            keys = try sealer.keys(seal)
+        } catch let e as SealingError {
+            if case .shredded = e {} else { report(e) }
+            throw e
+        }
+        let span: PayloadLayout.Span
+        let stream: BlobStream
+        if let range, record.size > 0 {
+            guard let s = layout.span(first: range.start, last: range.end) else { throw SealingError.malformed("range outside the object") }
+            span = s
+            stream = try await placement.store.open(name: record.blob, range: ByteRange(start: s.sealedFirst, end: s.sealedLast), ifMatch: record.backendETag)
+        } else {
+            span = layout.whole()
+            stream = try await placement.store.open(name: record.blob, range: nil, ifMatch: record.backendETag)
+        }
+        guard stream.length == span.sealedLength || stream.length < 0 else {
+            let e: SealingError = stream.length < span.sealedLength ? .truncated : .extended
+            report(e)
+            throw e
+        }
+        let reader = SealedReader(base: stream, opener: PayloadOpener(keys: keys, span: span), report: report)
+        let first = try await reader.next()
+        let pending = NIOLockedValueBox(first)
+        return BlobStream(length: span.plainLength) {
+            if let held = pending.withLockedValue({ b -> ByteBuffer? in defer { b = nil }; return b }) { return held }
+            return try await reader.next()
+        }
+    }
+}

@@ -1,0 +1,197 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import Catalog
+import Foundation
+import Gateway
+import Sealing
+import Storage
+import Synchronization
+
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys", abstract: "Manage the dataset keys of sealed datasets (the keyring, sealed under the master key).",
+        subcommands: [MasterKeyCommand.self, Create.self, List.self, Rotate.self, Shred.self])
+
+    struct MasterKeyCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "master-key", abstract: "Print a new random master key (base64); store it away from the data.")
+        func run() async throws { print(MasterKey.generate()) }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create the first key version of a dataset.")
+        @OptionGroup var options: AdminOptions
+        @Argument var dataset: String
+
+        func run() async throws {
+            do {
+                let version = try options.keyring().update { try $0.create(dataset, now: Date()) }
+                print("created key version \(version) for dataset \(dataset)")
+            } catch let e as KeyringError {
+                throw CommandFailure(e.description)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List key versions (never the keys) and how many objects each protects.")
+        @OptionGroup var options: AdminOptions
+        @Argument var dataset: String?
+
+        func run() async throws {
+            let ring: Keyring
+            do { ring = try options.keyring().read() } catch let e as KeyringError { throw CommandFailure(e.description) }
+            let catalog = try options.catalog()
+            for (name, keys) in ring.datasets.sorted(by: { $0.key < $1.key }) where dataset == nil || dataset == name {
+                let usage = try await catalog.keyUsage(bucket: name)
+                let current = keys.keys.map(\.version).max()
+                for v in keys.keys.sorted(by: { $0.version < $1.version }) {
+                    let state = v.version == current ? "current" : "active"
+                    print("\(name)\tv\(v.version)\t\(state)\t\(usage[v.version] ?? 0) objects\tcreated \(ISO8601DateFormatter().string(from: v.created))")
+                }
+                for v in keys.shredded.sorted() {
+                    print("\(name)\tv\(v)\tshredded\t\(usage[v] ?? 0) objects (unreadable)")
+                }
+            }
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a new key version and re-wrap every object's key under it (payloads are not rewritten).",
+            discussion: "Resumable: if an earlier rotation was interrupted, running this again finishes it before creating another version.")
+        @OptionGroup var options: AdminOptions
+        @Argument var dataset: String
+        @Flag(help: "Only finish re-wrapping under the current version; never create a new one.") var resume = false
+
+        func run() async throws {
+            let (catalog, registry, placement) = try await options.sealedDataset(dataset)
+            let rotation = KeyRotation(catalog: catalog, placement: placement, dataset: dataset)
+            do {
+                try await rotate(rotation)
+            } catch {
+                await registry.shutdown()
+                throw error
+            }
+            await registry.shutdown()
+        }
+
+        func rotate(_ rotation: KeyRotation) async throws {
+            do {
+                let ring = try options.keyring()
+                let shredded = Set(try ring.read().datasets[dataset]?.shredded ?? [])
+                let pending = try await rotation.remaining().filter { !shredded.contains($0.key) }
+                if pending.isEmpty && !resume {
+                    let v = try ring.update { try $0.rotate(dataset, now: Date()) }
+                    print("dataset \(dataset): new key version \(v)")
+                } else if !pending.isEmpty {
+                    print("dataset \(dataset): finishing the rotation to version \(try ring.read().current(dataset).version)")
+                }
+                let progress = Progress(label: "re-wrapped")
+                let outcome = try await rotation.run { done, total in progress.show(done, total) }
+                progress.end()
+                print("re-wrapped \(outcome.rewrapped) keys; \(outcome.unreadable) objects remain under shredded versions")
+            } catch let e as KeyringError {
+                throw CommandFailure(e.description)
+            } catch let e as SealingError {
+                throw CommandFailure("rotation stopped (run it again to resume): \(e)")
+            } catch let e as StoreError {
+                throw CommandFailure("rotation stopped (run it again to resume): \(e)")
+            }
+        }
+    }
+
+    struct Shred: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Destroy a key version: objects still under it become unreadable (crypto-shredding).")
+        @OptionGroup var options: AdminOptions
+        @Argument var dataset: String
+        @Option(help: "The key version to destroy.") var version: UInt32
+        @Flag(help: "Destroy it even though objects are still under it (they become unreadable).") var force = false
+        @Flag(name: .customLong("including-current"), help: "Allow destroying the current version (retiring the dataset).") var includingCurrent = false
+
+        func run() async throws {
+            let usage = try await options.catalog().keyUsage(bucket: dataset)[version] ?? 0
+            if usage > 0 && !force {
+                throw CommandFailure("\(usage) objects of \(dataset) are still under key version \(version): run `passerelle keys rotate \(dataset)` first, or pass --force to make them unreadable")
+            }
+            do {
+                try options.keyring().update { try $0.shred(dataset, version: version, includingCurrent: includingCurrent) }
+            } catch let e as KeyringError {
+                throw CommandFailure(e.description)
+            }
+            print("shredded key version \(version) of \(dataset)" + (usage > 0 ? "; \(usage) objects are now unreadable" : ""))
+        }
+    }
+}
+
+/// Progress on a terminal (one line, rewritten), plain lines every 10% otherwise.
+final class Progress: Sendable {
+    let label: String
+    let tty = isatty(1) == 1
+    private let lastDecile = Mutex(-1)
+
+    init(label: String) { self.label = label }
+
+    func show(_ done: Int, _ total: Int) {
+        let pct = total > 0 ? min(100, done * 100 / total) : 100
+        if tty {
+            FileHandle.standardOutput.write(Data("\r\(label) \(done)/\(total) (\(pct)%)".utf8))
+        } else if lastDecile.withLock({ d in defer { d = pct / 10 }; return pct / 10 != d }) {
+            announce("\(label) \(done)/\(total) (\(pct)%)")
+        }
+    }
+
+    func end() {
+        if tty { FileHandle.standardOutput.write(Data("\n".utf8)) }
+    }
+}
+
+struct CatalogCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "catalog", abstract: "Rebuild or back up the catalog.",
+                                                    subcommands: [Rebuild.self, Backup.self])
+
+    struct Rebuild: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Recreate the catalog entries of a sealed dataset from its backend alone.")
+        @OptionGroup var options: AdminOptions
+        @Argument var dataset: String
+
+        func run() async throws {
+            let (catalog, registry, placement) = try await options.sealedDataset(dataset)
+            let progress = Progress(label: "headers read")
+            let outcome: CatalogRebuild.Outcome
+            do {
+                outcome = try await CatalogRebuild(catalog: catalog, placement: placement, dataset: dataset).run { progress.show($0, $0) }
+            } catch {
+                await registry.shutdown()
+                throw CommandFailure("rebuild of \(dataset) failed: \(error)")
+            }
+            progress.end()
+            await registry.shutdown()
+            for r in outcome.rejected { print("rejected \(r.name): \(r.reason)") }
+            print("dataset \(dataset): \(outcome.recovered) objects recovered, \(outcome.present) already in the catalog, \(outcome.rejected.count) rejected")
+            if !outcome.rejected.isEmpty { throw ExitCode(2) }
+        }
+    }
+
+    struct Backup: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Copy the catalog (consistent online snapshot) and the sealed keyring into a local directory.")
+        @OptionGroup var options: AdminOptions
+        @Argument(help: "Destination directory (local disk).") var destination: String
+
+        func run() async throws {
+            try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let target = destination + "/catalog.sqlite"
+            guard !FileManager.default.fileExists(atPath: target) else { throw CommandFailure("\(target) exists; back up into an empty directory") }
+            try options.catalog().backup(to: target)
+            let ring = try options.load().keyringPath(dataDirectory: options.dataDir)
+            if FileManager.default.fileExists(atPath: ring) {
+                try FileManager.default.copyItem(atPath: ring, toPath: destination + "/keyring.sealed")
+                print("backed up the catalog and the keyring (still sealed under the master key) to \(destination)")
+            } else {
+                print("backed up the catalog to \(destination)")
+            }
+        }
+    }
+}
