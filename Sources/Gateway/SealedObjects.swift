@@ -74,25 +74,26 @@ struct SealingBody<Source: AsyncSequence & Sendable>: AsyncSequence, Sendable wh
     struct Iterator: AsyncIteratorProtocol {
         var base: Source.AsyncIterator
         var sealer: SegmentSealer
-        var out: [UInt8] = []
+        var out = ByteBuffer()
         var done = false
 
         mutating func next() async throws -> ByteBuffer? {
             while !done {
                 guard let buffer = try await base.next() else {
-                    try sealer.finish(into: &out)
+                    try sealer.finish { out.writeBytes($0) }
                     done = true
                     break
                 }
-                try buffer.withUnsafeReadableBytes { try sealer.feed($0, into: &out) }
-                if out.count >= SealingBody.batch { return flush() }
+                if out.capacity == 0 { out.reserveCapacity(SealingBody.batch + 2 * SealedFormat.sealedChunkSize) }
+                try buffer.withUnsafeReadableBytes { raw in try sealer.feed(raw) { out.writeBytes($0) } }
+                if out.readableBytes >= SealingBody.batch { return flush() }
             }
-            return out.isEmpty ? nil : flush()
+            return out.readableBytes == 0 ? nil : flush()
         }
 
         private mutating func flush() -> ByteBuffer {
-            defer { out.removeAll(keepingCapacity: true) }
-            return ByteBuffer(bytes: out)
+            defer { out = ByteBuffer() }
+            return out
         }
     }
 }
@@ -116,10 +117,11 @@ final class SealedReader: @unchecked Sendable {
 
     func next() async throws -> ByteBuffer? {
         while ready.isEmpty && !finished {
-            var out: [UInt8] = []
+            var out = ByteBuffer()
             do {
                 if let buffer = try await base.next() {
-                    try buffer.withUnsafeReadableBytes { try opener.feed($0, into: &out) }
+                    out.reserveCapacity(buffer.readableBytes)
+                    try buffer.withUnsafeReadableBytes { raw in try opener.feed(raw) { out.writeBytes($0) } }
                 } else {
                     try opener.finish()
                     finished = true
@@ -128,7 +130,7 @@ final class SealedReader: @unchecked Sendable {
                 report(e)
                 throw e
             }
-            if !out.isEmpty { ready.append(ByteBuffer(bytes: out)) }
+            if out.readableBytes > 0 { ready.append(out) }
         }
         return ready.isEmpty ? nil : ready.removeFirst()
     }

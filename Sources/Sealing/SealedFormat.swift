@@ -99,22 +99,30 @@ public struct ObjectKeys: Sendable {
         guard diff == 0 else { throw SealingError.wrongKey("key commitment does not match") }
     }
 
-    /// Seals one chunk (at most 16 KiB of plaintext); appends ciphertext ‖ tag to `out`.
-    public func sealChunk(_ plain: UnsafeRawBufferPointer, segment: UInt32, index: UInt64, last: Bool, into out: inout [UInt8]) throws {
+    /// Seals one chunk (at most 16 KiB of plaintext); hands ciphertext, then tag, to `emit`.
+    public func sealChunk(_ plain: UnsafeRawBufferPointer, segment: UInt32, index: UInt64, last: Bool,
+                          emit: (UnsafeRawBufferPointer) throws -> Void) throws {
         let nonce = try AES.GCM.Nonce(data: SealedFormat.chunkNonce(segment: segment, index: index, last: last))
         let box = try AES.GCM.seal(plain, using: aead, nonce: nonce)
-        out.append(contentsOf: box.ciphertext)
-        out.append(contentsOf: box.tag)
+        try box.ciphertext.withUnsafeBytes(emit)
+        try box.tag.withUnsafeBytes(emit)
     }
 
-    /// Opens one sealed chunk (ciphertext ‖ tag).
-    public func openChunk(_ sealed: UnsafeRawBufferPointer, segment: UInt32, index: UInt64, last: Bool) throws -> [UInt8] {
+    /// Seals one chunk; appends ciphertext ‖ tag to `out`.
+    public func sealChunk(_ plain: UnsafeRawBufferPointer, segment: UInt32, index: UInt64, last: Bool, into out: inout [UInt8]) throws {
+        var sealed: [UInt8] = []
+        try sealChunk(plain, segment: segment, index: index, last: last) { sealed.append(contentsOf: $0) }
+        out += sealed
+    }
+
+    /// Opens one sealed chunk (ciphertext ‖ tag); the plaintext is only returned authenticated.
+    public func openChunk(_ sealed: UnsafeRawBufferPointer, segment: UInt32, index: UInt64, last: Bool) throws -> Data {
         guard sealed.count >= SealedFormat.tagSize else { throw SealingError.truncated }
         do {
             let nonce = try AES.GCM.Nonce(data: SealedFormat.chunkNonce(segment: segment, index: index, last: last))
             let cut = sealed.count - SealedFormat.tagSize
             let box = try AES.GCM.SealedBox(nonce: nonce, ciphertext: sealed[0..<cut], tag: sealed[cut...])
-            return Array(try AES.GCM.open(box, using: aead))
+            return try AES.GCM.open(box, using: aead)
         } catch {
             throw SealingError.corruptChunk(segment: segment, index: index)
         }

@@ -17,7 +17,7 @@ public final class AzureBlobStore: ObjectStore {
     let blockThreshold: Int64
 
     public init(client: AzureClient, container: String, capabilities: StoreCapabilities = .azure,
-                bufferLimit: Int64 = 1 << 20, blockThreshold: Int64 = 64 << 20) {
+                bufferLimit: Int64 = 1 << 20, blockThreshold: Int64 = singleRequestLimit) {
         self.client = client
         self.container = container
         self.capabilities = capabilities

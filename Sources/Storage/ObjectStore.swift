@@ -48,6 +48,12 @@ public protocol ObjectStore: Sendable {
     func discardPart(_ part: PartToken) async throws
 }
 
+/// Objects up to this size go to a remote backend in one streamed request, larger ones in
+/// parts. 65 MiB rather than 64: an object sealed from 64 MiB of plaintext (16 bytes more per
+/// 16 KiB, 64 MiB + 64 KiB) should travel like its plaintext would, not pay for buffered,
+/// MD5-hashed parts (measured: 0.73x the plaintext PUT rate instead of ~1x).
+public let singleRequestLimit: Int64 = 65 << 20
+
 extension ObjectStore {
     public func delete(name: String) async throws {
         try await delete(names: [name])

@@ -17,7 +17,7 @@ public final class S3Store: ObjectStore {
     let multipartThreshold: Int64
 
     public init(client: S3Client, bucket: String, capabilities: StoreCapabilities,
-                bufferLimit: Int64 = 1 << 20, multipartThreshold: Int64 = 64 << 20) {
+                bufferLimit: Int64 = 1 << 20, multipartThreshold: Int64 = singleRequestLimit) {
         self.client = client
         self.bucket = bucket
         self.capabilities = capabilities

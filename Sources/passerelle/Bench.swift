@@ -15,8 +15,8 @@ struct Bench: AsyncParsableCommand {
 protocol BenchTarget: Sendable {
     func prepare() async throws
     func put(_ key: String, body: ByteBuffer) async throws
-    /// GETs `key`; returns the number of bytes read.
-    func get(_ key: String) async throws -> Int
+    /// GETs `key` (or bytes `range` of it); returns the number of bytes read.
+    func get(_ key: String, range: ClosedRange<Int>?) async throws -> Int
     /// PUTs `length` bytes generated on the fly, so neither side ever holds the object.
     func putStream(_ key: String, length: Int64) async throws
     func shutdown() async
@@ -31,7 +31,9 @@ struct Workload: ParsableArguments {
     @Option(name: .customLong("small-size")) var smallSize = 4096
     @Option(name: .customLong("small-concurrency")) var smallConcurrency = 16
     @Option(name: .customLong("stream-gib"), help: "Also PUT then GET one object of this many GiB, streamed (0: skip).") var streamGiB = 0
-    @Option(help: "Which phases: large,small,stream") var phases = "large,small,stream"
+    @Option(name: .customLong("ranged-ops"), help: "Ranged GETs of --ranged-size bytes at random offsets of the large objects.") var rangedOps = 200
+    @Option(name: .customLong("ranged-size")) var rangedSize = 1 << 20
+    @Option(help: "Which phases: large,ranged,small,stream (ranged needs large)") var phases = "large,small,stream"
 
     /// Runs the phases and prints one JSON line of results.
     func run(_ target: some BenchTarget) async throws {
@@ -48,17 +50,28 @@ struct Workload: ParsableArguments {
             let keys = (0..<count).map { "large/\($0)" }
             let put = try await Self.timed(keys, concurrency: largeConcurrency) { key in try await target.put(key, body: body) }
             let get = try await Self.timed(keys, concurrency: largeConcurrency) { key in
-                let n = try await target.get(key)
+                let n = try await target.get(key, range: nil)
                 guard n == size else { throw ValidationError("GET \(key) returned \(n) bytes") }
             }
             results["put_mib_s"] = Double(count * largeObjectMiB) / put
             results["get_mib_s"] = Double(count * largeObjectMiB) / get
+            if wanted.contains("ranged") {
+                let ranges = (0..<rangedOps).map { i in "\(keys[i % count]) \(Int.random(in: 0...(size - rangedSize)))" }
+                let length = rangedSize
+                let t = try await Self.timed(ranges, concurrency: largeConcurrency) { item in
+                    let parts = item.split(separator: " ")
+                    let start = Int(parts[1]) ?? 0
+                    let n = try await target.get(String(parts[0]), range: start...(start + length - 1))
+                    guard n == length else { throw ValidationError("ranged GET returned \(n) bytes") }
+                }
+                results["ranged_get_ops"] = Double(rangedOps) / t
+            }
         }
         if wanted.contains("small") {
             let payload = ByteBuffer(bytes: [UInt8](repeating: 0x61, count: smallSize))
             let keys = (0..<smallOps).map { "small/\($0)" }
             let put = try await Self.timed(keys, concurrency: smallConcurrency) { key in try await target.put(key, body: payload) }
-            let get = try await Self.timed(keys, concurrency: smallConcurrency) { key in _ = try await target.get(key) }
+            let get = try await Self.timed(keys, concurrency: smallConcurrency) { key in _ = try await target.get(key, range: nil) }
             results["small_put_ops"] = Double(smallOps) / put
             results["small_get_ops"] = Double(smallOps) / get
         }
@@ -68,7 +81,7 @@ struct Workload: ParsableArguments {
             try await target.putStream("stream", length: total)
             results["stream_put_mib_s"] = Double(total >> 20) / Date().timeIntervalSince(start)
             let g = Date()
-            let n = try await target.get("stream")
+            let n = try await target.get("stream", range: nil)
             guard Int64(n) == total else { throw ValidationError("stream GET returned \(n) bytes") }
             results["stream_get_mib_s"] = Double(total >> 20) / Date().timeIntervalSince(g)
         }
@@ -144,8 +157,9 @@ struct S3BenchTarget: BenchTarget {
         _ = try await benchExecute(s3.transport.client, req, expect: [200], "PUT \(key)")
     }
 
-    func get(_ key: String) async throws -> Int {
-        try await benchExecute(s3.transport.client, s3.request(.GET, bucket: bucket, key: key), expect: [200], "GET \(key)")
+    func get(_ key: String, range: ClosedRange<Int>?) async throws -> Int {
+        let headers = range.map { [("range", "bytes=\($0.lowerBound)-\($0.upperBound)")] } ?? []
+        return try await benchExecute(s3.transport.client, s3.request(.GET, bucket: bucket, key: key, headers: headers), expect: [200, 206], "GET \(key)")
     }
 
     func putStream(_ key: String, length: Int64) async throws {
@@ -194,8 +208,9 @@ struct AzureBenchTarget: BenchTarget {
         _ = try await benchExecute(http, req, expect: [201], "Put Blob \(key)")
     }
 
-    func get(_ key: String) async throws -> Int {
-        try await benchExecute(http, client.request(.GET, container: container, blob: key), expect: [200], "Get Blob \(key)")
+    func get(_ key: String, range: ClosedRange<Int>?) async throws -> Int {
+        let headers = range.map { [("x-ms-range", "bytes=\($0.lowerBound)-\($0.upperBound)")] } ?? []
+        return try await benchExecute(http, client.request(.GET, container: container, blob: key, headers: headers), expect: [200, 206], "Get Blob \(key)")
     }
 
     func putStream(_ key: String, length: Int64) async throws {

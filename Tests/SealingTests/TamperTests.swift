@@ -150,3 +150,54 @@ import Testing
         #expect(throws: SealingError.self) { try v1.unwrap(reread.wrapped, objectNonce: reread.nonce) }
     }
 }
+
+/// Random bytes and random mutations of valid inputs never crash the parsers: they are
+/// refused with a typed error.
+@Suite struct ParserFuzzTests {
+    @Test func envelopeParserRefusesGarbage() throws {
+        var rng = SeededRNG(state: 2024)
+        let s = try TamperTests.sample(size: 100)
+        let kek = try KEK(id: "fuzz", version: 1, key: SymmetricKey(size: .bits256))
+        let valid = try TamperTests.envelope(s, kek: kek)
+        for round in 0..<3000 {
+            var bytes: [UInt8]
+            if round % 3 == 0 {
+                bytes = (0..<Int.random(in: 0...400, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            } else {
+                bytes = valid
+                for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                    switch Int.random(in: 0..<3, using: &rng) {
+                    case 0: bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                    case 1: bytes = Array(bytes.prefix(Int.random(in: 0...bytes.count, using: &rng)))
+                    default: bytes += (0..<Int.random(in: 1...8, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                    }
+                    if bytes.isEmpty { break }
+                }
+            }
+            do {
+                let e = try Envelope(parsing: bytes)
+                _ = try e.open(dek: try kek.unwrap(e.wrapped, objectNonce: e.nonce))
+                #expect(bytes == valid, "a mutated envelope opened")
+            } catch is SealingError {
+            }
+        }
+    }
+
+    @Test func keyringParserRefusesGarbage() throws {
+        var rng = SeededRNG(state: 7)
+        let master = SymmetricKey(size: .bits256)
+        var ring = Keyring()
+        try ring.create("ds", now: Date(timeIntervalSince1970: 0))
+        let valid = Array(try ring.sealed(master: master))
+        for round in 0..<1000 {
+            var bytes = round % 2 == 0 ? valid : (0..<Int.random(in: 0...300, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            if round % 2 == 0 { bytes[Int.random(in: 0..<bytes.count, using: &rng)] ^= UInt8.random(in: 1...255, using: &rng) }
+            do {
+                let opened = try Keyring(sealed: Data(bytes), master: master)
+                // JSON whitespace or base64 padding changes may still decode to the same keyring.
+                #expect(opened == ring)
+            } catch is KeyringError {
+            }
+        }
+    }
+}

@@ -45,7 +45,7 @@ def test_native_layout_on_the_backend(placed):
     s3.create_bucket(Bucket="native")
     small, big = os.urandom(1000), os.urandom(70 * MiB + 3)
     s3.put_object(Bucket="native", Key="dir/small.bin", Body=small, ContentType="application/x-test", Metadata={"origin": "test"})
-    s3.put_object(Bucket="native", Key="dir/big.bin", Body=big)  # above 64 MiB: the gateway's own multipart/block upload
+    s3.put_object(Bucket="native", Key="dir/big.bin", Body=big)  # above 65 MiB: the gateway's own multipart/block upload
     assert peer.read_direct(container, "native/dir/small.bin") == small
     assert peer.attributes_direct(container, "native/dir/small.bin") == ("application/x-test", {"origin": "test"})
     assert hashlib.md5(peer.read_direct(container, "native/dir/big.bin")).digest() == hashlib.md5(big).digest()
