@@ -84,14 +84,14 @@ struct KeysCommand: AsyncParsableCommand {
                 let pending = try await rotation.remaining().filter { !shredded.contains($0.key) }
                 if pending.isEmpty && !resume {
                     let v = try ring.update { try $0.rotate(dataset, now: Date()) }
-                    print("dataset \(dataset): new key version \(v)")
+                    announce("dataset \(dataset): new key version \(v)")
                 } else if !pending.isEmpty {
-                    print("dataset \(dataset): finishing the rotation to version \(try ring.read().current(dataset).version)")
+                    announce("dataset \(dataset): finishing the rotation to version \(try ring.read().current(dataset).version)")
                 }
                 let progress = Progress(label: "re-wrapped")
                 let outcome = try await rotation.run { done, total in progress.show(done, total) }
                 progress.end()
-                print("re-wrapped \(outcome.rewrapped) keys; \(outcome.unreadable) objects remain under shredded versions")
+                announce("re-wrapped \(outcome.rewrapped) keys; \(outcome.unreadable) objects remain under shredded versions")
             } catch let e as KeyringError {
                 throw CommandFailure(e.description)
             } catch let e as SealingError {
@@ -169,8 +169,8 @@ struct CatalogCommand: AsyncParsableCommand {
             }
             progress.end()
             await registry.shutdown()
-            for r in outcome.rejected { print("rejected \(r.name): \(r.reason)") }
-            print("dataset \(dataset): \(outcome.recovered) objects recovered, \(outcome.present) already in the catalog, \(outcome.rejected.count) rejected")
+            for r in outcome.rejected { announce("rejected \(r.name): \(r.reason)") }
+            announce("dataset \(dataset): \(outcome.recovered) objects recovered, \(outcome.present) already in the catalog, \(outcome.rejected.count) rejected")
             if !outcome.rejected.isEmpty { throw ExitCode(2) }
         }
     }
