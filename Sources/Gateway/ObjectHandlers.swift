@@ -65,6 +65,8 @@ extension S3Responder {
             let length = range?.length ?? record.size
             headers[.contentLength] = String(length)
             if head {
+                // An object whose key was shredded is reported as unreadable by HEAD too.
+                if let sealer = placement.sealer, let seal = record.seal { try sealer.requireKey(seal) }
                 return Response(status: status, headers: headers)
             }
             let stream: BlobStream

@@ -31,6 +31,11 @@ public struct DatasetSealer: Sendable {
         return try keyring.read().kek(dataset, version: seal.key.version).unwrap(seal.key, objectNonce: seal.nonce)
     }
 
+    /// Throws `shredded` (or `unknownKey`) when the KEK version of `seal` is gone.
+    func requireKey(_ seal: SealRecord) throws {
+        _ = try keyring.read().kek(dataset, version: seal.key.version)
+    }
+
     func keys(_ seal: SealRecord) throws -> ObjectKeys {
         try ObjectKeys(dek: try dek(seal), nonce: seal.nonce)
     }

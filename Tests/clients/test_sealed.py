@@ -192,7 +192,10 @@ def test_shredded_key_makes_objects_unreadable_not_garbage(sealed):
             s3.get_object(Bucket="shred-me", Key=k)
         assert e.value.response["Error"]["Code"] == "InvalidObjectState"
         assert "shredded" in e.value.response["Error"]["Message"]
-    assert s3.head_object(Bucket="shred-me", Key="old")["ContentLength"] == 16000  # the catalog still knows it
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket="shred-me", Key="old")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="shred-me")["Contents"]] == ["new", "old"]  # still listed
     listed = run_cli("keys", "list", "shred-me", data_dir=g.data_dir, config_path=g.config_path, env=env).stdout
     assert "v2\tshredded\t2 objects (unreadable)" in listed
 
