@@ -155,7 +155,7 @@ final class SealedReader: @unchecked Sendable {
             guard layout.plaintextSize == record.size else { throw SealingError.malformed("segments do not add up to the object's size") }
             keys = try sealer.keys(seal)
         } catch let e as SealingError {
-            if case .shredded = e {} else { report(e) }
+            report(e)
             throw e
         }
         let span: PayloadLayout.Span

@@ -192,6 +192,7 @@ def test_shredded_key_makes_objects_unreadable_not_garbage(sealed):
             s3.get_object(Bucket="shred-me", Key=k)
         assert e.value.response["Error"]["Code"] == "InvalidObjectState"
         assert "shredded" in e.value.response["Error"]["Message"]
+    assert metric(g, "passerelle_shredded_reads_total") >= 2
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket="shred-me", Key="old")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
