@@ -100,9 +100,10 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "S3ProtocolTests", dependencies: ["S3Protocol"], resources: [.copy("Vectors")], swiftSettings: strict),
-        .testTarget(name: "SealingTests", dependencies: ["Sealing", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "S3Protocol", "Storage", "Catalog", "Sealing",
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "S3ProtocolTests", dependencies: ["S3Protocol", "TestSupport"], resources: [.copy("Vectors")], swiftSettings: strict),
+        .testTarget(name: "SealingTests", dependencies: ["Sealing", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "TestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),

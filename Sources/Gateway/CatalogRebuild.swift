@@ -10,18 +10,8 @@ import Storage
 /// metadata must name its own payload, and the payload must have the sealed length and a first
 /// chunk that authenticates. When a key has several headers (an overwrite whose old object was
 /// not yet removed), the newest wins. A row already in the catalog is kept unless older.
-public struct CatalogRebuild: Sendable {
-    public let catalog: any Catalog
-    public let placement: ResolvedPlacement
-    public let dataset: String
-
-    public init(catalog: any Catalog, placement: ResolvedPlacement, dataset: String) {
-        self.catalog = catalog
-        self.placement = placement
-        self.dataset = dataset
-    }
-
-    public struct Outcome: Sendable {
+extension SealedDataset {
+    public struct RebuildOutcome: Sendable {
         public var recovered = 0
         public var present = 0
         /// Header objects of other datasets sharing the container (the local store).
@@ -30,9 +20,8 @@ public struct CatalogRebuild: Sendable {
         public var rejected: [(name: String, reason: String)] = []
     }
 
-    public func run(progress: @Sendable (Int) -> Void) async throws -> Outcome {
-        guard let sealer = placement.sealer else { throw SealingError.malformed("dataset '\(dataset)' is not sealed") }
-        var outcome = Outcome()
+    public func rebuildCatalog(progress: @Sendable (Int) -> Void) async throws -> RebuildOutcome {
+        var outcome = RebuildOutcome()
         var newest: [String: ObjectRecord] = [:]
         var marker: String?
         var seen = 0
@@ -42,7 +31,7 @@ public struct CatalogRebuild: Sendable {
             for entry in page.objects where entry.name.hasSuffix(".h") {
                 seen += 1
                 do {
-                    guard let record = try await recover(header: entry.name, sealer: sealer) else {
+                    guard let record = try await recover(header: entry.name) else {
                         outcome.foreign += 1
                         continue
                     }
@@ -67,17 +56,18 @@ public struct CatalogRebuild: Sendable {
         return outcome
     }
 
-    struct Kept: Error {}
+    private struct Kept: Error {}
 
     /// The record a header object describes, checked against its payload; nil for a header of
     /// another dataset.
-    func recover(header name: String, sealer: DatasetSealer) async throws -> ObjectRecord? {
+    private func recover(header name: String) async throws -> ObjectRecord? {
         let stream = try await placement.store.open(name: name, range: nil, ifMatch: nil)
         guard stream.length <= 64 << 20 else { throw SealingError.malformed("header object too large") }
         let envelope = try Envelope(parsing: Array(buffer: try await collectBody(stream, length: stream.length)))
         guard envelope.wrapped.kekID == dataset else { return nil }
-        let seal = SealRecord(format: envelope.version, nonce: envelope.nonce, key: envelope.wrapped, segments: [])
+        var seal = SealRecord(format: envelope.version, nonce: envelope.nonce, key: envelope.wrapped, segments: [])
         let meta = try envelope.open(dek: try sealer.dek(seal))
+        seal.segments = meta.segments
         let payload = String(name.dropLast(2))
         guard meta.object == DatasetSealer.objectID(of: payload) else {
             throw SealingError.wrongKey("the header names object \(meta.object), not \(DatasetSealer.objectID(of: payload))")
@@ -88,7 +78,7 @@ public struct CatalogRebuild: Sendable {
             headers: ObjectHeaders(contentType: meta.contentType, standard: meta.headers, user: meta.user),
             checksum: meta.checksumAlgorithm.flatMap(ChecksumAlgorithm.init(rawValue:)).flatMap { alg in meta.checksum.map { ChecksumValue(algorithm: alg, base64: $0) } },
             checksumType: meta.checksumType, blob: payload, partsCount: meta.partsCount, backendETag: stored.etag,
-            seal: SealRecord(format: envelope.version, nonce: envelope.nonce, key: envelope.wrapped, segments: meta.segments))
+            seal: seal)
         let layout = PayloadLayout(segments: meta.segments)
         guard layout.plaintextSize == meta.size, stored.size < 0 || stored.size == layout.sealedSize else {
             throw SealingError.truncated

@@ -50,9 +50,7 @@ extension S3Responder {
     func writeHeader(_ record: ObjectRecord, in placement: ResolvedPlacement) async throws {
         guard let sealer = placement.sealer, let seal = record.seal else { return }
         do {
-            let bytes = try sealer.header(for: record, seal: seal)
-            _ = try await placement.store.put(name: DatasetSealer.headerName(of: record.blob), length: Int64(bytes.count),
-                                              body: BufferSequence(ByteBuffer(bytes: bytes)), attributes: .none)
+            try await sealer.writeHeader(for: record, seal: seal, to: placement.store)
         } catch {
             await discard(placement.names(of: record.blob), in: placement)
             throw error

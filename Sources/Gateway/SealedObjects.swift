@@ -50,6 +50,13 @@ public struct DatasetSealer: Sendable {
         return try Envelope.seal(keys: try keys(seal), wrapped: seal.key, metadata: metadata)
     }
 
+    /// Writes (or replaces) the header object of `record`'s payload with `seal`.
+    func writeHeader(for record: ObjectRecord, seal: SealRecord, to store: any ObjectStore) async throws {
+        let bytes = try header(for: record, seal: seal)
+        _ = try await store.put(name: Self.headerName(of: record.blob), length: Int64(bytes.count),
+                                body: BufferSequence(ByteBuffer(bytes: bytes)), attributes: .none)
+    }
+
     /// The id part of a backend name (after the placement's prefix).
     static func objectID(of blob: String) -> String {
         String(blob.split(separator: "/").last ?? Substring(blob))

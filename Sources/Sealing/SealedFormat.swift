@@ -110,9 +110,7 @@ public struct ObjectKeys: Sendable {
 
     /// Seals one chunk; appends ciphertext ‖ tag to `out`.
     public func sealChunk(_ plain: UnsafeRawBufferPointer, segment: UInt32, index: UInt64, last: Bool, into out: inout [UInt8]) throws {
-        var sealed: [UInt8] = []
-        try sealChunk(plain, segment: segment, index: index, last: last) { sealed.append(contentsOf: $0) }
-        out += sealed
+        try sealChunk(plain, segment: segment, index: index, last: last) { out.append(contentsOf: $0) }
     }
 
     /// Opens one sealed chunk (ciphertext ‖ tag); the plaintext is only returned authenticated.

@@ -42,13 +42,18 @@ struct AdminOptions: ParsableArguments {
         }
     }
 
-    /// A sealed dataset and its resolved placement, for key and catalog commands.
-    func sealedDataset(_ name: String) async throws -> (SQLiteCatalog, BackendRegistry, ResolvedPlacement) {
+    /// A sealed dataset, for key and catalog commands, and the registry to shut down after.
+    func sealedDataset(_ name: String) async throws -> (SealedDataset, BackendRegistry) {
         let catalog = try catalog()
         guard let b = try await catalog.bucket(name) else { throw CommandFailure("no dataset named '\(name)'") }
         guard b.placement.sealed else { throw CommandFailure("dataset '\(name)' is not sealed (layout \(b.placement.layout))") }
         let registry = try await registry(keyring: try keyring())
-        return (catalog, registry, try registry.resolve(b.placement, dataset: name))
+        do {
+            return (try SealedDataset(catalog: catalog, placement: try registry.resolve(b.placement, dataset: name), dataset: name), registry)
+        } catch {
+            await registry.shutdown()
+            throw error
+        }
     }
 }
 

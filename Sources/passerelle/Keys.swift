@@ -66,10 +66,9 @@ struct KeysCommand: AsyncParsableCommand {
         @Flag(help: "Only finish re-wrapping under the current version; never create a new one.") var resume = false
 
         func run() async throws {
-            let (catalog, registry, placement) = try await options.sealedDataset(dataset)
-            let rotation = KeyRotation(catalog: catalog, placement: placement, dataset: dataset)
+            let (sealed, registry) = try await options.sealedDataset(dataset)
             do {
-                try await rotate(rotation)
+                try await rotate(sealed)
             } catch {
                 await registry.shutdown()
                 throw error
@@ -77,11 +76,10 @@ struct KeysCommand: AsyncParsableCommand {
             await registry.shutdown()
         }
 
-        func rotate(_ rotation: KeyRotation) async throws {
+        func rotate(_ sealed: SealedDataset) async throws {
             do {
-                let ring = try options.keyring()
-                let shredded = Set(try ring.read().datasets[dataset]?.shredded ?? [])
-                let pending = try await rotation.remaining().filter { !shredded.contains($0.key) }
+                let ring = sealed.sealer.keyring
+                let pending = try await sealed.remaining()
                 if pending.isEmpty && !resume {
                     let v = try ring.update { try $0.rotate(dataset, now: Date()) }
                     announce("dataset \(dataset): new key version \(v)")
@@ -89,7 +87,7 @@ struct KeysCommand: AsyncParsableCommand {
                     announce("dataset \(dataset): finishing the rotation to version \(try ring.read().current(dataset).version)")
                 }
                 let progress = Progress(label: "re-wrapped")
-                let outcome = try await rotation.run { done, total in progress.show(done, total) }
+                let outcome = try await sealed.rotate { done, total in progress.show(done, total) }
                 progress.end()
                 announce("re-wrapped \(outcome.rewrapped) keys; \(outcome.unreadable) objects remain under shredded versions")
             } catch let e as KeyringError {
@@ -158,11 +156,11 @@ struct CatalogCommand: AsyncParsableCommand {
         @Argument var dataset: String
 
         func run() async throws {
-            let (catalog, registry, placement) = try await options.sealedDataset(dataset)
+            let (sealed, registry) = try await options.sealedDataset(dataset)
             let progress = Progress(label: "headers read")
-            let outcome: CatalogRebuild.Outcome
+            let outcome: SealedDataset.RebuildOutcome
             do {
-                outcome = try await CatalogRebuild(catalog: catalog, placement: placement, dataset: dataset).run { progress.show($0, $0) }
+                outcome = try await sealed.rebuildCatalog { progress.show($0, $0) }
             } catch {
                 await registry.shutdown()
                 throw CommandFailure("rebuild of \(dataset) failed: \(error)")

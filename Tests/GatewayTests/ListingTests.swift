@@ -1,6 +1,7 @@
 import Catalog
 import Foundation
 import Testing
+import TestSupport
 
 /// An in-memory sorted key space for the pure listing logic.
 struct KeySpace {
@@ -73,7 +74,7 @@ struct ListingTests {
 
     @Test("random key spaces: paginated walks equal one big page", arguments: 0..<20)
     func randomized(seed: Int) async throws {
-        var rng = SeededRandom(seed: UInt64(seed))
+        var rng = SplitMix64(state: UInt64(seed))
         let alphabet = ["a", "b", "/", "é", "-", "Z"]
         let keys = (0..<200).map { _ in (0..<Int.random(in: 1...6, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }.joined() }
         let space = KeySpace(Array(Set(keys)))
@@ -83,18 +84,5 @@ struct ListingTests {
             #expect(whole.0 == paged.0)
             #expect(whole.1 == paged.1)
         }
-    }
-}
-
-/// SplitMix64, so randomized tests are reproducible from their seed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

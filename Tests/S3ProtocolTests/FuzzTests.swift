@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
+import TestSupport
 @testable import S3Protocol
 
 /// Bounded random-input harness for the parsers that face the network. Each target gets
@@ -11,14 +12,9 @@ struct FuzzTests {
     static let iterations = Int(ProcessInfo.processInfo.environment["FUZZ_ITERATIONS"] ?? "") ?? 20_000
 
     struct Mutator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var rng: SplitMix64
+        init(state: UInt64) { rng = SplitMix64(state: state) }
+        mutating func next() -> UInt64 { rng.next() }
 
         /// Flips, inserts, deletes, duplicates or truncates bytes of a seed, or returns noise.
         mutating func mutate(_ seed: [UInt8]) -> [UInt8] {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Testing
+import TestSupport
 @testable import Sealing
 
 /// Random sizes around chunk boundaries, random segmentations, random ranges: a sealed range
@@ -15,7 +16,7 @@ import Testing
 
     @Test(arguments: 0..<12)
     func rangeReadsEqualPlaintext(seed: Int) throws {
-        var rng = SeededRNG(state: UInt64(seed) &* 7919)
+        var rng = SplitMix64(state: UInt64(seed) &* 7919)
         let segmentCount = Int.random(in: 1...3, using: &rng)
         var segments: [Segment] = []
         var number = UInt32(segmentCount == 1 ? 0 : 1)

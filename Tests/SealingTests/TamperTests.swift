@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Testing
+import TestSupport
 @testable import Sealing
 
 /// Every tampering of a sealed object is detected before a wrong byte is released.
@@ -16,7 +17,7 @@ import Testing
     }
 
     static func sample(size: Int = 3 * 16384 + 100, segments: [Segment]? = nil, seed: UInt64 = 1) throws -> Sample {
-        var rng = SeededRNG(state: seed)
+        var rng = SplitMix64(state: seed)
         let dek = SymmetricKey(size: .bits256)
         let keys = try ObjectKeys(dek: dek, nonce: (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) })
         let segs = segments ?? [Segment(number: 0, size: Int64(size))]
@@ -54,7 +55,7 @@ import Testing
 
     @Test func flippedBitAnywhereIsDetected() throws {
         let s = try Self.sample()
-        var rng = SeededRNG(state: 99)
+        var rng = SplitMix64(state: 99)
         let positions = [0, 15, 16383, 16384, 16399, Self.chunk, s.payload.count - 17, s.payload.count - 1]
             + (0..<40).map { _ in Int.random(in: 0..<s.payload.count, using: &rng) }
         for p in positions {
@@ -155,7 +156,7 @@ import Testing
 /// refused with a typed error.
 @Suite struct ParserFuzzTests {
     @Test func envelopeParserRefusesGarbage() throws {
-        var rng = SeededRNG(state: 2024)
+        var rng = SplitMix64(state: 2024)
         let s = try TamperTests.sample(size: 100)
         let kek = try KEK(id: "fuzz", version: 1, key: SymmetricKey(size: .bits256))
         let valid = try TamperTests.envelope(s, kek: kek)
@@ -184,7 +185,7 @@ import Testing
     }
 
     @Test func keyringParserRefusesGarbage() throws {
-        var rng = SeededRNG(state: 7)
+        var rng = SplitMix64(state: 7)
         let master = SymmetricKey(size: .bits256)
         var ring = Keyring()
         try ring.create("ds", now: Date(timeIntervalSince1970: 0))

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Testing
+import TestSupport
 @testable import Sealing
 
 /// `Tests/Vectors/sealed-v1.json`: every vector is re-derived from its inputs and must match
@@ -41,7 +42,7 @@ import Testing
         let layout = PayloadLayout(segments: segments)
         let plain = Fixture.plaintext(Int(layout.plaintextSize))
         let keys = try ObjectKeys(dek: SymmetricKey(data: dek), nonce: nonce)
-        var rng = SeededRNG(state: UInt64(seed))
+        var rng = SplitMix64(state: UInt64(seed))
         let payload = try Fixture.seal(plain, keys: keys, segments: segments, using: &rng)
         let wrapped = try KEK(id: "cohort-2024", version: 3, key: SymmetricKey(data: kek)).wrap(SymmetricKey(data: dek), objectNonce: nonce, wrapNonce: wrapNonce)
         let metadata = SealedMetadata(object: "00112233445566778899aabbccddeeff", key: "patients/é/\(name).csv", size: layout.plaintextSize,
@@ -99,7 +100,7 @@ import Testing
             #expect(try envelope.open(dek: dek) == v.metadata)
             guard let hex = v.payload else { continue }
             let keys = try ObjectKeys(dek: dek, nonce: envelope.nonce)
-            var rng = SeededRNG(state: 7)
+            var rng = SplitMix64(state: 7)
             let plain = try Fixture.open(Fixture.bytes(hex)[...], keys: keys, span: PayloadLayout(segments: v.segments).whole(), using: &rng)
             #expect(plain == Fixture.plaintext(v.plaintextLength), "\(v.name)")
         }
