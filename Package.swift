@@ -69,9 +69,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "Replication",
+            dependencies: [
+                "Catalog",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Gateway",
             dependencies: [
-                "S3Protocol", "Storage", "Catalog", "Sealing",
+                "S3Protocol", "Storage", "Catalog", "Sealing", "Replication",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -93,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "passerelle",
             dependencies: [
-                "Gateway", "S3Protocol", "Storage", "Catalog", "Sealing",
+                "Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "Replication",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -103,7 +111,8 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "S3ProtocolTests", dependencies: ["S3Protocol", "TestSupport"], resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "SealingTests", dependencies: ["Sealing", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "TestSupport",
+        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Catalog"], swiftSettings: strict),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "TestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),

@@ -11,12 +11,17 @@ public struct Placement: Sendable, Equatable, Codable {
     /// `native`: objects under their own key (prefix + key), readable by any tool; `sealed`:
     /// opaque ids holding the sealed format (docs/sealed-format.md).
     public var layout: String
+    /// The keyring id of a sealed placement's KEKs (default: the dataset's name). A sealed
+    /// migration target of a sealed dataset gets its own, so retiring the source can shred the
+    /// source's keys without touching the target's.
+    public var keyID: String?
 
-    public init(backend: String, container: String = "", prefix: String = "", layout: String = "native") {
+    public init(backend: String, container: String = "", prefix: String = "", layout: String = "native", keyID: String? = nil) {
         self.backend = backend
         self.container = container
         self.prefix = prefix
         self.layout = layout
+        self.keyID = keyID
     }
 
     /// The embedded filesystem store.
@@ -29,6 +34,7 @@ public struct Placement: Sendable, Equatable, Codable {
     // `prefix` and `layout` may be omitted.
     enum CodingKeys: String, CodingKey {
         case backend, container, bucket, prefix, layout
+        case keyID = "key_id"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -36,7 +42,8 @@ public struct Placement: Sendable, Equatable, Codable {
         self.init(backend: try c.decode(String.self, forKey: .backend),
                   container: try c.decodeIfPresent(String.self, forKey: .container) ?? c.decodeIfPresent(String.self, forKey: .bucket) ?? "",
                   prefix: try c.decodeIfPresent(String.self, forKey: .prefix) ?? "",
-                  layout: try c.decodeIfPresent(String.self, forKey: .layout) ?? "native")
+                  layout: try c.decodeIfPresent(String.self, forKey: .layout) ?? "native",
+                  keyID: try c.decodeIfPresent(String.self, forKey: .keyID))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -45,6 +52,15 @@ public struct Placement: Sendable, Equatable, Codable {
         try c.encode(container, forKey: .container)
         try c.encode(prefix, forKey: .prefix)
         try c.encode(layout, forKey: .layout)
+        try c.encodeIfPresent(keyID, forKey: .keyID)
+    }
+
+    /// The keyring id a sealed placement of `dataset` uses.
+    public func keyring(of dataset: String) -> String { keyID ?? dataset }
+
+    /// Same backend objects (whatever the key id).
+    public func sameLocation(as other: Placement) -> Bool {
+        backend == other.backend && container == other.container && prefix == other.prefix
     }
 
     public var description: String {
@@ -103,6 +119,9 @@ public struct ObjectRecord: Sendable, Equatable {
     public var backendETag: String?
     /// How the payload of an object on a sealed placement is keyed and cut.
     public var seal: SealRecord?
+    /// Assigned by the catalog on every write (increasing across the catalog): a copy on a
+    /// migration target says which version it holds.
+    public var version: Int64 = 0
 
     public init(bucket: String, key: String, size: Int64, etag: String, lastModified: Date, headers: ObjectHeaders,
                 checksum: ChecksumValue?, checksumType: String?, blob: String, partsCount: Int?, backendETag: String? = nil,
@@ -119,6 +138,14 @@ public struct ObjectRecord: Sendable, Equatable {
         self.partsCount = partsCount
         self.backendETag = backendETag
         self.seal = seal
+    }
+}
+
+extension ObjectRecord {
+    func with(version: Int64) -> ObjectRecord {
+        var r = self
+        r.version = version
+        return r
     }
 }
 
@@ -202,11 +229,14 @@ public protocol Catalog: Sendable {
     func usage(bucket: String) async throws -> (objects: Int, bytes: Int64)
 
     func object(bucket: String, key: String) async throws -> ObjectRecord?
-    /// Inserts or replaces; `precondition` sees the current record inside the transaction
-    /// (conditional writes are atomic). Returns the blob of the replaced object, if any.
-    func putObject(_ record: ObjectRecord, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> String?
-    /// Returns the deleted object's blob, nil if there was none.
-    func deleteObject(bucket: String, key: String) async throws -> String?
+    /// Inserts or replaces, giving the object a new version; `precondition` sees the current
+    /// record inside the transaction (conditional writes are atomic). On a dataset that mirrors,
+    /// the target copy is recorded (`mirror.target` written) or the key journaled, in the same
+    /// transaction. Returns the blobs no row refers to any more.
+    func putObject(_ record: ObjectRecord, mirror: MirrorCommit, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> WriteResult
+    /// Deletes the object (and, mirrored, its target copy's row or a journal entry); returns the
+    /// deleted object's blob and its target copy's, nil if there was none.
+    func deleteObject(bucket: String, key: String, mirror: MirrorCommit) async throws -> (blob: String?, replica: String?)
     /// Objects with `from <= key < until` (byte order), at most `limit`.
     func objects(bucket: String, from: [UInt8], until: [UInt8]?, limit: Int) async throws -> [ObjectRecord]
 
@@ -217,7 +247,8 @@ public protocol Catalog: Sendable {
     func parts(uploadID: String) async throws -> [PartRecord]
     /// Makes `record` the object and removes the upload; returns its parts and the replaced
     /// object's blob when it differs from the new one.
-    func completeUpload(_ uploadID: String, record: ObjectRecord, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> (parts: [PartRecord], replaced: String?)
+    func completeUpload(_ uploadID: String, record: ObjectRecord, mirror: MirrorCommit,
+                        precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> (parts: [PartRecord], result: WriteResult)
     /// Removes the upload; returns its parts.
     func abortUpload(_ uploadID: String) async throws -> [PartRecord]
     func uploads(bucket: String) async throws -> [UploadRecord]
@@ -244,6 +275,61 @@ public protocol Catalog: Sendable {
     func updateSeal(uploadID: String, seal: SealRecord) async throws
     /// Objects and uploads per KEK version.
     func keyUsage(bucket: String) async throws -> [UInt32: Int]
+
+    // Migrations (DESIGN.md §3): phases, target copies, the replication journal.
+
+    func migration(_ bucket: String) async throws -> MigrationRecord?
+    func migrations() async throws -> [MigrationRecord]
+    /// Starts mirroring to `record.target` (phase `mirroring`); refused while a migration of the
+    /// dataset is under way. The epoch follows the previous migration's.
+    func startMigration(_ record: MigrationRecord, transition: PhaseTransition) async throws -> MigrationRecord
+    /// Moves the phase from `transition.from` to `transition.to` if it still is `from`: abort
+    /// forgets the target copies and the journal; retire makes the target the dataset's only
+    /// placement (every object must have a current target copy and the journal be empty).
+    func changePhase(_ transition: PhaseTransition) async throws -> MigrationRecord
+    func transitions(bucket: String) async throws -> [PhaseTransition]
+    func updateBackfill(bucket: String, epoch: Int, _ state: BackfillState) async throws
+    func recordVerification(bucket: String, at: Date, clean: Bool, report: String) async throws
+    func recordReplicationFailure(bucket: String, at: Date) async throws
+    /// Changes write mode or backfill limits of a running migration.
+    func tuneMigration(bucket: String, mode: WriteMode?, bandwidth: Int64??, parallelism: Int?) async throws
+
+    func replica(bucket: String, key: String) async throws -> ReplicaRecord?
+    /// Objects with `key >= from` in key order, each with its target copy's row if any.
+    func objectsWithReplicas(bucket: String, from: [UInt8], limit: Int) async throws -> [(ObjectRecord, ReplicaRecord?)]
+    /// Records a target copy of `replica.version`, only if the object still has that version;
+    /// returns whether it did and the blob of the copy it replaced. A backfill copy (`size`
+    /// given) is counted in the migration's progress in the same transaction.
+    func commitReplica(_ replica: ReplicaRecord, size: Int64?) async throws -> (committed: Bool, replaced: String?)
+    /// Forgets the target copy of a key (only the copy of `version`, when given).
+    func dropReplica(bucket: String, key: String, version: Int64?) async throws -> Bool
+    /// Every target copy's blob of a dataset.
+    func replicaBlobs(bucket: String) async throws -> Set<String>
+
+    /// Queues `key` for the workers (read-repair, or a sync write whose target copy failed).
+    func enqueue(bucket: String, key: String, now: Date) async throws
+    /// Entries due at `now`, oldest first, not dead-lettered.
+    func dueJournal(now: Date, limit: Int) async throws -> [JournalEntry]
+    /// Removes the entry if no newer write queued the key again.
+    func finishJournal(_ entry: JournalEntry) async throws
+    /// Records a failed attempt: retried at `nextTry`, or dead-lettered.
+    func failJournal(_ entry: JournalEntry, error: String, nextTry: Date, dead: Bool) async throws
+    func journal(bucket: String, key: String) async throws -> JournalEntry?
+    func journalStats(bucket: String) async throws -> JournalStats
+    /// Puts dead-lettered entries back in the queue; returns how many.
+    func retryDead(bucket: String, now: Date) async throws -> Int
+}
+
+extension Catalog {
+    /// A write that is not part of a routed request (maintenance): mirrored as the dataset's
+    /// phase says, through the journal.
+    public func putObject(_ record: ObjectRecord, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> String? {
+        try await putObject(record, mirror: .current, precondition: precondition).replaced
+    }
+
+    public func deleteObject(bucket: String, key: String) async throws -> String? {
+        try await deleteObject(bucket: bucket, key: key, mirror: .current).blob
+    }
 }
 
 public enum CatalogError: Error, Sendable, Equatable {
@@ -251,6 +337,12 @@ public enum CatalogError: Error, Sendable, Equatable {
     case noSuchBucket
     case bucketNotEmpty
     case noSuchUpload
+    /// The dataset's routing changed (its source was detached) while the write was under way.
+    case routingChanged
+    /// A phase change whose precondition does not hold.
+    case phase(String)
+    /// Retirement while copies are not all current yet (retry once the queue drains).
+    case notReady(String)
     /// A row the catalog cannot interpret; the request fails rather than guess.
     case corrupt(String)
 }

@@ -13,10 +13,13 @@ public final class SQLiteCatalog: Catalog {
     /// this process's writes. `generation` moves on every bucket write, so a load that raced a
     /// write is not kept. A dataset created by another process (`passerelle dataset create`
     /// while the gateway runs) shows up on the first miss a second after the last load.
-    private let bucketCache = NIOLockedValueBox<(generation: Int, map: [String: BucketRecord]?, loaded: ContinuousClock.Instant)>((0, nil, .now))
+    let bucketCache = NIOLockedValueBox<(generation: Int, map: [String: BucketRecord]?, loaded: ContinuousClock.Instant)>((0, nil, .now))
 
     public init(path: String) throws {
         var config = Configuration()
+        // The gateway and the CLI (migrations, key rotation) write the same file: a writer
+        // waits for the other's transaction instead of failing.
+        config.busyMode = .timeout(30)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
@@ -69,6 +72,7 @@ public final class SQLiteCatalog: Catalog {
                 CREATE INDEX objects_by_kek ON objects (bucket, kek_version) WHERE kek_version IS NOT NULL;
                 """)
         }
+        registerMigrationTables(&m)
         return m
     }
 
@@ -224,24 +228,24 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    public func putObject(_ record: ObjectRecord, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> String? {
+    public func putObject(_ record: ObjectRecord, mirror: MirrorCommit, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> WriteResult {
         try await pool.write { db in
             try Self.requireBucket(db, record.bucket)
             let current = try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ?",
                                            arguments: [record.bucket, Data(record.key.utf8)]).map(Self.object)
             try precondition(current)
-            try Self.upsert(db, record)
-            return current.map(\.blob).flatMap { $0 == record.blob ? nil : $0 }
+            return try Self.write(db, record, replacing: current, mirror: mirror)
         }
     }
 
-    public func deleteObject(bucket: String, key: String) async throws -> String? {
+    public func deleteObject(bucket: String, key: String, mirror: MirrorCommit) async throws -> (blob: String?, replica: String?) {
         try await pool.write { db in
             try Self.requireBucket(db, bucket)
             let blob = try String.fetchOne(db, sql: "SELECT blob FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
             try db.execute(sql: "DELETE FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
             try db.execute(sql: "DELETE FROM intents WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
-            return blob
+            let replica = try Self.settleMirror(db, bucket: bucket, key: key, version: nil, mirror: mirror)
+            return (blob, replica)
         }
     }
 
@@ -299,7 +303,8 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    public func completeUpload(_ uploadID: String, record: ObjectRecord, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> (parts: [PartRecord], replaced: String?) {
+    public func completeUpload(_ uploadID: String, record: ObjectRecord, mirror: MirrorCommit,
+                               precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> (parts: [PartRecord], result: WriteResult) {
         try await pool.write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM uploads WHERE upload_id = ?", arguments: [uploadID]) != nil else {
                 throw CatalogError.noSuchUpload
@@ -311,8 +316,7 @@ public final class SQLiteCatalog: Catalog {
             let parts = try Row.fetchAll(db, sql: "SELECT * FROM parts WHERE upload_id = ?", arguments: [uploadID]).map(Self.part)
             try db.execute(sql: "DELETE FROM parts WHERE upload_id = ?", arguments: [uploadID])
             try db.execute(sql: "DELETE FROM uploads WHERE upload_id = ?", arguments: [uploadID])
-            try Self.upsert(db, record)
-            return (parts, current.map(\.blob).flatMap { $0 == record.blob ? nil : $0 })
+            return (parts, try Self.write(db, record, replacing: current, mirror: mirror))
         }
     }
 
@@ -336,7 +340,7 @@ public final class SQLiteCatalog: Catalog {
 
     public func referencedBlobs() async throws -> Set<String> {
         try await pool.read { db in
-            Set(try String.fetchAll(db, sql: "SELECT blob FROM objects UNION ALL SELECT blob FROM parts"))
+            Set(try String.fetchAll(db, sql: "SELECT blob FROM objects UNION ALL SELECT blob FROM parts UNION ALL SELECT blob FROM replicas"))
         }
     }
 
@@ -348,16 +352,26 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
+    /// Writes an object row under a new version and settles its mirroring.
+    static func write(_ db: Database, _ record: ObjectRecord, replacing current: ObjectRecord?, mirror: MirrorCommit) throws -> WriteResult {
+        var record = record
+        record.version = try nextVersion(db)
+        try upsert(db, record)
+        let replica = try settleMirror(db, bucket: record.bucket, key: record.key, version: record.version, mirror: mirror)
+        return WriteResult(replaced: current.map(\.blob).flatMap { $0 == record.blob ? nil : $0 }, replacedReplica: replica,
+                           version: record.version)
+    }
+
     /// Writes an object row; an intent on its key is settled in the same transaction.
     static func upsert(_ db: Database, _ r: ObjectRecord) throws {
         try db.execute(sql: "DELETE FROM intents WHERE bucket = ? AND key = ?", arguments: [r.bucket, Data(r.key.utf8)])
         try db.execute(sql: """
             INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, headers, checksum_algorithm, checksum,
-                                            checksum_type, blob, parts_count, backend_etag, seal, kek_version)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                            checksum_type, blob, parts_count, backend_etag, seal, kek_version, version)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [r.bucket, Data(r.key.utf8), r.size, r.etag, r.lastModified.timeIntervalSince1970, try json(r.headers),
                              r.checksum?.algorithm.rawValue, r.checksum?.base64, r.checksumType, r.blob, r.partsCount, r.backendETag,
-                             try r.seal.map(json), r.seal?.key.version])
+                             try r.seal.map(json), r.seal?.key.version, r.version])
     }
 
     static func json(_ value: some Encodable) throws -> String {
@@ -398,7 +412,7 @@ public final class SQLiteCatalog: Catalog {
         ObjectRecord(bucket: row["bucket"], key: key(row), size: row["size"], etag: row["etag"],
                      lastModified: Date(timeIntervalSince1970: row["last_modified"]), headers: headers(row["headers"]),
                      checksum: checksum(row), checksumType: row["checksum_type"], blob: row["blob"], partsCount: row["parts_count"],
-                     backendETag: row["backend_etag"], seal: try seal(row))
+                     backendETag: row["backend_etag"], seal: try seal(row)).with(version: row["version"])
     }
 
     static func upload(_ row: Row) throws -> UploadRecord {

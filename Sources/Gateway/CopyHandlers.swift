@@ -60,9 +60,10 @@ extension S3Responder {
         }
         let headers = directive == "REPLACE" ? try objectHeaders(call) : source.headers
         let conditions = writePreconditions(call)
-        let (target, placement) = try await requireDataset(call.bucket)
+        let route = try await route(call.bucket)
+        let (target, placement) = (route.bucket, route.primary)
         let (origin, sourcePlacement) = try await requireDataset(source.bucket)
-        let record = try await exclusive(placement, call.bucket, call.key, conditions: conditions) {
+        let record = try await exclusive(placement, call.bucket, call.key, conditions: conditions, mirrored: route.mirrors) {
             let name = placement.name(for: call.key)
             let stored: StoredObject
             var seal = source.seal
@@ -89,9 +90,10 @@ extension S3Responder {
             record.backendETag = stored.etag
             record.lastModified = state.now()
             record.seal = seal
-            try await commit(record, placement: placement) { current in try conditions.evaluateWrite(currentETag: current?.etag) }
+            try await commit(record, route: route, mirror: route.pending) { current in try conditions.evaluateWrite(currentETag: current?.etag) }
             return record
         }
+        await replicateNow(route, key: call.key)
         var w = XMLWriter()
         w.open("CopyObjectResult")
         w.element("LastModified", HTTPDate.iso8601(record.lastModified))

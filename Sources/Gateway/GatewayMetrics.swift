@@ -1,4 +1,7 @@
+import Catalog
+import Foundation
 import Prometheus
+import Replication
 
 /// What the gateway counts, served on `GET /metrics` in the Prometheus text format.
 public final class GatewayMetrics: Sendable {
@@ -9,12 +12,58 @@ public final class GatewayMetrics: Sendable {
     /// Reads refused because the object's key version was shredded (expected after retirement).
     let shreddedReads: Counter
 
+    /// Plaintext bytes copied to migration targets (journal, backfill, read-repair).
+    let bytesCopied: Counter
+    /// Reads in cutover served by the target, and those that fell back to the source.
+    let targetReads: Counter
+    let readFallbacks: Counter
+    /// Keys queued again because a read in cutover found the target copy missing or broken.
+    let readRepairs: Counter
+
+    /// Failed replications per target backend.
+    func replicationFailures(backend: String) -> Counter {
+        registry.makeCounter(descriptor: Self.name("passerelle_replication_failures_total", "Failed replications per target backend."), labels: [("backend", backend)])
+    }
+
     public init() {
-        integrityFailures = registry.makeCounter(
-            name: "passerelle_integrity_failures_total",
-            help: "Sealed objects refused: failed authentication, wrong key, truncated or extended payload.")
-        shreddedReads = registry.makeCounter(
-            name: "passerelle_shredded_reads_total", help: "Reads of objects whose key version was shredded.")
+        integrityFailures = Self.counter(registry, "passerelle_integrity_failures_total", "Sealed objects refused: failed authentication, wrong key, truncated or extended payload.")
+        shreddedReads = Self.counter(registry, "passerelle_shredded_reads_total", "Reads of objects whose key version was shredded.")
+        bytesCopied = Self.counter(registry, "passerelle_replication_bytes_total", "Plaintext bytes copied to migration targets.")
+        targetReads = Self.counter(registry, "passerelle_target_reads_total", "Reads in cutover served by the migration target.")
+        readFallbacks = Self.counter(registry, "passerelle_read_fallbacks_total", "Reads in cutover that fell back to the source.")
+        readRepairs = Self.counter(registry, "passerelle_read_repairs_total", "Target copies queued again by a read in cutover.")
+    }
+
+    /// Gauges that describe the catalog's migrations, refreshed before each scrape.
+    func observe(migration m: MigrationRecord, journal: JournalStats, now: Date) {
+        let d = [("dataset", m.bucket)]
+        for p in Phase.allCases {
+            gauge("passerelle_migration_phase", d + [("phase", p.rawValue)]).set(Double(p == m.phase ? 1 : 0))
+        }
+        gauge("passerelle_replication_queue_depth", d).set(Double(journal.pending))
+        gauge("passerelle_replication_dead_letters", d).set(Double(journal.dead))
+        gauge("passerelle_replication_lag_seconds", d)
+            .set(Double(journal.oldestPending.map { max(0, now.timeIntervalSince($0)) } ?? 0))
+        gauge("passerelle_backfill_objects_copied", d).set(Double(m.backfill.copied + m.backfill.imported))
+        gauge("passerelle_backfill_bytes_copied", d).set(Double(m.backfill.copiedBytes))
+        gauge("passerelle_backfill_done", d).set(Double(m.backfill.stage == .done ? 1 : 0))
+        if let text = m.report, let report = try? VerificationReport.decode(Data(text.utf8)) {
+            for c in VerificationReport.Category.allCases {
+                gauge("passerelle_verification_objects", d + [("result", c.rawValue)]).set(Double(report[c].objects))
+            }
+        }
+    }
+
+    static func name(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
+    static func counter(_ registry: PrometheusCollectorRegistry, _ name: String, _ help: String) -> Counter {
+        registry.makeCounter(descriptor: Self.name(name, help))
+    }
+
+    func gauge(_ name: String, _ labels: [(String, String)]) -> Gauge {
+        registry.makeGauge(descriptor: Self.name(name, ""), labels: labels)
     }
 
     public func text() -> [UInt8] {

@@ -47,12 +47,13 @@ public enum GatewayServer {
         }
         try await declareDatasets(options.config, catalog: catalog, region: options.region, now: Date(), keyring: keyring)
         try await Reconciler(catalog: catalog, logger: logger).settleAll(backends: backends)
+        await TargetGarbage.collect(catalog: catalog, backends: backends, logger: logger)
         let state = GatewayState(catalog: catalog, backends: backends,
                                  credentials: CredentialStore([rootCredentials.0: rootCredentials.1]),
                                  region: options.region, domains: options.domains, logger: logger)
         let responder = S3Responder(state: state)
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ExpectContinueHandler()], idleTimeout: .seconds(300))
-        var services: [any Service] = []
+        var services: [any Service] = [ReplicationService(state: state)]
         services.append(Application(
             responder: responder, server: .http1(configuration: http1),
             configuration: .init(address: .hostname(options.listen.host, port: options.listen.port), serverName: "Passerelle"),
@@ -86,7 +87,9 @@ public enum GatewayServer {
         for (name, placement) in config.datasets.sorted(by: { $0.key < $1.key }) {
             if placement.sealed { try keyring?.ensureKeys(for: name, now: now) }
             if let existing = try await catalog.bucket(name) {
-                guard existing.placement == placement else {
+                // A migrated dataset keeps the placement its configuration had before the move.
+                let migratedFrom = try await catalog.migration(name).map { $0.source == placement } ?? false
+                guard existing.placement == placement || migratedFrom else {
                     throw ConfigError("dataset '\(name)' exists with placement \(existing.placement.description); the configuration says \(placement.description)")
                 }
                 continue

@@ -196,9 +196,10 @@ extension S3Responder {
         let md5s = chosen.compactMap { ETag.md5(of: $0.etag) }
         guard md5s.count == chosen.count else { throw S3Error(.internalError, "A stored part has a malformed ETag.") }
         let conditions = writePreconditions(call)
-        let (_, placement) = try await requireDataset(call.bucket)
+        let route = try await route(call.bucket)
+        let placement = route.primary
         let name = try Self.target(upload)
-        let record = try await exclusive(placement, call.bucket, call.key, conditions: conditions) { [chosen] in
+        let record = try await exclusive(placement, call.bucket, call.key, conditions: conditions, mirrored: route.mirrors) { [chosen] in
             let stored = try await placement.store.finishParts(name: name, upload: upload.backendUpload ?? "",
                                                                parts: chosen.map { PartToken(number: $0.partNumber, token: $0.blob) },
                                                                attributes: placement.attributes(upload.headers))
@@ -219,9 +220,9 @@ extension S3Responder {
                 record.checksumType = record.checksum == nil ? nil : upload.checksumType
             }
             try await writeHeader(record, in: placement)
-            let done: (parts: [PartRecord], replaced: String?)
+            let done: (parts: [PartRecord], result: WriteResult)
             do {
-                done = try await state.catalog.completeUpload(upload.uploadID, record: record) { current in
+                done = try await state.catalog.completeUpload(upload.uploadID, record: record, mirror: route.pending) { current in
                     try conditions.evaluateWrite(currentETag: current?.etag)
                 }
             } catch {
@@ -229,9 +230,11 @@ extension S3Responder {
                 throw error
             }
             await discardParts(done.parts, in: placement)
-            if let replaced = done.replaced { await discard(placement.names(of: replaced), in: placement) }
+            if let replaced = done.result.replaced { await discard(placement.names(of: replaced), in: placement) }
+            await discardReplaced(done.result.replacedReplica, route: route)
             return record
         }
+        await replicateNow(route, key: call.key)
         let checksum = record.checksum
         var w = XMLWriter()
         w.open("CompleteMultipartUploadResult")

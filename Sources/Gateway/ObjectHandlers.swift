@@ -1,6 +1,7 @@
 import Catalog
 import Crypto
 import Foundation
+import Replication
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -11,11 +12,15 @@ import Storage
 extension S3Responder {
     func putObject(_ call: S3Call) async throws -> Response {
         if let problem = Names.keyProblem(call.key) { throw problem }
-        let (_, placement) = try await requireDataset(call.bucket)
+        let route = try await route(call.bucket)
+        let placement = route.primary
         let headers = try objectHeaders(call)
         let expect = try uploadExpectations(call)
         let conditions = writePreconditions(call)
-        let record = try await exclusive(placement, call.bucket, call.key, conditions: conditions) {
+        let record = try await exclusive(placement, call.bucket, call.key, conditions: conditions, mirrored: route.mirrors) {
+            if route.sync, let target = route.target {
+                return try await putBothCopies(call, expect, headers: headers, conditions: conditions, route: route, target: target)
+            }
             let sealing = try placement.sealer?.newObject()
             let (stored, digests) = try await receiveBody(call, expect, into: placement, name: placement.name(for: call.key),
                                                           headers: headers, sealing: sealing?.0)
@@ -23,7 +28,7 @@ extension S3Responder {
                                       lastModified: state.now(), headers: headers, checksum: digests.checksum,
                                       checksumType: digests.checksum == nil ? nil : "FULL_OBJECT", blob: stored.name, partsCount: nil,
                                       backendETag: stored.etag, seal: sealing?.1.single(size: digests.length))
-            try await commit(record, placement: placement) { current in try conditions.evaluateWrite(currentETag: current?.etag) }
+            try await commit(record, route: route, mirror: route.pending) { current in try conditions.evaluateWrite(currentETag: current?.etag) }
             return record
         }
         var h: HTTPFields = [.eTag: record.etag]
@@ -34,23 +39,90 @@ extension S3Responder {
         return Response(status: .ok, headers: h)
     }
 
+    /// A PUT in sync mode: the body goes to the target first, then from there to the source,
+    /// then one catalog commit records both. A target that cannot take it fails the request
+    /// with 503 before the source is touched, so nothing is half-written.
+    func putBothCopies(_ call: S3Call, _ expect: UploadExpectations, headers: ObjectHeaders, conditions: Preconditions,
+                       route: DatasetRoute, target: ResolvedPlacement) async throws -> ObjectRecord {
+        let sealing = try target.sealer?.newObject()
+        // An in-place target copy is replaced before the commit: until then the key is queued,
+        // so a crash in between has it copied again.
+        if target.inPlace { try await state.catalog.enqueue(bucket: call.bucket, key: call.key, now: state.now()) }
+        var copy: ObjectRecord
+        do {
+            let (stored, digests) = try await receiveBody(call, expect, into: target, name: target.name(for: call.key),
+                                                          headers: headers, sealing: sealing?.0)
+            copy = ObjectRecord(bucket: call.bucket, key: call.key, size: digests.length, etag: ETag.quoted(md5: digests.md5),
+                                lastModified: state.now(), headers: headers, checksum: digests.checksum,
+                                checksumType: digests.checksum == nil ? nil : "FULL_OBJECT", blob: stored.name, partsCount: nil,
+                                backendETag: stored.etag, seal: sealing?.1.single(size: digests.length))
+            try await writeHeader(copy, in: target)
+        } catch let error as StoreError {
+            state.logger.error("sync write refused: migration target failed", metadata: ["dataset": .string(call.bucket), "error": .string(error.description)])
+            state.metrics.replicationFailures(backend: route.migration?.target.backend ?? "").increment()
+            try? await state.catalog.recordReplicationFailure(bucket: call.bucket, at: state.now())
+            throw S3Error(.serviceUnavailable, "The dataset's migration target is unavailable; the write was not applied. Please retry.")
+        }
+        let replica = ReplicaRecord(bucket: call.bucket, key: call.key, version: 0, blob: copy.blob, backendETag: copy.backendETag,
+                                    seal: copy.seal, md5: ETag.md5(of: copy.etag).map { Hex.encode($0) })
+        do {
+            let placement = route.primary
+            let sealing = try placement.sealer?.newObject()
+            let stored = try await storeObject(placement, name: placement.name(for: call.key), length: copy.size,
+                                               body: try await openPlain(copy, range: nil, in: target), attributes: placement.attributes(headers),
+                                               sealing: sealing?.0)
+            var record = copy
+            record.blob = stored.name
+            record.backendETag = stored.etag
+            record.seal = sealing?.1.single(size: copy.size)
+            try await commit(record, route: route, mirror: MirrorCommit(epoch: route.epoch, target: .written(replica))) { current in
+                try conditions.evaluateWrite(currentETag: current?.etag)
+            }
+            return record
+        } catch {
+            if !target.inPlace { await discard(target.names(of: copy.blob), in: target) }
+            throw error
+        }
+    }
+
     /// Makes `record` the object in the catalog (a sealed one gets its header object first); a
     /// blob it replaces (fresh-id placements) is removed, and a new blob is removed again if the
-    /// commit fails.
-    func commit(_ record: ObjectRecord, placement: ResolvedPlacement, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws {
+    /// commit fails. A target copy the commit makes obsolete is removed too.
+    func commit(_ record: ObjectRecord, route: DatasetRoute, mirror: MirrorCommit,
+                precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws {
+        let placement = route.primary
         try await writeHeader(record, in: placement)
-        let replaced: String?
+        let result: WriteResult
         do {
-            replaced = try await state.catalog.putObject(record, precondition: precondition)
+            result = try await state.catalog.putObject(record, mirror: mirror, precondition: precondition)
         } catch {
             if !placement.inPlace { await discard(placement.names(of: record.blob), in: placement) }
             throw error
         }
-        if let replaced { await discard(placement.names(of: replaced), in: placement) }
+        if let replaced = result.replaced { await discard(placement.names(of: replaced), in: placement) }
+        await discardReplaced(result.replacedReplica, route: route)
+    }
+
+    func discardReplaced(_ blob: String?, route: DatasetRoute) async {
+        if let blob, let target = route.target, !target.inPlace { await discard(target.names(of: blob), in: target) }
+    }
+
+    /// After a copy or a multipart completion in sync mode (committed with the key journaled),
+    /// the target copy is made before the response; if the target fails, the journal keeps
+    /// the key and the workers retry.
+    func replicateNow(_ route: DatasetRoute, key: String) async {
+        guard route.sync else { return }
+        do {
+            _ = try await Replicator(state: state).sync(route, key: key)
+            if let e = try await state.catalog.journal(bucket: route.bucket.name, key: key) { try await state.catalog.finishJournal(e) }
+        } catch {
+            state.logger.warning("sync replication deferred to the journal", metadata: ["dataset": .string(route.bucket.name), "key": .string(key),
+                                                                                       "error": .string("\(error)")])
+        }
     }
 
     func getObject(_ call: S3Call, head: Bool) async throws -> Response {
-        let (_, placement) = try await requireDataset(call.bucket)
+        let route = try await route(call.bucket)
         // Twice at most: an overwrite between the catalog read and the backend read is seen
         // as a changed backend ETag, and the second round reads the new record.
         for round in 0..<2 {
@@ -64,14 +136,15 @@ extension S3Responder {
             }
             let length = range?.length ?? record.size
             headers[.contentLength] = String(length)
+            if let status = try await replicationStatus(record, route: route) { headers[.init("x-amz-replication-status")!] = status }
             if head {
                 // An object whose key was shredded is reported as unreadable by HEAD too.
-                if let sealer = placement.sealer, let seal = record.seal { try sealer.requireKey(seal) }
+                if let sealer = route.primary.sealer, let seal = record.seal { try sealer.requireKey(seal) }
                 return Response(status: status, headers: headers)
             }
             let stream: BlobStream
             do {
-                stream = try await openPlain(record, range: range, in: placement)
+                stream = try await openForRead(record, range: range, route: route)
             } catch StoreError.changed(let name) where round == 0 {
                 state.logger.debug("backend object changed during read, retrying", metadata: ["name": .string(name)])
                 continue
@@ -82,6 +155,31 @@ extension S3Responder {
             })
         }
         throw StoreError.changed(call.key)
+    }
+
+    /// In cutover a read comes from the target's copy when it holds this version; otherwise,
+    /// or when that copy fails to open, from the source, and the key is queued so the target is
+    /// repaired (read-repair).
+    func openForRead(_ record: ObjectRecord, range: ByteRange?, route: DatasetRoute) async throws -> BlobStream {
+        if route.readsFromTarget, let target = route.target {
+            if let replica = try await state.catalog.replica(bucket: record.bucket, key: record.key), replica.version == record.version {
+                do {
+                    let stream = try await openPlain(replica.applied(to: record), range: range, in: target)
+                    state.metrics.targetReads.increment()
+                    return stream
+                } catch {
+                    state.logger.warning("target read failed, serving the source", metadata: ["dataset": .string(record.bucket), "key": .string(record.key),
+                                                                                             "error": .string("\(error)")])
+                    _ = try? await state.catalog.dropReplica(bucket: record.bucket, key: record.key, version: replica.version)
+                }
+            }
+            state.metrics.readFallbacks.increment()
+            if try await state.catalog.journal(bucket: record.bucket, key: record.key) == nil {
+                try await state.catalog.enqueue(bucket: record.bucket, key: record.key, now: state.now())
+                state.metrics.readRepairs.increment()
+            }
+        }
+        return try await openPlain(record, range: range, in: route.primary)
     }
 
     enum PreparedRead {
@@ -141,28 +239,41 @@ extension S3Responder {
 
     func deleteObject(_ call: S3Call) async throws -> Response {
         if let problem = Names.keyProblem(call.key) { throw problem }
-        let (_, placement) = try await requireDataset(call.bucket)
-        try await remove(call.bucket, call.key, placement)
+        try await remove(call.bucket, call.key, try await route(call.bucket))
         return Response(status: .noContent)
     }
 
     /// Deletes one object. In place, the backend object goes first, so a backend that cannot
     /// delete leaves the catalog (and the client's view) unchanged; otherwise the catalog goes
-    /// first and the blob after.
-    func remove(_ bucket: String, _ key: String, _ placement: ResolvedPlacement) async throws {
-        try await exclusive(placement, bucket, key) {
+    /// first and the blob after. In sync mode the target copy goes before anything else.
+    func remove(_ bucket: String, _ key: String, _ route: DatasetRoute) async throws {
+        let placement = route.primary
+        try await exclusive(placement, bucket, key, mirrored: route.mirrors) {
+            var mirror = route.pending
+            if route.sync, let target = route.target {
+                if let replica = try await state.catalog.replica(bucket: bucket, key: key) {
+                    do {
+                        try await target.store.delete(names: target.names(of: replica.blob))
+                    } catch {
+                        try? await state.catalog.recordReplicationFailure(bucket: bucket, at: state.now())
+                        throw S3Error(.serviceUnavailable, "The dataset's migration target is unavailable; the delete was not applied. Please retry.")
+                    }
+                }
+                mirror.target = .removed
+            }
             if placement.inPlace {
                 guard let record = try await state.catalog.object(bucket: bucket, key: key) else { return }
                 try await placement.store.delete(name: record.blob)
-                _ = try await state.catalog.deleteObject(bucket: bucket, key: key)
-            } else if let blob = try await state.catalog.deleteObject(bucket: bucket, key: key) {
-                await discard(placement.names(of: blob), in: placement)
+                _ = try await state.catalog.deleteObject(bucket: bucket, key: key, mirror: mirror)
+            } else {
+                let (blob, _) = try await state.catalog.deleteObject(bucket: bucket, key: key, mirror: mirror)
+                if let blob { await discard(placement.names(of: blob), in: placement) }
             }
         }
     }
 
     func deleteObjects(_ call: S3Call) async throws -> Response {
-        let (_, placement) = try await requireDataset(call.bucket)
+        let route = try await route(call.bucket)
         let body = try await readSmallBody(call)
         try verifyIntegrityHeaders(call, body: body, required: true)
         let delete = try XMLRequests.delete(body)
@@ -177,8 +288,10 @@ extension S3Responder {
                 group.addTask {
                     if let problem = Names.keyProblem(obj.key) { return (i, problem) }
                     do {
-                        try await remove(call.bucket, obj.key, placement)
+                        try await remove(call.bucket, obj.key, route)
                         return (i, nil)
+                    } catch let e as S3Error {
+                        return (i, e)
                     } catch let e as StoreError {
                         state.logger.error("delete failed", metadata: ["key": .string(obj.key), "error": .string(e.description)])
                         return (i, Self.map(e))

@@ -77,7 +77,7 @@ public final class BackendRegistry: Sendable {
 
     /// The placement of `dataset` (sealed placements are keyed by their dataset's KEK).
     public func resolve(_ p: Placement, dataset: String) throws -> ResolvedPlacement {
-        let id = "\(p.backend)\u{0}\(p.container)\u{0}\(p.prefix)\u{0}\(p.layout)\u{0}\(p.sealed ? dataset : "")"
+        let id = "\(p.backend)\u{0}\(p.container)\u{0}\(p.prefix)\u{0}\(p.layout)\u{0}\(p.sealed ? p.keyring(of: dataset) : "")"
         if let hit = cache.withLockedValue({ $0[id] }) { return hit }
         guard let backend = backends[p.backend] else {
             throw S3Error(.serviceUnavailable, "The dataset's backend '\(p.backend)' is not configured on this gateway.")
@@ -90,7 +90,7 @@ public final class BackendRegistry: Sendable {
             guard let keyring else {
                 throw S3Error(.serviceUnavailable, "The dataset '\(dataset)' is sealed and this gateway has no master key.")
             }
-            sealer = DatasetSealer(dataset: dataset, keyring: keyring)
+            sealer = DatasetSealer(dataset: p.keyring(of: dataset), keyring: keyring)
         }
         let store = try backend.store(container: p.container)
         let local = backend.kind == FileSystemBackend.kindName

@@ -71,6 +71,12 @@ public struct S3Responder: HTTPResponder {
             case "/health":
                 return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
             case "/metrics":
+                if let migrations = try? await state.catalog.migrations() {
+                    for m in migrations {
+                        let journal = (try? await state.catalog.journalStats(bucket: m.bucket)) ?? JournalStats()
+                        state.metrics.observe(migration: m, journal: journal, now: state.now())
+                    }
+                }
                 return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                                 body: .init(byteBuffer: ByteBuffer(bytes: state.metrics.text())))
             default: break
@@ -142,7 +148,8 @@ public struct S3Responder: HTTPResponder {
         case .noSuchBucket: S3Error(.noSuchBucket, "The specified bucket does not exist")
         case .bucketNotEmpty: S3Error(.bucketNotEmpty, "The bucket you tried to delete is not empty")
         case .noSuchUpload: S3Error(.noSuchUpload, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
-        case .corrupt: S3Error(.internalError, "We encountered an internal error. Please try again.")
+        case .corrupt, .phase, .notReady: S3Error(.internalError, "We encountered an internal error. Please try again.")
+        case .routingChanged: S3Error(.serviceUnavailable, "The dataset's placement changed during the request. Please retry.")
         }
     }
 
@@ -205,29 +212,26 @@ public struct S3Responder: HTTPResponder {
         return b
     }
 
-    /// The dataset and its resolved placement.
-    func requireDataset(_ name: String) async throws -> (BucketRecord, ResolvedPlacement) {
-        let b = try await requireBucket(name)
-        return (b, try state.backends.resolve(b.placement, dataset: name))
-    }
-
     /// Runs a write or delete of `key`. `conditions` are checked first, before any body is
     /// read (the commit checks them again atomically). On a placement that rewrites objects in
     /// place, writes of one key are serialised, the check happens under that lock (so it holds
     /// when the backend object changes), and an intent is recorded first: the commit clears it;
     /// a failure or a crash leaves it for `Reconciler` to settle.
+    /// While a dataset mirrors, every write of a key is serialised too, with the replication
+    /// workers' copies of it, so no copy of an older version lands after a newer one.
     func exclusive<T: Sendable>(_ placement: ResolvedPlacement, _ bucket: String, _ key: String, conditions: Preconditions? = nil,
-                                _ body: @Sendable () async throws -> T) async throws -> T {
+                                mirrored: Bool = false, _ body: @Sendable () async throws -> T) async throws -> T {
         @Sendable func check() async throws {
             guard let conditions, !conditions.isEmpty else { return }
             try conditions.evaluateWrite(currentETag: try await state.catalog.object(bucket: bucket, key: key)?.etag)
         }
-        guard placement.inPlace else {
+        guard placement.inPlace || mirrored else {
             try await check()
             return try await body()
         }
-        return try await state.keyLocks.with(bucket + "\u{0}" + key) {
+        return try await state.keyLocks.with(Self.lockName(bucket, key)) {
             try await check()
+            guard placement.inPlace else { return try await body() }
             try await state.catalog.beginIntent(bucket: bucket, key: key, now: state.now())
             do {
                 let result = try await body()
@@ -239,6 +243,8 @@ public struct S3Responder: HTTPResponder {
             }
         }
     }
+
+    static func lockName(_ bucket: String, _ key: String) -> String { bucket + "\u{0}" + key }
 
     /// Deletes backend objects no row refers to any more; failures only leave garbage.
     func discard(_ names: [String], in placement: ResolvedPlacement) async {

@@ -103,7 +103,7 @@ struct BackendCommand: AsyncParsableCommand {
 
 struct DatasetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "dataset", abstract: "Create and inspect datasets (S3 buckets).",
-                                                    subcommands: [Create.self, List.self, Show.self])
+                                                    subcommands: [Create.self, List.self, Show.self, PhaseCommand.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a dataset placed on a backend.")

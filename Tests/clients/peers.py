@@ -280,6 +280,9 @@ class AzureFake(Peer):
     def exists_direct(self, container, key):
         return self.blob(container, key).exists()
 
+    def list_direct(self, container, prefix=""):
+        return [b.name for b in self.service().get_container_client(container).list_blobs(name_starts_with=prefix)]
+
     def attributes_direct(self, container, key):
         p = self.blob(container, key).get_blob_properties()
         return p.content_settings.content_type, p.metadata

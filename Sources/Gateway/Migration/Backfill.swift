@@ -1,0 +1,151 @@
+import Catalog
+import Foundation
+import Logging
+import Replication
+import S3Protocol
+import Storage
+
+/// Copies to the target every object that has no current copy there, in key order, from a
+/// durable cursor saved after every batch: a restart re-examines one batch at most, and copies
+/// that are current are skipped, never copied again. Then, for a native source, lists the
+/// source to find objects written behind the gateway's back and imports them. A key that
+/// cannot be copied now is handed to the journal (retried with backoff); a batch where every
+/// copy failed pauses the backfill instead (the target is probably down).
+struct Backfill: Sendable {
+    let state: GatewayState
+    let bucket: String
+    static let batch = 64
+
+    func run() async throws {
+        let responder = S3Responder(state: state)
+        guard let m = try await state.catalog.migration(bucket), m.phase.mirrors else { return }
+        let route = try await responder.route(try await responder.requireBucket(bucket))
+        guard route.mirrors, route.epoch == m.epoch else { return }
+        var progress = m.backfill
+        progress.runs += 1
+        if progress.runs == 1 {
+            let usage = try await state.catalog.usage(bucket: bucket)
+            (progress.total, progress.totalBytes) = (usage.objects, usage.bytes)
+        }
+        try await save(progress, m)
+        let limiter = m.bandwidth.map { RateLimiter(bytesPerSecond: $0) }
+        let replicator = Replicator(state: state)
+        if progress.stage == .copy {
+            try await copyPass(route, m, &progress, replicator: replicator, limiter: limiter, durable: true)
+            progress.stage = .scan
+            progress.cursor = nil
+            try await save(progress, m)
+        }
+        if progress.stage == .scan {
+            try await scan(route, m, &progress, replicator: replicator)
+            // Writes that raced the start of mirroring (routed before it, committed after).
+            try await copyPass(route, m, &progress, replicator: replicator, limiter: limiter, durable: false)
+            progress.stage = .done
+            progress.cursor = nil
+            try await save(progress, m)
+            state.logger.info("backfill done", metadata: ["dataset": .string(bucket), "copied": .stringConvertible(progress.copied),
+                                                          "skipped": .stringConvertible(progress.skipped), "imported": .stringConvertible(progress.imported)])
+        }
+    }
+
+    func save(_ progress: BackfillState, _ m: MigrationRecord) async throws {
+        try await state.catalog.updateBackfill(bucket: bucket, epoch: m.epoch, progress)
+    }
+
+    /// One pass over the catalog from the cursor (or from the start when not `durable`).
+    func copyPass(_ route: DatasetRoute, _ m: MigrationRecord, _ progress: inout BackfillState, replicator: Replicator,
+                  limiter: RateLimiter?, durable: Bool) async throws {
+        var from: [UInt8] = durable ? (progress.cursor.map { Array($0.utf8) + [0] } ?? []) : []
+        while true {
+            try Task.checkCancellation()
+            let page = try await state.catalog.objectsWithReplicas(bucket: bucket, from: from, limit: Self.batch)
+            guard let last = page.last else { break }
+            let stale = page.filter { $0.1?.version != $0.0.version }.map(\.0.key)
+            if durable { progress.skipped += page.count - stale.count }
+            let outcomes = await copyAll(stale, route: route, parallelism: m.parallelism, replicator: replicator, limiter: limiter)
+            let failures = outcomes.filter { $0.1 != nil }
+            if !stale.isEmpty && failures.count == stale.count, let error = failures.first?.1 {
+                throw error
+            }
+            for (key, error, outcome) in outcomes {
+                if error != nil {
+                    // Retried by the journal workers, with backoff.
+                    try await state.catalog.enqueue(bucket: bucket, key: key, now: state.now())
+                    progress.failed += 1
+                } else if case .copied = outcome {
+                    // Counted by the catalog with the copy.
+                } else if durable {
+                    progress.skipped += 1
+                }
+            }
+            from = Array(last.0.key.utf8) + [0]
+            if durable {
+                progress.cursor = last.0.key
+                try await save(progress, m)
+            }
+            if page.count < Self.batch { break }
+        }
+    }
+
+    /// Copies `keys`, `parallelism` at a time; per key the failure or the outcome.
+    func copyAll(_ keys: [String], route: DatasetRoute, parallelism: Int, replicator: Replicator,
+                 limiter: RateLimiter?) async -> [(String, (any Error)?, Replicator.Outcome?)] {
+        await withTaskGroup(of: (Int, (any Error)?, Replicator.Outcome?).self) { group in
+            var results = [(String, (any Error)?, Replicator.Outcome?)](keys.map { ($0, nil, nil) })
+            for (i, key) in keys.enumerated() {
+                if i >= parallelism, let (j, e, o) = await group.next() { results[j] = (keys[j], e, o) }
+                group.addTask {
+                    do { return (i, nil, try await replicator.sync(route, key: key, limiter: limiter, backfill: true)) } catch { return (i, error, nil) }
+                }
+            }
+            for await (j, e, o) in group { results[j] = (keys[j], e, o) }
+            return results
+        }
+    }
+
+    /// Lists a native source and imports what the catalog does not describe: objects written
+    /// straight to the backend, or changed there, behind the gateway's back.
+    func scan(_ route: DatasetRoute, _ m: MigrationRecord, _ progress: inout BackfillState, replicator: Replicator) async throws {
+        guard let prefix = route.primary.prefix, route.primary.inPlace, let target = route.target else { return }
+        var marker = progress.cursor
+        repeat {
+            try Task.checkCancellation()
+            let listing = try await route.primary.store.list(prefix: prefix, marker: marker, limit: 1000)
+            for stored in listing.objects where stored.name.hasPrefix(prefix) {
+                let key = String(stored.name.dropFirst(prefix.count))
+                guard Names.keyProblem(key) == nil else { continue }
+                let known = try await state.catalog.object(bucket: bucket, key: key)
+                guard known == nil || (stored.etag != nil && known?.backendETag != nil && known?.backendETag != stored.etag) else { continue }
+                if try await importObject(stored, key: key, route: route, target: target, replicator: replicator, epoch: m.epoch) {
+                    progress.imported += 1
+                }
+            }
+            marker = listing.nextMarker
+            progress.cursor = marker
+            try await save(progress, m)
+        } while marker != nil
+    }
+
+    /// Adopts a backend object as the catalog's object of `key`, copying it to the target on
+    /// the way (its MD5, computed then, becomes its ETag).
+    func importObject(_ stored: StoredObject, key: String, route: DatasetRoute, target: ResolvedPlacement, replicator: Replicator,
+                      epoch: Int) async throws -> Bool {
+        try await state.keyLocks.with(S3Responder.lockName(bucket, key)) {
+            let known = try await state.catalog.object(bucket: bucket, key: key)
+            guard let fresh = try await route.primary.store.head(name: stored.name),
+                  known == nil || known?.backendETag != fresh.etag else { return false }
+            var record = ObjectRecord(bucket: bucket, key: key, size: fresh.size, etag: "", lastModified: state.now(), headers: ObjectHeaders(),
+                                      checksum: nil, checksumType: nil, blob: stored.name, partsCount: nil, backendETag: fresh.etag)
+            var copy = try await replicator.copy(record, from: route.primary, to: target, limiter: nil)
+            record.etag = "\"\(copy.md5 ?? "")\""
+            let observed = known?.backendETag
+            let result = try await state.catalog.putObject(record, mirror: MirrorCommit(epoch: epoch, target: .written(copy))) { current in
+                guard current?.backendETag == observed else { throw CatalogError.routingChanged }
+            }
+            copy.version = result.version
+            if let replaced = result.replacedReplica, !target.inPlace { await replicator.responder.discard(target.names(of: replaced), in: target) }
+            state.logger.info("imported an object written behind the gateway's back", metadata: ["dataset": .string(bucket), "key": .string(key)])
+            return true
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import Catalog
+import Foundation
+import Logging
+import Replication
+import S3Protocol
+import Storage
+
+/// Brings the target copy of one key in line with the catalog: the one operation behind the
+/// journal workers, the backfill, read-repair and sync writes. It runs under the key's lock, so
+/// it never races a write of the same key, and it records a copy only if the object still has
+/// the version it copied: a newer version is never overwritten by an older one.
+struct Replicator: Sendable {
+    let responder: S3Responder
+    var state: GatewayState { responder.state }
+
+    enum Outcome: Equatable {
+        case copied(Int64)
+        case current
+        case deleted
+        /// A newer write changed the key during the copy; its own replication follows.
+        case superseded
+        case absent
+    }
+
+    init(state: GatewayState) {
+        responder = S3Responder(state: state)
+    }
+
+    func sync(_ route: DatasetRoute, key: String, limiter: RateLimiter? = nil, backfill: Bool = false) async throws -> Outcome {
+        guard let target = route.target else { return .absent }
+        let bucket = route.bucket.name
+        return try await state.keyLocks.with(S3Responder.lockName(bucket, key)) {
+            let object = try await state.catalog.object(bucket: bucket, key: key)
+            let replica = try await state.catalog.replica(bucket: bucket, key: key)
+            guard let object else {
+                guard let replica else { return .absent }
+                try await target.store.delete(names: target.names(of: replica.blob))
+                _ = try await state.catalog.dropReplica(bucket: bucket, key: key, version: replica.version)
+                return .deleted
+            }
+            if replica?.version == object.version { return .current }
+            if target.inPlace, replica != nil {
+                // The copy replaces the recorded one in place: forget it first, so a crash
+                // half-way leaves "no copy" (copied again) rather than a wrong record.
+                _ = try await state.catalog.dropReplica(bucket: bucket, key: key, version: nil)
+            }
+            let copy = try await self.copy(object, from: route.primary, to: target, limiter: limiter)
+            let (committed, replaced) = try await state.catalog.commitReplica(copy, size: backfill ? object.size : nil)
+            guard committed else {
+                if !target.inPlace { await responder.discard(target.names(of: copy.blob), in: target) }
+                return .superseded
+            }
+            if let replaced, !target.inPlace { await responder.discard(target.names(of: replaced), in: target) }
+            state.metrics.bytesCopied.increment(by: object.size)
+            return .copied(object.size)
+        }
+    }
+
+    /// Copies the plaintext of `object` to `target` (sealed there under fresh keys when the
+    /// target is sealed); checks it against the object's MD5 ETag on the way.
+    func copy(_ object: ObjectRecord, from source: ResolvedPlacement, to target: ResolvedPlacement, limiter: RateLimiter?) async throws -> ReplicaRecord {
+        let sealing = try target.sealer?.newObject()
+        let digests = CopyBody<BlobStream>.Digests()
+        let body = CopyBody(source: try await responder.openPlain(object, range: nil, in: source), limiter: limiter, result: digests)
+        let stored = try await responder.storeObject(target, name: target.name(for: object.key), length: object.size, body: body,
+                                                     attributes: target.attributes(object.headers), sealing: sealing?.0)
+        guard let d = digests.value, d.bytes == object.size, ETag.md5(of: object.etag).map({ $0 == d.md5 }) ?? true else {
+            if !target.inPlace { await responder.discard([stored.name], in: target) }
+            throw StoreError.changed("\(object.bucket)/\(object.key): the source's bytes do not match the catalog's ETag")
+        }
+        let seal = sealing?.1.single(size: object.size)
+        var placed = object
+        placed.blob = stored.name
+        placed.backendETag = stored.etag
+        placed.seal = seal
+        try await responder.writeHeader(placed, in: target)
+        return ReplicaRecord(bucket: object.bucket, key: object.key, version: object.version, blob: stored.name, backendETag: stored.etag,
+                             seal: seal, md5: Hex.encode(d.md5))
+    }
+}
