@@ -19,9 +19,11 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "clients"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("PASSERELLE_BIN", os.path.join(ROOT, ".build", "release", "passerelle"))
 from gateway import ACCESS_KEY, BINARY, SECRET_KEY, Gateway, s3_backend_config  # noqa: E402
 from peers import SeaweedFS  # noqa: E402
+from rclone_setup import write_config  # noqa: E402
 
 QUICK = bool(os.environ.get("QUICK"))
 TOTAL_MIB, OBJECT_MIB, RANGED = (256, 64, 50) if QUICK else (1024, 64, 200)
@@ -37,26 +39,7 @@ def gateway_bench(g, bucket):
 
 
 def rclone_crypt_bench(peer, bucket, workdir):
-    conf = os.path.join(workdir, "rclone.conf")
-    password = subprocess.run(["rclone", "obscure", base64.b64encode(os.urandom(24)).decode()],
-                              check=True, capture_output=True, text=True).stdout.strip()
-    with open(conf, "w") as f:
-        f.write(f"""[sw]
-type = s3
-provider = Other
-endpoint = {peer.endpoint}
-access_key_id = {peer.access_key}
-secret_access_key = {peer.secret_key}
-region = us-east-1
-force_path_style = true
-
-[cry]
-type = crypt
-remote = sw:{bucket}/rclone-crypt
-password = {password}
-filename_encryption = standard
-""")
-    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+    conf, env = write_config(peer, workdir, f"{bucket}/rclone-crypt")
     src, dst = os.path.join(workdir, "src"), os.path.join(workdir, "dst")
     os.makedirs(src)
     block = os.urandom(OBJECT_MIB << 20)

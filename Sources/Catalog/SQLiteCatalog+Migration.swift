@@ -183,7 +183,7 @@ extension SQLiteCatalog {
     }
 
     public func updateBackfill(bucket: String, epoch: Int, _ state: BackfillState) async throws {
-        try await pool.write { db in
+        try await writeRelaxed { db in
             try db.execute(sql: "UPDATE migrations SET backfill = ? WHERE bucket = ? AND epoch = ?", arguments: [try Self.json(state), bucket, epoch])
         }
     }
@@ -240,6 +240,9 @@ extension SQLiteCatalog {
     }
 
     // MARK: target copies
+    // Copies, journal progress and backfill cursors are written relaxed (`writeRelaxed`): a
+    // power loss can only make a copy be made again; the source stays authoritative until
+    // retirement, whose transaction is a full one.
 
     public func replica(bucket: String, key: String) async throws -> ReplicaRecord? {
         try await pool.read { db in
@@ -260,7 +263,7 @@ extension SQLiteCatalog {
     }
 
     public func commitReplica(_ replica: ReplicaRecord, size: Int64?) async throws -> (committed: Bool, replaced: String?) {
-        try await pool.write { db in
+        try await writeRelaxed { db in
             let k = Data(replica.key.utf8)
             guard let m = try Self.migration(db, replica.bucket), m.phase.mirrors,
                   try Int64.fetchOne(db, sql: "SELECT version FROM objects WHERE bucket = ? AND key = ?", arguments: [replica.bucket, k]) == replica.version
@@ -314,13 +317,13 @@ extension SQLiteCatalog {
     }
 
     public func finishJournal(_ e: JournalEntry) async throws {
-        try await pool.write { db in
+        try await writeRelaxed { db in
             try db.execute(sql: "DELETE FROM journal WHERE bucket = ? AND key = ? AND version = ?", arguments: [e.bucket, Data(e.key.utf8), e.version])
         }
     }
 
     public func failJournal(_ e: JournalEntry, error: String, nextTry: Date, dead: Bool) async throws {
-        try await pool.write { db in
+        try await writeRelaxed { db in
             try db.execute(sql: """
                 UPDATE journal SET attempts = attempts + 1, next_try = ?, last_error = ?, dead = ? WHERE bucket = ? AND key = ? AND version = ?
                 """, arguments: [nextTry.timeIntervalSince1970, error, dead, e.bucket, Data(e.key.utf8), e.version])

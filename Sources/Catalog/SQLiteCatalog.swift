@@ -135,14 +135,27 @@ public final class SQLiteCatalog: Catalog {
     /// process (kill -9), which is the window it covers, without an fsync on every write; after
     /// a power loss a lost intent leaves a stale row that reads refuse (backend ETag check).
     public func beginIntent(bucket: String, key: String, now: Date) async throws {
+        try await writeRelaxed { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO intents (bucket, key, started) VALUES (?, ?, ?)",
+                           arguments: [bucket, Data(key.utf8), now.timeIntervalSince1970])
+        }
+    }
+
+    /// A transaction committed with `synchronous = NORMAL`: in WAL mode it survives a crash of
+    /// the process (kill -9) but not necessarily a power loss, and costs no fsync. For state
+    /// that a loss only makes redo (intents, replication progress), never for what a client
+    /// was told; the next `FULL` commit makes it durable too.
+    func writeRelaxed<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+            var result: T?
             try db.inTransaction {
-                try db.execute(sql: "INSERT OR REPLACE INTO intents (bucket, key, started) VALUES (?, ?, ?)",
-                               arguments: [bucket, Data(key.utf8), now.timeIntervalSince1970])
+                result = try body(db)
                 return .commit
             }
+            guard let result else { throw CatalogError.corrupt("relaxed transaction returned nothing") }
+            return result
         }
     }
 

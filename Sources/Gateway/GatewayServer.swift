@@ -72,7 +72,13 @@ public enum GatewayServer {
                 logger: logger))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await backends.shutdown()
+            throw error
+        }
+        await backends.shutdown()
     }
 
     /// The embedded store under the data directory.

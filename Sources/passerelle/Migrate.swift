@@ -202,10 +202,11 @@ struct MigrationOps {
         }
         if target.sealed { try ring?.ensureKeys(for: target.keyring(of: dataset)) }
         let registry = try await options.registry(keyring: ring)
-        defer { Task { await registry.shutdown() } }
         do {
             _ = try registry.resolve(target, dataset: dataset)
+            await registry.shutdown()
         } catch {
+            await registry.shutdown()
             throw CommandFailure("the target placement cannot be used: \(error)")
         }
         let record = MigrationRecord(bucket: dataset, source: source, target: target, mode: mode, bandwidth: bandwidth, parallelism: parallelism,

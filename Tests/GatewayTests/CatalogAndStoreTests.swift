@@ -72,9 +72,9 @@ struct CatalogTests {
         #expect(try await c.putPart(PartRecord(uploadID: "u1", partNumber: 1, size: 5, etag: "\"a\"", lastModified: Date(), checksum: nil, blob: "p1")) == nil)
         #expect(try await c.putPart(PartRecord(uploadID: "u1", partNumber: 1, size: 5, etag: "\"b\"", lastModified: Date(), checksum: nil, blob: "p1b"))?.blob == "p1")
         _ = try await c.putPart(PartRecord(uploadID: "u1", partNumber: 2, size: 5, etag: "\"c\"", lastModified: Date(), checksum: nil, blob: "p2"))
-        let done = try await c.completeUpload("u1", record: record("k", blob: "final")) { _ in }
+        let done = try await c.completeUpload("u1", record: record("k", blob: "final"), mirror: .current) { _ in }
         #expect(Set(done.parts.map(\.blob)) == ["p1b", "p2"])
-        #expect(done.replaced == nil)
+        #expect(done.result.replaced == nil)
         #expect(try await c.upload("u1") == nil)
         await #expect(throws: CatalogError.noSuchUpload) { _ = try await c.abortUpload("u1") }
         await #expect(throws: CatalogError.noSuchUpload) {

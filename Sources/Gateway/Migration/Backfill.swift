@@ -52,55 +52,93 @@ struct Backfill: Sendable {
         try await state.catalog.updateBackfill(bucket: bucket, epoch: m.epoch, progress)
     }
 
-    /// One pass over the catalog from the cursor (or from the start when not `durable`).
+    /// One pass over the catalog from the cursor (or from the start when not `durable`), with
+    /// `parallelism` copies always in flight across pages: the cursor moves past a page once
+    /// every copy of it, and of the pages before it, is done.
     func copyPass(_ route: DatasetRoute, _ m: MigrationRecord, _ progress: inout BackfillState, replicator: Replicator,
                   limiter: RateLimiter?, durable: Bool) async throws {
         var from: [UInt8] = durable ? (progress.cursor.map { Array($0.utf8) + [0] } ?? []) : []
-        while true {
-            try Task.checkCancellation()
-            let page = try await state.catalog.objectsWithReplicas(bucket: bucket, from: from, limit: Self.batch)
-            guard let last = page.last else { break }
-            let stale = page.filter { $0.1?.version != $0.0.version }.map(\.0.key)
-            if durable { progress.skipped += page.count - stale.count }
-            let outcomes = await copyAll(stale, route: route, parallelism: m.parallelism, replicator: replicator, limiter: limiter)
-            let failures = outcomes.filter { $0.1 != nil }
-            if !stale.isEmpty && failures.count == stale.count, let error = failures.first?.1 {
-                throw error
-            }
-            for (key, error, outcome) in outcomes {
-                if error != nil {
-                    // Retried by the journal workers, with backoff.
-                    try await state.catalog.enqueue(bucket: bucket, key: key, now: state.now())
-                    progress.failed += 1
-                } else if case .copied = outcome {
-                    // Counted by the catalog with the copy.
-                } else if durable {
-                    progress.skipped += 1
+        var pass = Pass(progress: progress)
+        defer { progress = pass.progress }
+        try await withThrowingTaskGroup(of: Copied.self) { group in
+            var inFlight = 0
+            while true {
+                try Task.checkCancellation()
+                let page = try await state.catalog.objectsWithReplicas(bucket: bucket, from: from, limit: Self.batch)
+                guard let last = page.last else { break }
+                let stale = page.filter { $0.1?.version != $0.0.version }.map(\.0.key)
+                if durable { pass.progress.skipped += page.count - stale.count }
+                let index = pass.open(last: last.0.key, copies: stale.count)
+                for key in stale {
+                    while inFlight >= m.parallelism, let done = try await group.next() {
+                        inFlight -= 1
+                        try await settle(done, &pass, m, durable: durable)
+                    }
+                    group.addTask {
+                        do {
+                            return Copied(page: index, key: key, error: nil,
+                                          outcome: try await replicator.sync(route, key: key, limiter: limiter, backfill: true))
+                        } catch {
+                            return Copied(page: index, key: key, error: error, outcome: nil)
+                        }
+                    }
+                    inFlight += 1
                 }
+                try await advance(&pass, m, durable: durable)
+                from = Array(last.0.key.utf8) + [0]
+                if page.count < Self.batch { break }
             }
-            from = Array(last.0.key.utf8) + [0]
-            if durable {
-                progress.cursor = last.0.key
-                try await save(progress, m)
-            }
-            if page.count < Self.batch { break }
+            while let done = try await group.next() { try await settle(done, &pass, m, durable: durable) }
         }
     }
 
-    /// Copies `keys`, `parallelism` at a time; per key the failure or the outcome.
-    func copyAll(_ keys: [String], route: DatasetRoute, parallelism: Int, replicator: Replicator,
-                 limiter: RateLimiter?) async -> [(String, (any Error)?, Replicator.Outcome?)] {
-        await withTaskGroup(of: (Int, (any Error)?, Replicator.Outcome?).self) { group in
-            var results = [(String, (any Error)?, Replicator.Outcome?)](keys.map { ($0, nil, nil) })
-            for (i, key) in keys.enumerated() {
-                if i >= parallelism, let (j, e, o) = await group.next() { results[j] = (keys[j], e, o) }
-                group.addTask {
-                    do { return (i, nil, try await replicator.sync(route, key: key, limiter: limiter, backfill: true)) } catch { return (i, error, nil) }
-                }
-            }
-            for await (j, e, o) in group { results[j] = (keys[j], e, o) }
-            return results
+    struct Copied: Sendable {
+        var page: Int
+        var key: String
+        var error: (any Error)?
+        var outcome: Replicator.Outcome?
+    }
+
+    /// Pages of a pass: how many of their copies are still running, and how many failed.
+    struct Pass {
+        var progress: BackfillState
+        var pages: [(last: String, outstanding: Int, copies: Int, failed: Int, error: (any Error)?)] = []
+        var firstOpen = 0
+
+        mutating func open(last: String, copies: Int) -> Int {
+            pages.append((last, copies, copies, 0, nil))
+            return pages.count - 1
         }
+    }
+
+    func settle(_ done: Copied, _ pass: inout Pass, _ m: MigrationRecord, durable: Bool) async throws {
+        pass.pages[done.page].outstanding -= 1
+        if let error = done.error {
+            // Retried by the journal workers, with backoff.
+            try await state.catalog.enqueue(bucket: bucket, key: done.key, now: state.now())
+            pass.pages[done.page].failed += 1
+            if pass.pages[done.page].error == nil { pass.pages[done.page].error = error }
+            pass.progress.failed += 1
+        } else if case .copied = done.outcome {
+            // Counted by the catalog with the copy.
+        } else if durable {
+            pass.progress.skipped += 1
+        }
+        try await advance(&pass, m, durable: durable)
+    }
+
+    /// Moves the cursor past the finished pages; a page where every copy failed pauses the
+    /// backfill (the target is probably down; the driver restarts it from the cursor).
+    func advance(_ pass: inout Pass, _ m: MigrationRecord, durable: Bool) async throws {
+        var moved = false
+        while pass.firstOpen < pass.pages.count, pass.pages[pass.firstOpen].outstanding == 0 {
+            let page = pass.pages[pass.firstOpen]
+            if page.copies > 0, page.failed == page.copies, let error = page.error { throw error }
+            pass.progress.cursor = page.last
+            pass.firstOpen += 1
+            moved = true
+        }
+        if moved && durable { try await save(pass.progress, m) }
     }
 
     /// Lists a native source and imports what the catalog does not describe: objects written

@@ -4,8 +4,8 @@ import NIOCore
 import Replication
 
 /// Plaintext on its way from one placement to the other: hashed (MD5, the S3 ETag of a single
-/// PUT, and SHA-256) and paced by the backfill's bandwidth limit. The digests appear in
-/// `result` once the stream has been read to its end.
+/// PUT) and paced by the backfill's bandwidth limit. The digest appears in `result` once the
+/// stream has been read to its end.
 struct CopyBody<Source: AsyncSequence & Sendable>: AsyncSequence, Sendable where Source.Element == ByteBuffer {
     typealias Element = ByteBuffer
     let source: Source
@@ -13,9 +13,9 @@ struct CopyBody<Source: AsyncSequence & Sendable>: AsyncSequence, Sendable where
     let result: Digests
 
     final class Digests: Sendable {
-        private let box = NIOLockedValueBox<(md5: [UInt8], sha256: [UInt8], bytes: Int64)?>(nil)
-        func set(_ v: (md5: [UInt8], sha256: [UInt8], bytes: Int64)) { box.withLockedValue { $0 = v } }
-        var value: (md5: [UInt8], sha256: [UInt8], bytes: Int64)? { box.withLockedValue { $0 } }
+        private let box = NIOLockedValueBox<(md5: [UInt8], bytes: Int64)?>(nil)
+        func set(_ v: (md5: [UInt8], bytes: Int64)) { box.withLockedValue { $0 = v } }
+        var value: (md5: [UInt8], bytes: Int64)? { box.withLockedValue { $0 } }
     }
 
     func makeAsyncIterator() -> Iterator {
@@ -27,18 +27,14 @@ struct CopyBody<Source: AsyncSequence & Sendable>: AsyncSequence, Sendable where
         let limiter: RateLimiter?
         let result: Digests
         var md5 = Insecure.MD5()
-        var sha256 = SHA256()
         var bytes: Int64 = 0
 
         mutating func next() async throws -> ByteBuffer? {
             guard let chunk = try await base.next() else {
-                result.set((Array(md5.finalize()), Array(sha256.finalize()), bytes))
+                result.set((Array(md5.finalize()), bytes))
                 return nil
             }
-            chunk.withUnsafeReadableBytes { raw in
-                md5.update(bufferPointer: raw)
-                sha256.update(bufferPointer: raw)
-            }
+            chunk.withUnsafeReadableBytes { md5.update(bufferPointer: $0) }
             bytes += Int64(chunk.readableBytes)
             try await limiter?.take(chunk.readableBytes)
             return chunk

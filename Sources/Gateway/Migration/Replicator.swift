@@ -60,20 +60,28 @@ struct Replicator: Sendable {
     /// target is sealed); checks it against the object's MD5 ETag on the way.
     func copy(_ object: ObjectRecord, from source: ResolvedPlacement, to target: ResolvedPlacement, limiter: RateLimiter?) async throws -> ReplicaRecord {
         let sealing = try target.sealer?.newObject()
+        let seal = sealing?.1.single(size: object.size)
+        let placed = { var r = object; r.blob = target.name(for: object.key); r.seal = seal; return r }()
+        // A sealed copy's header depends on nothing the copy computes: it is written alongside.
+        async let header: Void = {
+            if let sealer = target.sealer, let seal { try await sealer.writeHeader(for: placed, seal: seal, to: target.store) }
+        }()
         let digests = CopyBody<BlobStream>.Digests()
-        let body = CopyBody(source: try await responder.openPlain(object, range: nil, in: source), limiter: limiter, result: digests)
-        let stored = try await responder.storeObject(target, name: target.name(for: object.key), length: object.size, body: body,
+        let stored: StoredObject
+        do {
+            let body = CopyBody(source: try await responder.openPlain(object, range: nil, in: source), limiter: limiter, result: digests)
+            stored = try await responder.storeObject(target, name: placed.blob, length: object.size, body: body,
                                                      attributes: target.attributes(object.headers), sealing: sealing?.0)
+            try await header
+        } catch {
+            try? await header
+            if !target.inPlace { await responder.discard(target.names(of: placed.blob), in: target) }
+            throw error
+        }
         guard let d = digests.value, d.bytes == object.size, ETag.md5(of: object.etag).map({ $0 == d.md5 }) ?? true else {
-            if !target.inPlace { await responder.discard([stored.name], in: target) }
+            if !target.inPlace { await responder.discard(target.names(of: placed.blob), in: target) }
             throw StoreError.changed("\(object.bucket)/\(object.key): the source's bytes do not match the catalog's ETag")
         }
-        let seal = sealing?.1.single(size: object.size)
-        var placed = object
-        placed.blob = stored.name
-        placed.backendETag = stored.etag
-        placed.seal = seal
-        try await responder.writeHeader(placed, in: target)
         return ReplicaRecord(bucket: object.bucket, key: object.key, version: object.version, blob: stored.name, backendETag: stored.etag,
                              seal: seal, md5: Hex.encode(d.md5))
     }
