@@ -221,6 +221,10 @@ public final class SQLiteCatalog: Catalog {
             try db.execute(sql: "DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?)", arguments: [name])
             try db.execute(sql: "DELETE FROM uploads WHERE bucket = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM buckets WHERE name = ?", arguments: [name])
+            // A dataset created again later under this name starts without a migration.
+            for table in ["migrations", "replicas", "journal"] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE bucket = ?", arguments: [name])
+            }
             return aborted
         }
     }

@@ -28,6 +28,12 @@ struct Reconciler: Sendable {
 
     func settle(bucket: String, key: String, placement: ResolvedPlacement) async {
         do {
+            // Intents only concern in-place placements; one left from before the dataset moved
+            // (its source retired) says nothing about where it lives now.
+            guard placement.inPlace else {
+                try await catalog.endIntent(bucket: bucket, key: key)
+                return
+            }
             let name = placement.name(for: key)
             let record = try await catalog.object(bucket: bucket, key: key)
             let outcome = Self.decide(recorded: record, stored: try await placement.store.head(name: name))

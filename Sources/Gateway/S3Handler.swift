@@ -237,6 +237,11 @@ public struct S3Responder: HTTPResponder {
                 let result = try await body()
                 try await state.catalog.endIntent(bucket: bucket, key: key)
                 return result
+            } catch CatalogError.routingChanged {
+                // The source was detached meanwhile: the catalog describes the target, which
+                // this write never touched; what it left on the detached source is nobody's.
+                try await state.catalog.endIntent(bucket: bucket, key: key)
+                throw CatalogError.routingChanged
             } catch {
                 await Reconciler(catalog: state.catalog, logger: state.logger).settle(bucket: bucket, key: key, placement: placement)
                 throw error

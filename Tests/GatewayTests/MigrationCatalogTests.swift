@@ -111,4 +111,13 @@ struct MigrationCatalogTests {
         #expect(try await c.journal(bucket: "b", key: "k") == nil)
         #expect(try await start(c).epoch == m.epoch + 2)
     }
+
+    @Test("a deleted dataset takes its migration with it")
+    func deleteBucket() async throws {
+        let c = try await catalog()
+        _ = try await start(c)
+        _ = try await c.deleteBucket("b")
+        try await c.createBucket(BucketRecord(name: "b", region: "us-east-1", created: Date(), placement: source))
+        #expect(try await c.migration("b") == nil)
+    }
 }

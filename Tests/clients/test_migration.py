@@ -59,7 +59,12 @@ def test_live_migration_azure_native_to_sealed_seaweedfs(migrating, azure, seawe
     # The target holds exactly the dataset, sealed: one payload and one header per object, no
     # key in clear.
     names = seaweedfs.list_direct(TARGET_CONTAINER, "cohort/")
-    assert len(names) == 2 * len(expected), (len(names), len(expected))
+    if len(names) != 2 * len(expected):
+        import sqlite3
+        blobs = {r[0] for r in sqlite3.connect(g.data_dir + "/catalog.sqlite").execute("SELECT blob FROM objects WHERE bucket = 'cohort'")}
+        stray = [n for n in names if n.removesuffix(".h") not in blobs]
+        log = open(g.log_path).read()
+        raise AssertionError(f"stray {stray}: " + "\n".join(l for l in log.splitlines() if any(s.split('/')[-1].removesuffix('.h') in l for s in stray))[:3000] + log[-3000:])
     assert not any("obj/" in n or "new/" in n for n in names)
     # Writes after retirement no longer reach the source (its copy is left for deletion).
     source = set(azure.list_direct(SOURCE_CONTAINER, "cohort/"))

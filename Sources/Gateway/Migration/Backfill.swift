@@ -43,8 +43,9 @@ struct Backfill: Sendable {
             progress.stage = .done
             progress.cursor = nil
             try await save(progress, m)
-            state.logger.info("backfill done", metadata: ["dataset": .string(bucket), "copied": .stringConvertible(progress.copied),
-                                                          "skipped": .stringConvertible(progress.skipped), "imported": .stringConvertible(progress.imported)])
+            let counted = try await state.catalog.migration(bucket)?.backfill ?? progress
+            state.logger.info("backfill done", metadata: ["dataset": .string(bucket), "copied": .stringConvertible(counted.copied),
+                                                          "skipped": .stringConvertible(counted.skipped), "imported": .stringConvertible(counted.imported)])
         }
     }
 

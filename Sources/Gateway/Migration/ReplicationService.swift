@@ -34,28 +34,41 @@ public struct ReplicationService: Service {
 
     // MARK: journal
 
+    /// Up to `workers` entries in flight at any time, each taken as soon as a worker is free
+    /// (a long copy holds one worker, not the queue); an entry is never taken twice at once.
     func runJournal() async {
         let replicator = Replicator(state: state)
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            var processed = 0
-            do {
-                let due = try await state.catalog.dueJournal(now: state.now(), limit: 256)
-                processed = due.count
-                var routes: [String: DatasetRoute?] = [:]
-                for e in due where routes[e.bucket] == nil {
-                    routes[e.bucket] = try? await routeIfMirroring(e.bucket)
-                }
-                await withTaskGroup(of: Void.self) { group in
-                    for (i, entry) in due.enumerated() {
-                        if i >= workers { await group.next() }
-                        let route = routes[entry.bucket] ?? nil
-                        group.addTask { await apply(entry, route: route, replicator: replicator) }
+        let running = NIOLockedValueBox<Set<String>>([])
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                var started = 0
+                do {
+                    let free = workers - running.withLockedValue { $0.count }
+                    let due = free > 0 ? try await state.catalog.dueJournal(now: state.now(), limit: free + running.withLockedValue { $0.count }) : []
+                    // Per dataset: where its copies go, none (no longer mirroring: the entries
+                    // are dropped), or unknown for now (left for the next round).
+                    var routes: [String: Result<DatasetRoute?, any Error>] = [:]
+                    for e in due {
+                        let id = e.bucket + "\u{0}" + e.key
+                        guard started < free, running.withLockedValue({ $0.insert(id).inserted }) else { continue }
+                        if routes[e.bucket] == nil {
+                            do { routes[e.bucket] = .success(try await routeIfMirroring(e.bucket)) } catch { routes[e.bucket] = .failure(error) }
+                        }
+                        guard case .success(let route) = routes[e.bucket] else {
+                            running.withLockedValue { _ = $0.remove(id) }
+                            continue
+                        }
+                        started += 1
+                        group.addTask {
+                            await apply(e, route: route, replicator: replicator)
+                            running.withLockedValue { _ = $0.remove(id) }
+                        }
                     }
+                } catch {
+                    state.logger.warning("replication journal unreadable", metadata: ["error": .string("\(error)")])
                 }
-            } catch {
-                state.logger.warning("replication journal unreadable", metadata: ["error": .string("\(error)")])
+                if started == 0 { try? await Task.sleep(for: poll) }
             }
-            if processed == 0 { try? await Task.sleep(for: poll) }
         }
     }
 
