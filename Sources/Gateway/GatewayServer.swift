@@ -115,7 +115,7 @@ public enum GatewayServer {
         let present = Set(all)
         var removed = 0
         for blob in all where !referenced.contains(blob) {
-            let payload = blob.hasSuffix(".h") ? String(blob.dropLast(2)) : blob
+            let payload = DatasetSealer.payloadName(of: blob)
             if referenced.contains(payload) || present.contains(DatasetSealer.headerName(of: payload)) && present.contains(payload) { continue }
             try await store.delete(name: blob)
             removed += 1

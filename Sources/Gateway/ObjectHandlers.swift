@@ -136,7 +136,9 @@ extension S3Responder {
             }
             let length = range?.length ?? record.size
             headers[.contentLength] = String(length)
-            if let status = try await replicationStatus(record, route: route) { headers[.init("x-amz-replication-status")!] = status }
+            // The target copy's row, read once for the status and for a read in cutover.
+            let replica = route.mirrors ? try await state.catalog.replica(bucket: record.bucket, key: record.key) : nil
+            if let status = try await replicationStatus(record, replica: replica, route: route) { headers[.init("x-amz-replication-status")!] = status }
             if head {
                 // An object whose key was shredded is reported as unreadable by HEAD too.
                 if let sealer = route.primary.sealer, let seal = record.seal { try sealer.requireKey(seal) }
@@ -144,7 +146,7 @@ extension S3Responder {
             }
             let stream: BlobStream
             do {
-                stream = try await openForRead(record, range: range, route: route)
+                stream = try await openForRead(record, replica: replica, range: range, route: route)
             } catch StoreError.changed(let name) where round == 0 {
                 state.logger.debug("backend object changed during read, retrying", metadata: ["name": .string(name)])
                 continue
@@ -160,9 +162,9 @@ extension S3Responder {
     /// In cutover a read comes from the target's copy when it holds this version; otherwise,
     /// or when that copy fails to open, from the source, and the key is queued so the target is
     /// repaired (read-repair).
-    func openForRead(_ record: ObjectRecord, range: ByteRange?, route: DatasetRoute) async throws -> BlobStream {
+    func openForRead(_ record: ObjectRecord, replica: ReplicaRecord?, range: ByteRange?, route: DatasetRoute) async throws -> BlobStream {
         if route.readsFromTarget, let target = route.target {
-            if let replica = try await state.catalog.replica(bucket: record.bucket, key: record.key), replica.version == record.version {
+            if let replica, replica.version == record.version {
                 do {
                     let stream = try await openPlain(replica.applied(to: record), range: range, in: target)
                     state.metrics.targetReads.increment()

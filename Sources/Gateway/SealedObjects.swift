@@ -17,6 +17,11 @@ public struct DatasetSealer: Sendable {
     /// The header object of the payload stored as `blob`.
     public static func headerName(of blob: String) -> String { blob + ".h" }
 
+    /// The payload a backend name belongs to: itself, or the payload of a header object.
+    static func payloadName(of name: String) -> String {
+        name.hasSuffix(".h") ? String(name.dropLast(2)) : name
+    }
+
     /// A new object's keys and seal (its segments are filled in when its size is known).
     func newObject() throws -> (ObjectKeys, SealRecord) {
         let kek = try keyring.read().current(dataset)

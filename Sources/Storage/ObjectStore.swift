@@ -58,6 +58,18 @@ extension ObjectStore {
     public func delete(name: String) async throws {
         try await delete(names: [name])
     }
+
+    /// Every object whose name starts with `prefix`, all pages read.
+    public func listAll(prefix: String) async throws -> [StoredObject] {
+        var all: [StoredObject] = []
+        var marker: String?
+        repeat {
+            let page = try await list(prefix: prefix, marker: marker, limit: 1000)
+            all += page.objects.filter { $0.name.hasPrefix(prefix) }
+            marker = page.nextMarker
+        } while marker != nil
+        return all
+    }
 }
 
 /// A stored part: its number and what the backend needs to commit it (S3 part ETag, Azure

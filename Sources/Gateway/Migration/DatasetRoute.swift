@@ -43,9 +43,9 @@ extension S3Responder {
     /// `x-amz-replication-status` of an object of a mirrored dataset, as AWS reports it on the
     /// source object: COMPLETED once the target holds this version, FAILED when its replication
     /// was dead-lettered, PENDING otherwise.
-    func replicationStatus(_ record: ObjectRecord, route: DatasetRoute) async throws -> String? {
+    func replicationStatus(_ record: ObjectRecord, replica: ReplicaRecord?, route: DatasetRoute) async throws -> String? {
         guard route.mirrors else { return nil }
-        if let r = try await state.catalog.replica(bucket: record.bucket, key: record.key), r.version == record.version { return "COMPLETED" }
+        if let r = replica, r.version == record.version { return "COMPLETED" }
         if let j = try await state.catalog.journal(bucket: record.bucket, key: record.key), j.dead { return "FAILED" }
         return "PENDING"
     }

@@ -14,16 +14,10 @@ enum TargetGarbage {
             do {
                 let target = try backends.resolve(m.target, dataset: m.bucket)
                 let prefix = target.prefix ?? ""
-                var names: [String] = []
-                var marker: String?
-                repeat {
-                    let page = try await target.store.list(prefix: prefix, marker: marker, limit: 1000)
-                    names += page.objects.map(\.name)
-                    marker = page.nextMarker
-                } while marker != nil
+                let names = try await target.store.listAll(prefix: prefix).map(\.name)
                 let referenced = try await catalog.replicaBlobs(bucket: m.bucket)
                 let orphans = names.filter { name in
-                    let payload = name.hasSuffix(".h") ? String(name.dropLast(2)) : name
+                    let payload = DatasetSealer.payloadName(of: name)
                     return isSealedID(String(payload.dropFirst(prefix.count))) && !referenced.contains(payload)
                 }
                 guard !orphans.isEmpty else { continue }

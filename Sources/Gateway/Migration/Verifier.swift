@@ -160,20 +160,11 @@ public struct Verifier: Sendable {
     func extras(route: DatasetRoute, target: ResolvedPlacement, into report: inout VerificationReport) async throws {
         guard let prefix = target.prefix else { return } // the shared local store: nothing to list per dataset
         let bucket = route.bucket.name
-        var listed: [StoredObject] = []
-        var marker: String?
-        repeat {
-            let page = try await target.store.list(prefix: prefix, marker: marker, limit: 1000)
-            listed += page.objects.filter { $0.name.hasPrefix(prefix) }
-            marker = page.nextMarker
-        } while marker != nil
+        var listed = try await target.store.listAll(prefix: prefix)
         func unexplained() async throws -> [StoredObject] {
             if target.sealer != nil {
                 let blobs = try await state.catalog.replicaBlobs(bucket: bucket)
-                return listed.filter { o in
-                    let payload = o.name.hasSuffix(".h") ? String(o.name.dropLast(2)) : o.name
-                    return !blobs.contains(payload)
-                }
+                return listed.filter { !blobs.contains(DatasetSealer.payloadName(of: $0.name)) }
             }
             var out: [StoredObject] = []
             for o in listed where try await state.catalog.object(bucket: bucket, key: String(o.name.dropFirst(prefix.count))) == nil {
