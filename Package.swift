@@ -69,6 +69,23 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "Audit",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Access",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Replication",
             dependencies: [
                 "Catalog",
@@ -79,7 +96,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "S3Protocol", "Storage", "Catalog", "Sealing", "Replication",
+                "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "Audit", "Access",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -95,22 +112,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "passerelle",
             dependencies: [
-                "Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "Replication",
+                "Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "Audit", "Access",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strict
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "S3ProtocolTests", dependencies: ["S3Protocol", "TestSupport"], resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "SealingTests", dependencies: ["Sealing", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .testTarget(name: "TrustTests", dependencies: ["Audit", "Access", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Catalog"], swiftSettings: strict),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "TestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -8,6 +8,7 @@ set -euo pipefail
 tools=()
 command -v rclone >/dev/null 2>&1 || tools+=(rclone)
 command -v curl >/dev/null 2>&1 || tools+=(curl)
+command -v qrencode >/dev/null 2>&1 || tools+=(qrencode)
 command -v memcached >/dev/null 2>&1 || tools+=(memcached)
 command -v swift-proxy-server >/dev/null 2>&1 || tools+=(swift swift-proxy swift-object swift-account swift-container python3-swift)
 "$(dirname "$0")/install-build-deps.sh" "${tools[@]}"
@@ -35,3 +36,6 @@ $PY -c "import azure.storage.blob" 2>/dev/null || missing+=(azure-storage-blob)
 # An independent AES-GCM/HKDF implementation checks the published sealed-format vectors.
 $PY -c "import cryptography.hazmat.primitives.ciphers.aead" 2>/dev/null || missing+=(cryptography)
 if ((${#missing[@]})); then pip_install "${missing[@]}"; fi
+# An independent RFC 6962 verifier (a port of transparency-dev/merkle) checks the audit log's
+# inclusion and consistency proofs; its own dependencies (cryptography, requests) are above.
+$PY -c "import rekor_verifier.merkle_proof" 2>/dev/null || pip_install --no-deps "rekor-verifier==4.0.0"

@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SWIFT_DETERMINISTIC_HASHING=1
-./scripts/install-build-deps.sh
+./scripts/install-build-deps.sh qrencode   # terminal QR codes for TOTP enrolment
 swift build -c release --product passerelle
 exec .build/release/passerelle serve "$@"

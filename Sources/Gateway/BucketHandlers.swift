@@ -16,7 +16,8 @@ extension S3Responder {
     }
 
     func listBuckets(_ call: S3Call) async throws -> Response {
-        let buckets = try await state.catalog.buckets()
+        let visible = call.access.visibleDatasets
+        let buckets = try await state.catalog.buckets().filter { visible?.contains($0.name) ?? true }
         var w = XMLWriter()
         w.open("ListAllMyBucketsResult")
         Self.owner(&w)

@@ -1,3 +1,4 @@
+import Audit
 import Catalog
 import Foundation
 import S3Protocol
@@ -13,9 +14,14 @@ public struct GatewayConfig: Sendable, Decodable {
     public var defaultPlacement: Placement?
     /// Where the keyring of sealed datasets lives and where its master key comes from.
     public var keyring: KeyringConfig?
+    /// Anomaly rules (defaults apply when absent).
+    public var supervision = SupervisionRules()
+    public var audit: AuditConfig?
+    public var serviceKeys: [String: ServiceKeyConfig] = [:]
 
     enum CodingKeys: String, CodingKey {
-        case backends, datasets, keyring
+        case backends, datasets, keyring, supervision, audit
+        case serviceKeys = "service_keys"
         case defaultPlacement = "default_placement"
     }
 
@@ -25,6 +31,9 @@ public struct GatewayConfig: Sendable, Decodable {
         datasets = try c.decodeIfPresent([String: Placement].self, forKey: .datasets) ?? [:]
         defaultPlacement = try c.decodeIfPresent(Placement.self, forKey: .defaultPlacement)
         keyring = try c.decodeIfPresent(KeyringConfig.self, forKey: .keyring)
+        supervision = try c.decodeIfPresent(SupervisionRules.self, forKey: .supervision) ?? SupervisionRules()
+        audit = try c.decodeIfPresent(AuditConfig.self, forKey: .audit)
+        serviceKeys = try c.decodeIfPresent([String: ServiceKeyConfig].self, forKey: .serviceKeys) ?? [:]
     }
 
     public init(backends: [String: BackendConfig] = [:], datasets: [String: Placement] = [:], defaultPlacement: Placement? = nil) {

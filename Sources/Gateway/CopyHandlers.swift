@@ -8,9 +8,8 @@ import Sealing
 import Storage
 
 extension S3Responder {
-    /// `x-amz-copy-source: [/]bucket/key[?versionId=…]`, percent-encoded.
-    func copySource(_ call: S3Call) async throws -> ObjectRecord {
-        guard let raw = call.header("x-amz-copy-source") else { throw S3Error(.invalidArgument, "Copy Source must be given") }
+    /// The bucket and key of `x-amz-copy-source: [/]bucket/key[?versionId=…]`, percent-encoded.
+    static func copySourceLocation(_ raw: String) throws -> (bucket: String, key: String) {
         var text = Substring(raw)
         if let q = text.firstIndex(of: "?") {
             let query = text[text.index(after: q)...]
@@ -28,6 +27,13 @@ extension S3Responder {
         guard !key.isEmpty else {
             throw S3Error(.invalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
         }
+        return (bucket, key)
+    }
+
+    /// `x-amz-copy-source: [/]bucket/key[?versionId=…]`, percent-encoded.
+    func copySource(_ call: S3Call) async throws -> ObjectRecord {
+        guard let raw = call.header("x-amz-copy-source") else { throw S3Error(.invalidArgument, "Copy Source must be given") }
+        let (bucket, key) = try Self.copySourceLocation(raw)
         _ = try await requireBucket(bucket)
         guard let source = try await state.catalog.object(bucket: bucket, key: key) else {
             throw S3Error(.noSuchKey, "The specified key does not exist.", details: [("Key", key)])

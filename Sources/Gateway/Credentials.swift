@@ -2,13 +2,19 @@ import Foundation
 
 /// Static access keys (root and service keys) and their secrets. Secrets are never logged.
 public struct CredentialStore: Sendable {
-    private var secrets: [String: String]
+    private var keys: [String: (name: String, secret: String)]
 
-    public init(_ secrets: [String: String]) {
-        self.secrets = secrets
+    /// `keys`: access key id → (principal name for the audit log, secret).
+    public init(named keys: [String: (name: String, secret: String)]) {
+        self.keys = keys
     }
 
     public func secret(for accessKey: String) -> String? {
-        secrets[accessKey]
+        keys[accessKey]?.secret
+    }
+
+    /// The principal an operator key stands for in the audit log.
+    public func name(for accessKey: String) -> String {
+        keys[accessKey]?.name ?? accessKey
     }
 }

@@ -2,6 +2,7 @@ import Catalog
 import Foundation
 import Prometheus
 import Replication
+import Synchronization
 
 /// What the gateway counts, served on `GET /metrics` in the Prometheus text format.
 public final class GatewayMetrics: Sendable {
@@ -20,6 +21,33 @@ public final class GatewayMetrics: Sendable {
     /// Keys queued again because a read in cutover found the target copy missing or broken.
     let readRepairs: Counter
 
+    /// Requests refused by the access policy (sessions of projects without the grant).
+    let accessDenied: Counter
+    /// Failed authentications: sign-ins (wrong password or code, replayed code, locked
+    /// account), request signatures, session tokens.
+    func authFailures(_ kind: String) -> Counter {
+        registry.makeCounter(descriptor: Self.name("passerelle_auth_failures_total", "Failed sign-ins, signatures and session tokens."),
+                             labels: [("kind", kind)])
+    }
+
+    /// Audited requests by project (`-` for operator keys) and result; the counters are kept
+    /// here, so a request costs one dictionary lookup, not a registry lookup with labels.
+    func requests(project: String, result: String) -> Counter {
+        let key = project + "\u{0}" + result
+        if let c = requestCounters.withLock({ $0[key] }) { return c }
+        let c = registry.makeCounter(descriptor: Self.name("passerelle_requests_total", "Audited requests by project and result."),
+                                     labels: [("project", project), ("result", result)])
+        requestCounters.withLock { $0[key] = c }
+        return c
+    }
+
+    let requestCounters = Mutex<[String: Counter]>([:])
+
+    /// Anomaly rule firings.
+    func anomalies(rule: String) -> Counter {
+        registry.makeCounter(descriptor: Self.name("passerelle_anomalies_total", "Anomaly rule firings."), labels: [("rule", rule)])
+    }
+
     /// Failed replications per target backend.
     func replicationFailures(backend: String) -> Counter {
         registry.makeCounter(descriptor: Self.name("passerelle_replication_failures_total", "Failed replications per target backend."), labels: [("backend", backend)])
@@ -31,6 +59,7 @@ public final class GatewayMetrics: Sendable {
         bytesCopied = Self.counter(registry, "passerelle_replication_bytes_total", "Plaintext bytes copied to migration targets.")
         targetReads = Self.counter(registry, "passerelle_target_reads_total", "Reads in cutover served by the migration target.")
         readFallbacks = Self.counter(registry, "passerelle_read_fallbacks_total", "Reads in cutover that fell back to the source.")
+        accessDenied = Self.counter(registry, "passerelle_access_denied_total", "Requests refused by the access policy.")
         readRepairs = Self.counter(registry, "passerelle_read_repairs_total", "Target copies queued again by a read in cutover.")
     }
 

@@ -1,3 +1,5 @@
+import Access
+import Audit
 import Catalog
 import Foundation
 import Hummingbird
@@ -19,6 +21,9 @@ public struct ServeOptions: Sendable {
     public var region: String
     public var domains: [String]
     public var config: GatewayConfig
+    /// Every request audited before its response (off only to measure what auditing costs).
+    public var audit = true
+    public var sessionLifetime: TimeInterval = 3600
 
     public init(dataDirectory: String, listen: (String, Int), tlsListen: (String, Int)?, region: String, domains: [String],
                 config: GatewayConfig = GatewayConfig()) {
@@ -48,12 +53,23 @@ public enum GatewayServer {
         try await declareDatasets(options.config, catalog: catalog, region: options.region, now: Date(), keyring: keyring)
         try await Reconciler(catalog: catalog, logger: logger).settleAll(backends: backends)
         await TargetGarbage.collect(catalog: catalog, backends: backends, logger: logger)
+        let metrics = GatewayMetrics()
+        let auditLog = options.audit ? try AuditLog(directory: dir) : nil
+        let trust = Trust(access: try AccessStore(directory: dir),
+                          audit: auditLog.map(AuditWriter.init(log:)),
+                          rules: options.config.supervision, metrics: metrics, logger: logger,
+                          sessionLifetime: options.sessionLifetime)
+        if !options.audit { logger.warning("auditing is OFF: requests are not recorded") }
         let state = GatewayState(catalog: catalog, backends: backends,
-                                 credentials: CredentialStore([rootCredentials.0: rootCredentials.1]),
-                                 region: options.region, domains: options.domains, logger: logger)
+                                 credentials: try options.config.operatorKeys(root: rootCredentials, environment: ProcessInfo.processInfo.environment),
+                                 region: options.region, domains: options.domains, logger: logger, trust: trust,
+                                 metrics: metrics)
         let responder = S3Responder(state: state)
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ExpectContinueHandler()], idleTimeout: .seconds(300))
         var services: [any Service] = [ReplicationService(state: state)]
+        if let auditLog, let days = options.config.audit?.retentionDays {
+            services.append(AuditRetention(log: auditLog, days: days, logger: logger))
+        }
         services.append(Application(
             responder: responder, server: .http1(configuration: http1),
             configuration: .init(address: .hostname(options.listen.host, port: options.listen.port), serverName: "Passerelle"),

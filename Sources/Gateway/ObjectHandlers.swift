@@ -289,6 +289,9 @@ extension S3Responder {
                 if i >= 16, let (j, e) = try await group.next() { results[j] = e }
                 group.addTask {
                     if let problem = Names.keyProblem(obj.key) { return (i, problem) }
+                    guard call.access.permits(.delete, dataset: call.bucket, key: obj.key) else {
+                        return (i, S3Error(.accessDenied, "Access Denied"))
+                    }
                     do {
                         try await remove(call.bucket, obj.key, route)
                         return (i, nil)

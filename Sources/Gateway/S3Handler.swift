@@ -1,3 +1,5 @@
+import Access
+import Audit
 import Catalog
 import Foundation
 import HTTPTypes
@@ -18,12 +20,17 @@ public struct GatewayState: Sendable {
     public var domains: [String]
     public var logger: Logger
     public var now: @Sendable () -> Date
-    public let metrics = GatewayMetrics()
+    /// Users, projects, sessions and the audit log; nil in the CLI's own in-process gateway.
+    public var trust: Trust?
+    public let metrics: GatewayMetrics
     let signingKeys = SigningKeyCache()
     let keyLocks = KeyLocks()
 
     public init(catalog: any Catalog, backends: BackendRegistry, credentials: CredentialStore, region: String,
-                domains: [String] = ["localhost"], logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+                domains: [String] = ["localhost"], logger: Logger, trust: Trust? = nil, metrics: GatewayMetrics = GatewayMetrics(),
+                now: @escaping @Sendable () -> Date = Date.init) {
+        self.trust = trust
+        self.metrics = metrics
         self.catalog = catalog
         self.backends = backends
         self.credentials = credentials
@@ -41,6 +48,7 @@ struct S3Call: Sendable {
     let target: RequestTarget
     let signature: VerifiedSignature
     let requestID: String
+    let access: AccessGrant
 
     var bucket: String { target.bucket ?? "" }
     var key: String { target.key ?? "" }
@@ -65,6 +73,7 @@ public struct S3Responder: HTTPResponder {
 
     public func respond(to request: Request, context: S3RequestContext) async throws -> Response {
         let requestID = Self.newRequestID()
+        if let admin = try await adminResponse(request, context: context) { return admin }
         // Unsigned GETs of these paths are the gateway's own; signed ones address buckets of that name.
         if request.method == .get, !Self.signed(request) {
             switch request.uri.path {
@@ -82,17 +91,48 @@ public struct S3Responder: HTTPResponder {
             default: break
             }
         }
+        var draft = AuditDraft(time: state.now(), requestID: requestID, source: context.channel.remoteAddress?.ipAddress)
+        let response = await handle(request, context: context, draft: &draft)
+        guard let trust = state.trust, let audit = trust.audit else { return response }
+        let event = draft.event(status: Int(response.status.code))
+        do {
+            try await audit.append(event)
+            trust.watch(event, hours: draft.hours)
+        } catch {
+            // An action that cannot be recorded is not acknowledged as done.
+            state.logger.error("audit append failed", metadata: ["request-id": .string(requestID), "error": .string("\(error)")])
+            return errorResponse(S3Error(.serviceUnavailable, "The audit log is unavailable. Please retry."), request: request,
+                                 resource: request.uri.path, requestID: requestID)
+        }
+        state.metrics.requests(project: draft.project ?? "-", result: draft.denial != nil ? "denied" : response.status.code < 400 ? "allowed" : "failed").increment()
+        return response
+    }
+
+    func handle(_ request: Request, context: S3RequestContext, draft: inout AuditDraft) async -> Response {
+        let requestID = draft.requestID
         var resource = request.uri.path
         do {
             let target = try RequestTarget.parse(request, domains: state.domains)
             resource = target.path
+            draft.dataset = target.bucket
+            draft.key = target.key
             let op = try S3Operation.classify(method: request.method.rawValue, bucket: target.bucket, key: target.key,
                                               query: target.query, headers: { name in HTTPField.Name(name).flatMap { request.headers[$0] } })
-            let signature = try SigV4Verifier(keyCache: state.signingKeys).verify(target.signable(request), now: state.now(),
-                                                      secretFor: { state.credentials.secret(for: $0) })
-            let call = S3Call(request: request, context: context, target: target, signature: signature, requestID: requestID)
+            draft.action = op.rawValue
+            let signature: VerifiedSignature, access: AccessGrant
+            if let trust = state.trust {
+                let (sig, principal) = try authenticate(request, target, trust: trust, draft: &draft)
+                signature = sig
+                access = try authorize(op, target, request, principal: principal, trust: trust, draft: &draft)
+            } else {
+                signature = try SigV4Verifier(keyCache: state.signingKeys).verify(target.signable(request), now: state.now(),
+                                                                                  secretFor: { state.credentials.secret(for: $0) })
+                access = .root
+            }
+            let call = S3Call(request: request, context: context, target: target, signature: signature, requestID: requestID, access: access)
             var response = try await dispatch(op, call)
             response.headers[.init("x-amz-request-id")!] = requestID
+            draft.bytes = Self.bytes(op, request: request, response: response)
             return response
         } catch let error as S3Error {
             return errorResponse(error, request: request, resource: resource, requestID: requestID)
@@ -265,6 +305,20 @@ public struct S3Responder: HTTPResponder {
             do { try await placement.store.discardPart(PartToken(number: p.partNumber, token: p.blob)) } catch {
                 state.logger.warning("could not discard a part", metadata: ["error": .string("\(error)")])
             }
+        }
+    }
+}
+
+extension S3Responder {
+    /// Bytes a request moved: the body sent for reads, the body received for writes.
+    static func bytes(_ op: S3Operation, request: Request, response: Response) -> Int64? {
+        switch op {
+        case .getObject:
+            return response.headers[.contentLength].flatMap { Int64($0) }
+        case .putObject, .uploadPart:
+            return (request.headers[HTTPField.Name("x-amz-decoded-content-length")!] ?? request.headers[.contentLength]).flatMap { Int64($0) }
+        default:
+            return nil
         }
     }
 }

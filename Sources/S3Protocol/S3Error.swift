@@ -51,6 +51,8 @@ public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
         public static let invalidObjectState = Code("InvalidObjectState", 403)
         public static let maxMessageLengthExceeded = Code("MaxMessageLengthExceeded", 400)
         public static let requestTimeout = Code("RequestTimeout", 400)
+        public static let invalidToken = Code("InvalidToken", 400)
+        public static let expiredToken = Code("ExpiredToken", 400)
     }
 
     public var code: Code

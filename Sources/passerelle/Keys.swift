@@ -27,6 +27,7 @@ struct KeysCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 let version = try options.keyring().update { try $0.create(dataset, now: Date()) }
+                try await options.audit("keys.create", dataset: dataset, detail: "version \(version)")
                 print("created key version \(version) for dataset \(dataset)")
             } catch let e as KeyringError {
                 throw CommandFailure(e.description)
@@ -89,6 +90,7 @@ struct KeysCommand: AsyncParsableCommand {
                 let progress = Progress(label: "re-wrapped")
                 let outcome = try await sealed.rotate { done, total in progress.show(done, total) }
                 progress.end()
+                try await options.audit("keys.rotate", dataset: dataset, detail: "\(outcome.rewrapped) keys re-wrapped to version \(try ring.read().current(dataset).version)")
                 announce("re-wrapped \(outcome.rewrapped) keys; \(outcome.unreadable) objects remain under shredded versions")
             } catch let e as KeyringError {
                 throw CommandFailure(e.description)
@@ -119,6 +121,7 @@ struct KeysCommand: AsyncParsableCommand {
             } catch let e as KeyringError {
                 throw CommandFailure(e.description)
             }
+            try await options.audit("keys.shred", dataset: dataset, detail: "version \(version); \(usage) objects made unreadable")
             print("shredded key version \(version) of \(dataset)" + (usage > 0 ? "; \(usage) objects are now unreadable" : ""))
         }
     }
@@ -181,8 +184,19 @@ struct CatalogCommand: AsyncParsableCommand {
         func run() async throws {
             try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             let target = destination + "/catalog.sqlite"
-            guard !FileManager.default.fileExists(atPath: target) else { throw CommandFailure("\(target) exists; back up into an empty directory") }
+            for name in ["catalog.sqlite", "keyring.sealed", "access.sqlite", "audit.sqlite", "audit-keys.sqlite", "access-secret", "audit-signing-key.pem"] {
+                let path = destination + "/" + name
+                guard !FileManager.default.fileExists(atPath: path) else { throw CommandFailure("\(path) exists; back up into an empty directory") }
+            }
             try options.catalog().backup(to: target)
+            // Users, projects and grants; the audit log with its period keys and signing key
+            // (a backup kept longer than the audit retention keeps those periods readable).
+            try options.access().backup(to: destination + "/access.sqlite")
+            try options.auditLog().backup(toDirectory: destination)
+            for secret in ["access-secret", "audit-signing-key.pem"] {
+                try FileManager.default.copyItem(atPath: options.dataDir + "/" + secret, toPath: destination + "/" + secret)
+            }
+            try await options.audit("catalog.backup", detail: destination)
             let ring = try options.load().keyringPath(dataDirectory: options.dataDir)
             if FileManager.default.fileExists(atPath: ring) {
                 try FileManager.default.copyItem(atPath: ring, toPath: destination + "/keyring.sealed")

@@ -211,10 +211,13 @@ struct MigrationOps {
         }
         let record = MigrationRecord(bucket: dataset, source: source, target: target, mode: mode, bandwidth: bandwidth, parallelism: parallelism,
                                      started: Date())
+        let started: MigrationRecord
         do {
-            return try await catalog.startMigration(record, transition: PhaseTransition(bucket: dataset, from: .legacy, to: .mirroring,
-                                                                                       who: Self.who, at: Date(), why: why))
+            started = try await catalog.startMigration(record, transition: PhaseTransition(bucket: dataset, from: .legacy, to: .mirroring,
+                                                                                          who: Self.who, at: Date(), why: why))
         } catch CatalogError.phase(let why) { throw CommandFailure(why) }
+        try await options.audit("phase.mirroring", dataset: dataset, detail: "migration to \(target.description) (\(mode.rawValue)): \(why)")
+        return started
     }
 
     func transition(_ command: MigrationCommand, _ dataset: String, force: Bool, why: String) async throws -> MigrationRecord {
@@ -223,7 +226,9 @@ struct MigrationOps {
         let m = try await catalog.migration(dataset)
         let (from, to, forced) = try await transitionCheck(command, dataset, m, catalog: catalog, force: force)
         do {
-            return try await catalog.changePhase(PhaseTransition(bucket: dataset, from: from, to: to, who: Self.who, at: Date(), why: why, forced: forced))
+            let done = try await catalog.changePhase(PhaseTransition(bucket: dataset, from: from, to: to, who: Self.who, at: Date(), why: why, forced: forced))
+            try await options.audit("phase.\(to.rawValue)", dataset: dataset, detail: "\(from.rawValue) → \(to.rawValue)\(forced ? " (forced)" : ""): \(why)")
+            return done
         } catch CatalogError.phase(let why) {
             throw CommandFailure(why)
         } catch CatalogError.notReady(let why) {
@@ -245,6 +250,7 @@ struct MigrationOps {
         while Date() < deadline {
             do {
                 let done = try await catalog.changePhase(PhaseTransition(bucket: dataset, from: .cutover, to: .retired, who: Self.who, at: Date(), why: why))
+                try await options.audit("phase.retired", dataset: dataset, detail: "cutover → retired: \(why)")
                 if m.mode == .journaled { try await catalog.tuneMigration(bucket: dataset, mode: .journaled, bandwidth: nil, parallelism: nil) }
                 return done
             } catch CatalogError.notReady(let why) {
@@ -273,7 +279,7 @@ struct MigrationOps {
         let registry = try await options.registry(keyring: ring)
         var logger = Logger(label: "passerelle")
         logger.logLevel = .warning
-        let state = GatewayState(catalog: catalog, backends: registry, credentials: CredentialStore([:]), region: "", logger: logger)
+        let state = GatewayState(catalog: catalog, backends: registry, credentials: CredentialStore(named: [:]), region: "", logger: logger)
         let report: VerificationReport
         do {
             report = try await Verifier(state: state, mode: mode).run(dataset: dataset)
@@ -287,6 +293,8 @@ struct MigrationOps {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try json.write(to: URL(fileURLWithPath: path))
         try await catalog.recordVerification(bucket: dataset, at: report.started, clean: report.clean, report: String(decoding: json, as: UTF8.self))
+        try await options.audit("verification", dataset: dataset, detail: "\(mode.rawValue): " + report.summary.split(separator: "\n").joined(separator: "; "),
+                                result: report.clean ? "ok" : "failed")
         if !quiet {
             print(report.summary)
             print("  report: \(path)")
@@ -294,12 +302,14 @@ struct MigrationOps {
         if !report.clean, let now = try await catalog.migration(dataset), now.phase == .verified {
             _ = try await catalog.changePhase(PhaseTransition(bucket: dataset, from: .verified, to: .mirroring, who: Self.who, at: Date(),
                                                               why: "verification not clean (\(mode.rawValue))"))
+            try await options.audit("phase.mirroring", dataset: dataset, detail: "verified → mirroring: verification not clean")
             if !quiet { print("\(dataset): back to mirroring") }
         }
         if report.clean, let now = try await catalog.migration(dataset), now.phase == .mirroring,
            (try? PhaseMachine.check(.verified, migration: now, journal: try await catalog.journalStats(bucket: dataset))) != nil {
             _ = try await catalog.changePhase(PhaseTransition(bucket: dataset, from: .mirroring, to: .verified, who: Self.who, at: Date(),
                                                               why: "clean verification (\(mode.rawValue))"))
+            try await options.audit("phase.verified", dataset: dataset, detail: "mirroring → verified: clean verification")
             if !quiet { print("\(dataset): verified") }
         }
         return report

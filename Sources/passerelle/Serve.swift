@@ -34,15 +34,23 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "YAML file declaring backends and datasets (default: the embedded local store only).")
     var config: String?
 
+    @Flag(name: .customLong("no-audit"), help: "Do not record requests in the audit log (only to measure its cost).")
+    var noAudit = false
+
+    @Option(name: .customLong("session-lifetime"), help: "Default lifetime of sign-in sessions, in seconds (max 12 h).")
+    var sessionLifetime = 3600
+
     func run() async throws {
         boundMallocRetention()
         var logger = Logger(label: "passerelle")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let credentials = try RootCredentials.load(dataDirectory: dataDir)
-        let options = ServeOptions(dataDirectory: dataDir, listen: (listen.host, listen.port),
+        var options = ServeOptions(dataDirectory: dataDir, listen: (listen.host, listen.port),
                                    tlsListen: noTLS ? nil : (tlsListen.host, tlsListen.port), region: region, domains: domain,
                                    config: try config.map(GatewayConfig.load(path:)) ?? GatewayConfig())
+        options.audit = !noAudit
+        options.sessionLifetime = TimeInterval(min(max(sessionLifetime, 60), 12 * 3600))
         try await GatewayServer.run(options, rootCredentials: credentials, logger: logger)
     }
 }

@@ -23,6 +23,29 @@ struct ConfigTests {
           prefix: "{dataset}/"
         """
 
+    @Test("trust settings: anomaly thresholds, audit retention, service keys (secrets by environment)")
+    func trustSettings() throws {
+        let c = try GatewayConfig.parse("""
+            supervision:
+              window_seconds: 120
+              download_min_objects: 10
+              webhook: http://127.0.0.1:1/hook
+            audit:
+              retention_days: 365
+            service_keys:
+              backup:
+                access_key: PSVCBACKUP
+                secret_key_env: BACKUP_SECRET
+            """)
+        #expect(c.supervision.windowSeconds == 120 && c.supervision.downloadMinObjects == 10 && c.supervision.authFailures == 10)
+        #expect(c.supervision.webhook == "http://127.0.0.1:1/hook" && c.audit?.retentionDays == 365)
+        let keys = try c.operatorKeys(root: ("ROOT", "rs"), environment: ["BACKUP_SECRET": "bs"])
+        #expect(keys.secret(for: "PSVCBACKUP") == "bs" && keys.name(for: "PSVCBACKUP") == "service:backup")
+        #expect(keys.secret(for: "ROOT") == "rs" && keys.name(for: "ROOT") == "root")
+        #expect(throws: ConfigError.self) { try c.operatorKeys(root: ("ROOT", "rs"), environment: [:]) }
+        #expect(throws: ConfigError.self) { try c.operatorKeys(root: ("PSVCBACKUP", "rs"), environment: ["BACKUP_SECRET": "bs"]) }
+    }
+
     @Test("backends, datasets (bucket as an alias of container) and the default placement")
     func parses() throws {
         let c = try GatewayConfig.parse(Self.yaml)

@@ -24,7 +24,7 @@ def free_port():
 class Gateway:
     """One gateway process; `restart()` keeps its data directory, `kill()` is SIGKILL."""
 
-    def __init__(self, data_dir=None, config=None, env=None):
+    def __init__(self, data_dir=None, config=None, env=None, args=()):
         """`config`: YAML text for `serve --config`; `env`: extra environment (backend secrets)."""
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="passerelle-test-")
         self.config_path = None
@@ -33,6 +33,7 @@ class Gateway:
             with open(self.config_path, "w") as f:
                 f.write(config)
         self.extra_env = env or {}
+        self.extra_args = list(args)
         self.port = free_port()
         self.tls_port = free_port()
         self.proc = None
@@ -56,7 +57,7 @@ class Gateway:
         config = ["--config", self.config_path] if self.config_path else []
         self.proc = subprocess.Popen(
             [BINARY, "serve", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}",
-             "--tls-listen", f"127.0.0.1:{self.tls_port}"] + config,
+             "--tls-listen", f"127.0.0.1:{self.tls_port}"] + config + self.extra_args,
             stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + timeout
         while time.time() < deadline:

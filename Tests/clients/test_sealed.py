@@ -312,14 +312,18 @@ def test_catalog_backup_carries_the_sealed_keyring(tmp_path):
         run_cli("catalog", "backup", dest, data_dir=g.data_dir, config_path=g.config_path, env=cli_env(g))
         assert open(os.path.join(dest, "keyring.sealed"), "rb").read() == open(os.path.join(g.data_dir, "keyring.sealed"), "rb").read()
         # Restore: the backed-up catalog and keyring in place of the live ones still serve the object.
+        # The backup also holds the access store and the audit log (with their keys).
+        assert {"catalog.sqlite", "keyring.sealed", "access.sqlite", "audit.sqlite", "audit-keys.sqlite", "access-secret",
+                "audit-signing-key.pem"} <= set(os.listdir(dest))
         g.stop()
-        for name in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"]:
-            if os.path.exists(os.path.join(g.data_dir, name)):
-                os.remove(os.path.join(g.data_dir, name))
-        os.replace(os.path.join(dest, "catalog.sqlite"), os.path.join(g.data_dir, "catalog.sqlite"))
-        os.replace(os.path.join(dest, "keyring.sealed"), os.path.join(g.data_dir, "keyring.sealed"))
+        for name in os.listdir(dest):
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(os.path.join(g.data_dir, name + suffix)):
+                    os.remove(os.path.join(g.data_dir, name + suffix))
+            os.replace(os.path.join(dest, name), os.path.join(g.data_dir, name))
         g.start()
         assert s3.get_object(Bucket="backed-up", Key="k")["Body"].read() == b"v" * 5000
+        assert "OK:" in run_cli("audit", "verify", data_dir=g.data_dir).stdout
         r = run_cli("catalog", "backup", dest, data_dir=g.data_dir, config_path=g.config_path, env=cli_env(g), check=False)
         assert r.returncode == 0  # the directory is empty again after the restore moved the files
     finally:

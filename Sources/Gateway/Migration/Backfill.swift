@@ -1,3 +1,4 @@
+import Audit
 import Catalog
 import Foundation
 import Logging
@@ -23,6 +24,8 @@ struct Backfill: Sendable {
         guard route.mirrors, route.epoch == m.epoch else { return }
         var progress = m.backfill
         progress.runs += 1
+        await state.trust?.record(AuditEvent(time: state.now(), principal: "gateway", action: "backfill.run", dataset: bucket,
+                                             result: "ok", detail: "run \(progress.runs), stage \(progress.stage.rawValue)"), logger: state.logger)
         if progress.runs == 1 {
             let usage = try await state.catalog.usage(bucket: bucket)
             (progress.total, progress.totalBytes) = (usage.objects, usage.bytes)
@@ -44,6 +47,9 @@ struct Backfill: Sendable {
             progress.cursor = nil
             try await save(progress, m)
             let counted = try await state.catalog.migration(bucket)?.backfill ?? progress
+            await state.trust?.record(AuditEvent(
+                time: state.now(), principal: "gateway", action: "backfill.done", dataset: bucket, bytes: counted.copiedBytes, result: "ok",
+                detail: "\(counted.copied) copied, \(counted.skipped) already current, \(counted.imported) imported"), logger: state.logger)
             state.logger.info("backfill done", metadata: ["dataset": .string(bucket), "copied": .stringConvertible(counted.copied),
                                                           "skipped": .stringConvertible(counted.skipped), "imported": .stringConvertible(counted.imported)])
         }

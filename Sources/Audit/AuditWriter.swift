@@ -1,0 +1,64 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// Group commit in front of `AuditLog`: callers wait until their entry is durable and signed,
+/// and all entries that arrive while a transaction is on disk go into the next one, so the
+/// cost of an fsync and a signature is shared by every request in flight. The transactions
+/// run on a thread of their own (SQLite blocks): one wake-up per batch, no task hops.
+public final class AuditWriter: Sendable {
+    public let log: AuditLog
+    struct State {
+        var pending: [(event: AuditEvent, done: CheckedContinuation<UInt64, any Error>)] = []
+        var appended: UInt64 = 0
+        var batches: UInt64 = 0
+    }
+
+    let state = Mutex(State())
+    let wake = DispatchSemaphore(value: 0)
+
+    public init(log: AuditLog) {
+        self.log = log
+        let thread = Thread { [self] in self.run() }
+        thread.name = "audit-writer"
+        thread.start()
+    }
+
+    /// Returns the entry's index once it is committed.
+    @discardableResult
+    public func append(_ event: AuditEvent) async throws -> UInt64 {
+        try await withCheckedThrowingContinuation { done in
+            let first = state.withLock { s in
+                s.pending.append((event, done))
+                return s.pending.count == 1
+            }
+            if first { wake.signal() }
+        }
+    }
+
+    public var batches: UInt64 { state.withLock { $0.batches } }
+
+
+    func run() {
+        while true {
+            wake.wait()
+            while true {
+                let batch = state.withLock { s in
+                    defer { s.pending = [] }
+                    return s.pending
+                }
+                guard !batch.isEmpty else { break }
+                do {
+                    let first = try log.append(batch.map(\.event))
+                    state.withLock { s in
+                        s.appended += UInt64(batch.count)
+                        s.batches += 1
+                    }
+                    for (i, p) in batch.enumerated() { p.done.resume(returning: first + UInt64(i)) }
+                } catch {
+                    for p in batch { p.done.resume(throwing: error) }
+                }
+            }
+        }
+    }
+}

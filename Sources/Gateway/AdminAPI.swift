@@ -1,0 +1,146 @@
+import Access
+import Audit
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The gateway's own unsigned endpoints next to the S3 API: sign-in (`POST /session`) and
+/// the audit log's public side (`GET /audit/checkpoint|key|proof/inclusion|proof/consistency`),
+/// which carries hashes and signatures only, so anyone holding a checkpoint can check it.
+/// Signed requests to these paths address buckets as usual.
+extension S3Responder {
+    func adminResponse(_ request: Request, context: S3RequestContext) async throws -> Response? {
+        guard !Self.signed(request), let trust = state.trust else { return nil }
+        let path = request.uri.path
+        switch (request.method, path) {
+        case (.post, "/session"):
+            return await signIn(request, context: context, trust: trust)
+        case (.get, _) where path.hasPrefix("/audit/"):
+            guard let audit = trust.audit else { return Self.json(["error": "auditing is off on this gateway"], status: .notFound) }
+            return auditResponse(path, query: request.uri.queryParameters, log: audit.log)
+        default:
+            return nil
+        }
+    }
+
+    func auditResponse(_ path: String, query: Hummingbird.Parameters, log: AuditLog) -> Response {
+        func number(_ name: String) -> UInt64? { query.get(name).flatMap { UInt64($0) } }
+        do {
+            switch path {
+            case "/audit/checkpoint":
+                guard let note = try log.latestCheckpoint() else { return Self.json(["error": "the log is empty"], status: .notFound) }
+                return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: note)))
+            case "/audit/key":
+                return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: log.signer.verifier.encoded + "\n")))
+            case "/audit/proof/inclusion":
+                guard let index = number("index"), let size = number("size") else { return Self.json(["error": "index and size are required"], status: .badRequest) }
+                let (leaf, proof) = try log.inclusionProof(index: index, size: size)
+                return Self.json(["index": index, "size": size, "leaf": Self.hex(leaf), "proof": proof.map(Self.hex)])
+            case "/audit/proof/consistency":
+                guard let from = number("from"), let to = number("to") else { return Self.json(["error": "from and to are required"], status: .badRequest) }
+                let proof = try log.consistencyProof(oldSize: from, newSize: to)
+                return Self.json(["from": from, "to": to, "proof": proof.map(Self.hex)])
+            default:
+                return Self.json(["error": "no such audit resource"], status: .notFound)
+            }
+        } catch let e as MerkleError {
+            return Self.json(["error": e.description], status: .badRequest)
+        } catch {
+            state.logger.error("audit read failed", metadata: ["error": .string("\(error)")])
+            return Self.json(["error": "the audit log could not be read"], status: .internalServerError)
+        }
+    }
+
+    struct SignInRequest: Decodable {
+        var user: String
+        var password: String
+        var totp: String
+        var project: String
+        var durationSeconds: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case user, password, totp, project
+            case durationSeconds = "duration_seconds"
+        }
+    }
+
+    /// Password + TOTP + project → short-lived credentials bound to that project. Every
+    /// attempt is audited (the password and the code never are); failures count toward lockout.
+    func signIn(_ request: Request, context: S3RequestContext, trust: Trust) async -> Response {
+        let now = state.now()
+        var draft = AuditDraft(time: now, action: "login", requestID: Self.newRequestID(), source: context.channel.remoteAddress?.ipAddress)
+        let response: Response
+        do {
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            let input = try JSONDecoder().decode(SignInRequest.self, from: Data(buffer: body))
+            draft.principal = input.user
+            draft.project = input.project
+            response = try await signIn(input, trust: trust, now: now, draft: &draft)
+        } catch {
+            draft.denial = draft.denial ?? "malformed sign-in request"
+            response = Self.json(["error": "expected JSON {user, password, totp, project, duration_seconds?}"], status: .badRequest)
+        }
+        if draft.denial != nil { state.metrics.authFailures("login").increment() }
+        let event = draft.event(status: Int(response.status.code))
+        do {
+            try await trust.audit?.append(event)
+            trust.watch(event, hours: nil)
+        } catch {
+            state.logger.error("audit append failed", metadata: ["error": .string("\(error)")])
+            return Self.json(["error": "the audit log is unavailable"], status: .serviceUnavailable)
+        }
+        return response
+    }
+
+    func signIn(_ input: SignInRequest, trust: Trust, now: Date, draft: inout AuditDraft) async throws -> Response {
+        let refused = Self.json(["error": "sign-in refused: wrong user, password or code"], status: .unauthorized)
+        let store = trust.access
+        guard let user = try store.user(input.user), !user.disabled else {
+            draft.denial = "unknown or disabled user"
+            return refused
+        }
+        if let until = user.lastFailure.flatMap({ Lockout.lockedUntil(failures: user.failures, lastFailure: $0) }), until > now {
+            draft.denial = "account locked after \(user.failures) failures"
+            return Self.json(["error": "too many failed attempts; retry after \(until.formatted(.iso8601))"], status: .tooManyRequests)
+        }
+        // PBKDF2 costs a few hundred milliseconds of CPU: off the event loops.
+        let passwordOK = await Task.detached { PasswordHash.verify(input.password, against: user.passwordHash) }.value
+        let verdict = try store.totp(of: user).verify(input.totp, at: now, lastUsedStep: user.lastStep)
+        guard passwordOK, case .accepted(let step) = verdict else {
+            try store.recordFailure(user.name, now: now)
+            draft.denial = !passwordOK ? "wrong password" : verdict == .replayed ? "TOTP code replayed" : "wrong TOTP code"
+            return refused
+        }
+        guard try store.acceptStep(user.name, step: step) else {
+            draft.denial = "TOTP code replayed"
+            return refused
+        }
+        guard let project = try store.project(input.project), project.members.contains(user.name), project.expires > now else {
+            draft.denial = "not a member of an active project \(input.project)"
+            return Self.json(["error": "user \(user.name) has no access to an active project \(input.project)"], status: .forbidden)
+        }
+        draft.purpose = project.purpose
+        let lifetime = min(TimeInterval(input.durationSeconds ?? Int(trust.sessionLifetime)), trust.maxSessionLifetime,
+                           project.expires.timeIntervalSince(now))
+        guard lifetime >= 60 else {
+            draft.denial = "requested duration below 60 s"
+            return Self.json(["error": "duration_seconds must be at least 60"], status: .badRequest)
+        }
+        let (creds, claims) = trust.access.sessions.issue(user: user.name, project: project.name, now: now, lifetime: lifetime)
+        draft.key = claims.accessKey
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return Response(status: .ok, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(data: try encoder.encode(creds))))
+    }
+
+    static func json(_ object: [String: any Sendable], status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+}
