@@ -63,9 +63,8 @@ extension AuditLog {
         while true {
             let rows = try queue.read { db in
                 try Row.fetchAll(db, sql: """
-                    SELECT e.idx, e.principal, e.project, e.dataset, e.action, e.result, e.period, e.body, n.hash
-                    FROM entries e LEFT JOIN nodes n ON n.level = 0 AND n.idx = e.idx
-                    WHERE e.idx > ? ORDER BY e.idx LIMIT 1000
+                    SELECT idx, principal, project, dataset, action, result, period, body
+                    FROM entries WHERE idx > ? ORDER BY idx LIMIT 1000
                     """, arguments: [after])
             }
             guard !rows.isEmpty else { return }
@@ -74,7 +73,7 @@ extension AuditLog {
                 after = index
                 let period: String = row["period"]
                 if keyCache[period] == nil { keyCache[period] = .some(try keys.existingKey(for: period)) }
-                let leaf = (row["hash"] as Data?).map { Hex.encode(Array($0)) }
+                let leaf = try queue.read { db in try? Self.node(db, 0, UInt64(index)) }.map { Hex.encode($0) }
                 var line = ExportLine(index: UInt64(index), leaf: leaf)
                 // Expired by retention (`expire`): content and columns gone, the hash stays.
                 let expired = row["body"] == nil && row["action"] == nil

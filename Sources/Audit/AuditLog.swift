@@ -46,8 +46,7 @@ public final class AuditLog: Sendable {
                 CREATE TABLE IF NOT EXISTS entries (
                     idx INTEGER PRIMARY KEY, time REAL, principal TEXT, project TEXT, dataset TEXT,
                     action TEXT, result TEXT, period TEXT NOT NULL, body BLOB);
-                CREATE TABLE IF NOT EXISTS nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
-                                                  PRIMARY KEY (level, idx)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS tree (pos INTEGER PRIMARY KEY, hash BLOB NOT NULL);
                 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
                 """)
         }
@@ -59,7 +58,7 @@ public final class AuditLog: Sendable {
         var periodKeys: [String: SymmetricKey] = [:]
         for p in Set(events.map(\.period)) { periodKeys[p] = try keys.key(for: p) }
         let sealed = periodKeys
-        return try queue.write { [signer] db in
+        let (first, range) = try queue.write { [signer] db in
             let first = try UInt64.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(MAX(idx) + 1, 0) FROM entries")) ?? 0
             var range = try self.frontier.withLock({ $0 }).flatMap { $0.size == first ? $0 : nil }
                 ?? CompactRange(size: first) { l, i in try Self.node(db, l, i) }
@@ -73,20 +72,20 @@ public final class AuditLog: Sendable {
                     """).execute(arguments: [size, e.time.timeIntervalSince1970, e.principal, e.project, e.dataset, e.action, e.result,
                                              e.period, try EntrySeal.seal(json, index: size, key: key)])
                 let nodes = range.append(MerkleTree.leafHash(json))
-                let insertNode = try db.cachedStatement(sql: "INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)")
+                let insertNode = try db.cachedStatement(sql: "INSERT INTO tree (pos, hash) VALUES (?, ?)")
                 for n in nodes {
-                    try insertNode.execute(arguments: [n.level, n.index, Data(n.hash)])
+                    try insertNode.execute(arguments: [Self.position(level: n.level, index: n.index), Data(n.hash)])
                 }
                 size += 1
             }
             let note = try signer.sign(Checkpoint(origin: signer.name, size: size, root: range.root).text)
             try db.cachedStatement(sql: "INSERT INTO checkpoints (size, note) VALUES (?, ?)").execute(arguments: [size, note])
-            // Kept only once committed; a failed transaction reloads it from the store.
-            let committed = range
-            self.frontier.withLock { $0 = nil }
-            db.afterNextTransaction { _ in self.frontier.withLock { $0 = committed } }
-            return first
+            return (first, range)
         }
+        // Kept only once committed (a failed transaction throws before this); the next append
+        // uses it only if the stored size still matches.
+        frontier.withLock { $0 = range }
+        return first
     }
 
     /// Consistent copies of the log and of its period keys, taken while in use.
@@ -95,8 +94,19 @@ public final class AuditLog: Sendable {
         try keys.queue.backup(to: DatabaseQueue(path: dir + "/audit-keys.sqlite"))
     }
 
+    /// Where a perfect subtree's hash is stored: in post-order, the order an append-only tree
+    /// completes them (a leaf, then each parent it closes), so every commit appends to the end
+    /// of the table instead of touching one region per level. The subtree (level, index) is
+    /// completed by leaf L = ((index + 1) << level) − 1, which follows the 2L − popcount(L)
+    /// hashes of the complete subtrees before it.
+    static func position(level: Int, index: UInt64) -> Int64 {
+        let last = ((index + 1) << UInt64(level)) - 1
+        return Int64(2 * last - UInt64(last.nonzeroBitCount) + UInt64(level))
+    }
+
     static func node(_ db: Database, _ level: Int, _ index: UInt64) throws -> MerkleTree.Hash {
-        guard let h = try Data.fetchOne(db.cachedStatement(sql: "SELECT hash FROM nodes WHERE level = ? AND idx = ?"), arguments: [level, index]) else {
+        guard let h = try Data.fetchOne(db.cachedStatement(sql: "SELECT hash FROM tree WHERE pos = ?"),
+                                        arguments: [position(level: level, index: index)]) else {
             throw MerkleError.missingNode(level: level, index: index)
         }
         return Array(h)

@@ -4,13 +4,16 @@ import Synchronization
 
 /// Group commit in front of `AuditLog`: callers wait until their entry is durable and signed,
 /// and all entries that arrive while a transaction is on disk go into the next one, so the
-/// cost of an fsync and a signature is shared by every request in flight. The transactions
-/// run on a thread of their own (SQLite blocks): one wake-up per batch, no task hops.
+/// cost of an fsync and a signature is shared by every request in flight. Transactions run on
+/// a thread of their own: SQLite blocks (on the disk, or for up to its busy timeout behind
+/// another process's transaction, such as `audit expire` from the CLI), and a blocked writer
+/// must never hold up the threads that serve requests.
 public final class AuditWriter: Sendable {
     public let log: AuditLog
     struct State {
         var pending: [(event: AuditEvent, done: CheckedContinuation<UInt64, any Error>)] = []
-        var appended: UInt64 = 0
+        /// Entries in the transaction being written.
+        var writing = 0
         var batches: UInt64 = 0
     }
 
@@ -38,24 +41,25 @@ public final class AuditWriter: Sendable {
 
     public var batches: UInt64 { state.withLock { $0.batches } }
 
-
     func run() {
         while true {
             wake.wait()
             while true {
                 let batch = state.withLock { s in
                     defer { s.pending = [] }
+                    s.writing = s.pending.count
                     return s.pending
                 }
                 guard !batch.isEmpty else { break }
                 do {
                     let first = try log.append(batch.map(\.event))
                     state.withLock { s in
-                        s.appended += UInt64(batch.count)
                         s.batches += 1
+                        s.writing = 0
                     }
                     for (i, p) in batch.enumerated() { p.done.resume(returning: first + UInt64(i)) }
                 } catch {
+                    state.withLock { $0.writing = 0 }
                     for p in batch { p.done.resume(throwing: error) }
                 }
             }

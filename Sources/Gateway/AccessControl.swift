@@ -80,9 +80,11 @@ struct AccessGrant: Sendable {
 }
 
 extension S3Responder {
-    /// The session token of a request (`x-amz-security-token`, or the presigned query form).
+    /// The session token of a request: the header, or the query parameter of a presigned URL
+    /// (`X-Amz-Security-Token` for SigV4, `x-amz-security-token` for SigV2).
     static func securityToken(_ request: Request, _ target: RequestTarget) -> String? {
         request.headers[HTTPField.Name("x-amz-security-token")!] ?? target.queryValue("X-Amz-Security-Token")
+            ?? target.queryValue("x-amz-security-token")
     }
 
     /// Verifies the signature with the secret of a static key or of the session the token

@@ -123,9 +123,9 @@ extension S3Responder {
         draft.purpose = project.purpose
         let lifetime = min(TimeInterval(input.durationSeconds ?? Int(trust.sessionLifetime)), trust.maxSessionLifetime,
                            project.expires.timeIntervalSince(now))
-        guard lifetime >= 60 else {
-            draft.denial = "requested duration below 60 s"
-            return Self.json(["error": "duration_seconds must be at least 60"], status: .badRequest)
+        guard lifetime >= 10 else {
+            draft.denial = "requested duration below 10 s"
+            return Self.json(["error": "duration_seconds must be at least 10"], status: .badRequest)
         }
         let (creds, claims) = trust.access.sessions.issue(user: user.name, project: project.name, now: now, lifetime: lifetime)
         draft.key = claims.accessKey

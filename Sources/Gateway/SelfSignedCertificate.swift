@@ -36,8 +36,11 @@ public enum SelfSignedCertificate {
             subject: name,
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.notCertificateAuthority)
-                KeyUsage(digitalSignature: true)
+                // Its own trust anchor: BoringSSL (the gateway's own clients, `passerelle login
+                // --ca-bundle`) accepts a self-signed certificate as a root only when it may
+                // sign certificates, as `openssl req -x509` makes them; path length 0.
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                KeyUsage(digitalSignature: true, keyCertSign: true)
                 try ExtendedKeyUsage([.serverAuth])
                 SubjectAlternativeNames(names)
             },

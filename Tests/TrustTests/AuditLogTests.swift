@@ -1,6 +1,7 @@
 @testable import Access
 @testable import Audit
 import Foundation
+import GRDB
 import TestSupport
 import Testing
 
@@ -11,16 +12,16 @@ struct AuditLogTests {
                    action: "GetObject", dataset: "d", key: "k\(i)", bytes: Int64(i), result: "allowed", requestID: "r\(i)")
     }
 
-    func withLog(_ body: (AuditLog) async throws -> Void) async throws {
+    func withLog(_ body: (AuditLog, String) async throws -> Void) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try await body(try AuditLog(directory: dir))
+        try await body(try AuditLog(directory: dir), dir)
     }
 
     @Test("batches commit with a signed checkpoint each; stored proofs verify against them")
     func proofsFromTheStore() async throws {
-        try await withLog { log in
+        try await withLog { log, _ in
             var checkpoints: [Checkpoint] = []
             var next = 0
             for batch in [1, 7, 30, 5] {
@@ -65,18 +66,37 @@ struct AuditLogTests {
         #expect(keys == ["action", "bytes", "dataset", "detail", "index", "key", "principal", "project", "request", "result", "time"])
     }
 
-    @Test("concurrent appends share transactions and get distinct, dense indices")
+    @Test("appends queued behind a transaction in progress share the next ones; indices are distinct and dense")
     func groupCommit() async throws {
-        try await withLog { log in
+        try await withLog { log, dir in
             let writer = AuditWriter(log: log)
+            #expect(try await writer.append(Self.event(0)) == 0)
+            // Another connection holds the write lock: the next caller's transaction waits,
+            // and everyone arriving meanwhile queues behind it.
+            let blocker = try DatabaseQueue(path: dir + "/audit.sqlite")
+            let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+            DispatchQueue.global().async {
+                try? blocker.inDatabase { db in
+                    try db.inTransaction(.immediate) {
+                        locked.signal()
+                        release.wait()
+                        return .commit
+                    }
+                }
+            }
+            locked.wait()
             let indices = try await withThrowingTaskGroup(of: UInt64.self) { group in
-                for i in 0..<300 { group.addTask { try await writer.append(Self.event(i)) } }
+                for i in 1..<300 { group.addTask { try await writer.append(Self.event(i)) } }
+                // Release the lock once every entry is either in the writer's blocked
+                // transaction or queued behind it.
+                while writer.state.withLock({ $0.pending.count + $0.writing }) < 299 { try await Task.sleep(for: .milliseconds(5)) }
+                release.signal()
                 var out: [UInt64] = []
                 for try await i in group { out.append(i) }
                 return out
             }
-            #expect(indices.sorted() == (0..<300).map { UInt64($0) })
-            #expect(writer.batches < 300)
+            #expect(indices.sorted() == (1..<300).map { UInt64($0) })
+            #expect(writer.batches == 3, "the first entry, the blocked transaction, then everything queued behind it in one")
             #expect(try log.verify().ok)
         }
     }

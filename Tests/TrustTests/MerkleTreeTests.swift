@@ -147,3 +147,18 @@ struct CheckpointTests {
         #expect(try run(Array(all.dropLast())).firstBad?.index == 9)
     }
 }
+
+@Suite("Post-order positions of stored subtrees")
+struct PositionTests {
+    @Test("appending leaves writes positions 0, 1, 2, … with no gap and no repeat")
+    func sequential() {
+        var range = CompactRange()
+        var next: Int64 = 0
+        for i in 0..<300 {
+            for n in range.append(MerkleTree.leafHash([UInt8(i & 0xff)])) {
+                #expect(AuditLog.position(level: n.level, index: n.index) == next)
+                next += 1
+            }
+        }
+    }
+}

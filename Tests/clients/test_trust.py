@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
+import time
 
 import boto3
 import botocore
@@ -39,8 +40,8 @@ def trust_gateway():
     root.put_object(Bucket="shared", Key="team/x.txt", Body=b"x")
     root.put_object(Bucket="shared", Key="other/y.txt", Body=b"y")
     # One user per test, so that no test waits for a fresh TOTP step another one used.
-    g.secrets = {u: add_user(g, u) for u in ("alice", "bob", "frank", "gina", "hana")}
-    run_cli("project", "create", "p1", "--purpose", "diabetes cohort study", "--expires", "30", "--members", "alice,bob,frank,gina,hana",
+    g.secrets = {u: add_user(g, u) for u in ("alice", "bob", "frank", "gina", "hana", "ivan")}
+    run_cli("project", "create", "p1", "--purpose", "diabetes cohort study", "--expires", "30", "--members", "alice,bob,frank,gina,hana,ivan",
             data_dir=g.data_dir)
     run_cli("project", "grant", "p1", "--dataset", "cohort", "--actions", "read,list", data_dir=g.data_dir)
     run_cli("project", "grant", "p1", "--dataset", "shared", "--prefix", "team/", "--actions", "read,list,write,delete", data_dir=g.data_dir)
@@ -93,9 +94,21 @@ def test_sign_in_and_project_bound_access(trust_gateway):
                          env=rclone_env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "a.csv", out.stderr
 
-    # The CLI sign-in prints the same kind of credentials.
-    out = subprocess.run([BINARY, "login", "--endpoint", g.endpoint, "--user", "alice", "--project", "p2", "--totp", next_code(g.alice),
-                          "--format", "credential-process"], env=dict(os.environ, PASSERELLE_PASSWORD=PASSWORD),
+    # Presigned URLs of a session (boto3's default SigV2 form and SigV4) carry the token.
+    for version in ("s3", "s3v4"):
+        signer = boto3.client("s3", endpoint_url=g.endpoint, region_name="us-east-1", aws_access_key_id=creds["AccessKeyId"],
+                              aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
+                              config=botocore.config.Config(signature_version=version, s3={"addressing_style": "path"}))
+        url = signer.generate_presigned_url("get_object", Params={"Bucket": "cohort", "Key": "2026/a.csv"}, ExpiresIn=300)
+        assert "ecurity-" in url.lower()
+        r = requests.get(url, timeout=10)
+        assert r.status_code == 200 and r.content == b"id,age\n1,40\n", (version, r.text)
+        url = signer.generate_presigned_url("get_object", Params={"Bucket": "registry", "Key": "secret.csv"}, ExpiresIn=300)
+        assert requests.get(url, timeout=10).status_code == 403
+
+    # The CLI sign-in prints the same kind of credentials (here over HTTPS, checking the certificate).
+    out = subprocess.run([BINARY, "login", "--endpoint", g.tls_endpoint, "--ca-bundle", g.certificate, "--user", "alice", "--project", "p2",
+                          "--totp", next_code(g.alice), "--format", "credential-process"], env=dict(os.environ, PASSERELLE_PASSWORD=PASSWORD),
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     cp = json.loads(out.stdout)
@@ -186,8 +199,19 @@ def test_token_tampering_expiry_revocation(trust_gateway):
     assert code_of(e) == "AccessDenied"
     run_cli("user", "enable", "gina", data_dir=g.data_dir)
     assert s3.get_object(Bucket="cohort", Key="2026/a.csv")["Body"].read()
+    # A session past its lifetime: ExpiredToken.
+    status, short = sign_in(g, "ivan", next_code(g.secrets["ivan"]), "p1", duration=10)
+    assert status == 200
+    brief = session_client(g, short)
+    assert brief.get_object(Bucket="cohort", Key="2026/a.csv")["Body"].read()
+    time.sleep(11)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        brief.get_object(Bucket="cohort", Key="2026/a.csv")
+    assert code_of(e) == "ExpiredToken"
+    assert sign_in(g, "ivan", next_code(g.secrets["ivan"]), "p1", duration=5)[0] == 400
     entries = [json.loads(e) for e in audit_entries(g).values()]
     assert any(e.get("detail", "").startswith("session token refused: forged") for e in entries)
+    assert any(e.get("detail", "") == "session token refused: expired" for e in entries)
     assert any("expired" in e.get("detail", "") for e in entries if e["result"] == "denied")
     assert any("disabled" in e.get("detail", "") for e in entries if e["result"] == "denied")
 
@@ -297,7 +321,8 @@ def test_tampering_behind_the_gateways_back(logged_copy, tamper):
         db.execute("INSERT INTO entries (idx, time, principal, action, result, period, body) VALUES (?, 0, 'mallory', 'GetObject', 'allowed', ?, ?)",
                    (n, period, body))
         import hashlib
-        db.execute("INSERT INTO nodes (level, idx, hash) VALUES (0, ?, ?)", (n, hashlib.sha256(b"\x00" + entry).digest()))
+        # Its leaf in the tree table too (post-order position of leaf n: 2n - popcount(n)).
+        db.execute("INSERT INTO tree (pos, hash) VALUES (?, ?)", (2 * n - bin(n).count("1"), hashlib.sha256(b"\x00" + entry).digest()))
         target = n
     elif tamper == "column":
         db.execute("UPDATE entries SET principal = 'someone-else' WHERE idx = ?", (target,))
@@ -369,7 +394,6 @@ def test_acknowledged_requests_are_in_the_log_after_kill_9():
         threads = [threading.Thread(target=writer) for _ in range(4)]
         for t in threads:
             t.start()
-        import time
         time.sleep(3)
         g.kill()
         stop.set()
