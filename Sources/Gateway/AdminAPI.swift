@@ -97,6 +97,9 @@ extension S3Responder {
         let refused = Self.json(["error": "sign-in refused: wrong user, password or code"], status: .unauthorized)
         let store = trust.access
         guard let user = try store.user(input.user), !user.disabled else {
+            // The same hashing work as for a real user, so the answer's timing does not tell
+            // which user names exist.
+            _ = await Task.detached { PasswordHash.verify(input.password, against: PasswordHash.decoy) }.value
             draft.denial = "unknown or disabled user"
             return refused
         }

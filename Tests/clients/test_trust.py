@@ -143,6 +143,14 @@ def test_sign_in_refusals_and_lockout(trust_gateway):
     status, body = sign_in(g, "frank", code, "p1")
     assert status == 401, "a TOTP code is accepted once"
     assert requests.post(g.endpoint + "/session", data=b"{not json", timeout=10).status_code == 400
+    # An unknown name costs the same password hashing as a known one: timing does not tell them apart.
+    def timed(user):
+        t = time.time()
+        assert sign_in(g, user, "000000", "p1", password="not-the-password")[0] == 401
+        return time.time() - t
+    known = sorted(timed("hana") for _ in range(3))[1]
+    unknown = sorted(timed("nobody-at-all") for _ in range(3))[1]
+    assert unknown > 0.5 * known, (known, unknown)
     # bob: five free failures, then locked (even with the right code), with the wait in the answer.
     for _ in range(5):
         assert sign_in(g, "bob", "123456", "p1", password="bad-password-1")[0] == 401
