@@ -69,6 +69,14 @@ def test_verification_reports_each_planted_discrepancy_exactly(azure, seaweedfs)
             assert c.get_object(Bucket="planted", Key=k)["Body"].read() == body(k, 0)
         assert metric(g, "passerelle_read_fallbacks_total") >= 2
         assert metric(g, "passerelle_read_repairs_total") >= 2
+        # Every transfer and phase change is in the audit log, and the log verifies.
+        entries = [json.loads(l) for l in cli(g, "audit", "search", "--dataset", "planted", "--limit", "100000").stdout.splitlines()]
+        copied = {e["key"] for e in entries if e["action"] == "replicate" and e.get("detail") == "backfill"}
+        assert set(expected) <= copied, sorted(set(expected) - copied)[:5]
+        actions = {e["action"] for e in entries}
+        assert {"phase.mirroring", "verification", "phase.cutover", "backfill.run", "backfill.done"} <= actions, actions
+        assert any(e["action"] == "phase.cutover" and "(forced)" in e["detail"] for e in entries)
+        assert "OK:" in cli(g, "audit", "verify").stdout
     finally:
         g.cleanup()
 

@@ -1,3 +1,4 @@
+import Audit
 import Catalog
 import Foundation
 import Logging
@@ -27,6 +28,22 @@ struct Replicator: Sendable {
     }
 
     func sync(_ route: DatasetRoute, key: String, limiter: RateLimiter? = nil, backfill: Bool = false) async throws -> Outcome {
+        let outcome = try await apply(route, key: key, limiter: limiter, backfill: backfill)
+        // Every transfer to the target is in the audit log (recorded after the key's lock).
+        switch outcome {
+        case .copied(let bytes):
+            await state.trust?.record(AuditEvent(time: state.now(), principal: "gateway", action: "replicate", dataset: route.bucket.name,
+                                                 key: key, bytes: bytes, result: "ok", detail: backfill ? "backfill" : "mirror"), logger: state.logger)
+        case .deleted:
+            await state.trust?.record(AuditEvent(time: state.now(), principal: "gateway", action: "replicate.delete", dataset: route.bucket.name,
+                                                 key: key, result: "ok"), logger: state.logger)
+        case .current, .superseded, .absent:
+            break
+        }
+        return outcome
+    }
+
+    func apply(_ route: DatasetRoute, key: String, limiter: RateLimiter?, backfill: Bool) async throws -> Outcome {
         guard let target = route.target else { return .absent }
         let bucket = route.bucket.name
         return try await state.keyLocks.with(S3Responder.lockName(bucket, key)) {
