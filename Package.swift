@@ -85,6 +85,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "CDC", swiftSettings: strict),
         .target(
             name: "Replication",
             dependencies: [
@@ -133,6 +134,7 @@ let package = Package(
         .testTarget(name: "SealingTests", dependencies: ["Sealing", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "TrustTests", dependencies: ["Audit", "Access", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
+        .testTarget(name: "CDCTests", dependencies: ["CDC", "TestSupport"], resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Catalog"], swiftSettings: strict),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "TestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
