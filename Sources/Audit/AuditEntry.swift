@@ -36,9 +36,6 @@ public struct AuditEvent: Sendable, Equatable {
         self.source = source
         self.detail = detail
     }
-
-    /// The UTC day the entry belongs to: the unit of retention (one encryption key per period).
-    public var period: String { AuditEntry.day(time) }
 }
 
 /// An event at its place in the log: the bytes hashed into the tree (canonical JSON, keys
@@ -135,6 +132,9 @@ public struct AuditEntry: Codable, Sendable, Equatable {
         }
         out.append(UInt8(ascii: "\""))
     }
+
+    /// The UTC day the entry belongs to: the unit of retention (one encryption key per period).
+    var period: String { String(time.prefix(10)) }
 
     public static func decode(_ json: some Collection<UInt8>) throws -> AuditEntry {
         try JSONDecoder().decode(AuditEntry.self, from: Data(json))

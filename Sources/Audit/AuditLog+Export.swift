@@ -25,18 +25,7 @@ public struct ExportLine: Codable, Sendable {
     public func feed(_ v: inout LogVerifier) throws(NoteError) {
         if let checkpoint { try v.checkpoint(checkpoint); return }
         guard let index else { throw NoteError("export line with neither checkpoint nor index") }
-        v.entry(index: index, leaf: leaf.flatMap(Self.unhex), json: entry.map { Array($0.utf8) }, problem: problem)
-    }
-
-    static func unhex(_ s: String) -> [UInt8]? {
-        guard s.utf8.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        var it = s.utf8.makeIterator()
-        while let a = it.next(), let b = it.next() {
-            guard let v = UInt8(String(decoding: [a, b], as: UTF8.self), radix: 16) else { return nil }
-            out.append(v)
-        }
-        return out
+        v.entry(index: index, leaf: leaf.flatMap(Hex.decode), json: entry.map { Array($0.utf8) }, problem: problem)
     }
 }
 
@@ -61,19 +50,20 @@ extension AuditLog {
         var keyCache: [String: SymmetricKey?] = [:]
         var after: Int64 = -1
         while true {
+            // Each page and the leaves of its entries in one read transaction.
             let rows = try queue.read { db in
                 try Row.fetchAll(db, sql: """
                     SELECT idx, principal, project, dataset, action, result, period, body
                     FROM entries WHERE idx > ? ORDER BY idx LIMIT 1000
-                    """, arguments: [after])
+                    """, arguments: [after]).map { row in (row, try? Self.node(db, 0, UInt64(row["idx"] as Int64))) }
             }
             guard !rows.isEmpty else { return }
-            for row in rows {
+            for (row, leafHash) in rows {
                 let index: Int64 = row["idx"]
                 after = index
                 let period: String = row["period"]
                 if keyCache[period] == nil { keyCache[period] = .some(try keys.existingKey(for: period)) }
-                let leaf = try queue.read { db in try? Self.node(db, 0, UInt64(index)) }.map { Hex.encode($0) }
+                let leaf = leafHash.map { Hex.encode($0) }
                 var line = ExportLine(index: UInt64(index), leaf: leaf)
                 // Expired by retention (`expire`): content and columns gone, the hash stays.
                 let expired = row["body"] == nil && row["action"] == nil
@@ -134,5 +124,16 @@ extension AuditLog {
 enum Hex {
     static func encode(_ bytes: [UInt8]) -> String {
         bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func decode(_ s: String) -> [UInt8]? {
+        guard s.utf8.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        var it = s.utf8.makeIterator()
+        while let a = it.next(), let b = it.next() {
+            guard let v = UInt8(String(decoding: [a, b], as: UTF8.self), radix: 16) else { return nil }
+            out.append(v)
+        }
+        return out
     }
 }

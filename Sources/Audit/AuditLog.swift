@@ -32,7 +32,7 @@ public final class AuditLog: Sendable {
                 throw AuditError(description: "cannot write \(keyPath)")
             }
         }
-        let name = origin ?? "passerelle.local/audit-\(NoteVerifier(name: "k", key: key.publicKey).keyID.map { String(format: "%02x", $0) }.joined())"
+        let name = origin ?? "passerelle.local/audit-\(NoteVerifier(name: "k", key: key.publicKey).keyIDHex)"
         try self.init(path: directory + "/audit.sqlite", keys: PeriodKeys(path: directory + "/audit-keys.sqlite"),
                       signer: NoteSigner(name: name, key: key))
     }
@@ -55,22 +55,20 @@ public final class AuditLog: Sendable {
     /// Appends the events in order, in one transaction; returns the index of the first.
     @discardableResult
     public func append(_ events: [AuditEvent]) throws -> UInt64 {
-        var periodKeys: [String: SymmetricKey] = [:]
-        for p in Set(events.map(\.period)) { periodKeys[p] = try keys.key(for: p) }
-        let sealed = periodKeys
-        let (first, range) = try queue.write { [signer] db in
+        let (first, range) = try queue.write { [signer, keys] db in
             let first = try UInt64.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(MAX(idx) + 1, 0) FROM entries")) ?? 0
             var range = try self.frontier.withLock({ $0 }).flatMap { $0.size == first ? $0 : nil }
                 ?? CompactRange(size: first) { l, i in try Self.node(db, l, i) }
             var size = first
             for e in events {
-                let json = AuditEntry(index: size, event: e).canonicalJSON()
-                guard let key = sealed[e.period] else { throw AuditError.corrupt("no key for period \(e.period)") }
+                let entry = AuditEntry(index: size, event: e)
+                let json = entry.canonicalJSON()
+                let period = entry.period
                 try db.cachedStatement(sql: """
                     INSERT INTO entries (idx, time, principal, project, dataset, action, result, period, body)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """).execute(arguments: [size, e.time.timeIntervalSince1970, e.principal, e.project, e.dataset, e.action, e.result,
-                                             e.period, try EntrySeal.seal(json, index: size, key: key)])
+                                             period, try EntrySeal.seal(json, index: size, key: keys.key(for: period))])
                 let nodes = range.append(MerkleTree.leafHash(json))
                 let insertNode = try db.cachedStatement(sql: "INSERT INTO tree (pos, hash) VALUES (?, ?)")
                 for n in nodes {
@@ -117,10 +115,6 @@ public final class AuditLog: Sendable {
         try queue.read { db in try String.fetchOne(db, sql: "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1") }
     }
 
-    public func size() throws -> UInt64 {
-        try queue.read { db in try UInt64.fetchOne(db, sql: "SELECT COALESCE(MAX(idx) + 1, 0) FROM entries") ?? 0 }
-    }
-
     public func inclusionProof(index: UInt64, size: UInt64) throws -> (leaf: MerkleTree.Hash, proof: [MerkleTree.Hash]) {
         try queue.read { db in
             try Self.requireSize(db, size)
@@ -136,13 +130,6 @@ public final class AuditLog: Sendable {
         }
     }
 
-    public func root(size: UInt64) throws -> MerkleTree.Hash {
-        try queue.read { db in
-            try Self.requireSize(db, size)
-            return try MerkleTree.root(size: size) { l, i in try Self.node(db, l, i) }
-        }
-    }
-
     static func requireSize(_ db: Database, _ size: UInt64) throws {
         let current = try UInt64.fetchOne(db, sql: "SELECT COALESCE(MAX(size), 0) FROM checkpoints") ?? 0
         guard size <= current else { throw MerkleError.outOfRange("the log has \(current) signed entries, not \(size)") }
@@ -155,7 +142,7 @@ public final class AuditLog: Sendable {
         try queue.write { db in
             try db.execute(sql: """
                 UPDATE entries SET body = NULL, principal = NULL, project = NULL, dataset = NULL, action = NULL, result = NULL
-                WHERE period < ?
+                WHERE period < ? AND (body IS NOT NULL OR action IS NOT NULL)
                 """, arguments: [period])
         }
         return periods

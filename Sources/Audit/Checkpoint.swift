@@ -68,9 +68,11 @@ public struct NoteVerifier: Sendable {
         Array(SHA256.hash(data: key.derRepresentation).prefix(4))
     }
 
+    var keyIDHex: String { Hex.encode(keyID) }
+
     /// `name+hex(keyID)+base64(0x02 ‖ SPKI)`, the verifier-key string of the note ecosystem.
     public var encoded: String {
-        "\(name)+\(keyID.map { String(format: "%02x", $0) }.joined())+\(Data([0x02] + key.derRepresentation).base64EncodedString())"
+        "\(name)+\(keyIDHex)+\(Data([0x02] + key.derRepresentation).base64EncodedString())"
     }
 
     public init(encoded: String) throws(NoteError) {
@@ -79,7 +81,7 @@ public struct NoteVerifier: Sendable {
               let key = try? P256.Signing.PublicKey(derRepresentation: Data(raw.dropFirst()))
         else { throw NoteError("not an ECDSA P-256 note verifier key (name+keyid+base64(0x02 || SPKI))") }
         self.init(name: String(parts[0]), key: key)
-        guard keyID.map({ String(format: "%02x", $0) }).joined() == parts[1] else { throw NoteError("the verifier key's ID does not match its key") }
+        guard keyIDHex == parts[1] else { throw NoteError("the verifier key's ID does not match its key") }
     }
 
     static func validName(_ name: String) -> Bool {

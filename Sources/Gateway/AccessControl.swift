@@ -29,15 +29,21 @@ public struct Trust: Sendable {
 extension Trust {
     /// Records an event of the gateway's own (backfill runs, anomalies); a failure is logged.
     func record(_ event: AuditEvent, logger: Logger) async {
-        guard let audit else { return }
-        do { try await audit.append(event) } catch {
-            logger.error("could not record an event in the audit log", metadata: ["action": .string(event.action), "error": .string("\(error)")])
-        }
+        await audit?.record(event, logger: logger)
     }
 
     /// Hands an audited event to the anomaly rules without holding up the response.
     func watch(_ event: AuditEvent, hours: Range<Int>?) {
         monitor?.observe(event, hours: hours)
+    }
+}
+
+extension AuditWriter {
+    /// Appends an event that answers no request; a failure can only be logged.
+    func record(_ event: AuditEvent, logger: Logger) async {
+        do { try await append(event) } catch {
+            logger.error("could not record an event in the audit log", metadata: ["action": .string(event.action), "error": .string("\(error)")])
+        }
     }
 }
 

@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import S3Protocol
 
 /// The gateway's own unsigned endpoints next to the S3 API: sign-in (`POST /session`) and
 /// the audit log's public side (`GET /audit/checkpoint|key|proof/inclusion|proof/consistency`),
@@ -36,11 +37,11 @@ extension S3Responder {
             case "/audit/proof/inclusion":
                 guard let index = number("index"), let size = number("size") else { return Self.json(["error": "index and size are required"], status: .badRequest) }
                 let (leaf, proof) = try log.inclusionProof(index: index, size: size)
-                return Self.json(["index": index, "size": size, "leaf": Self.hex(leaf), "proof": proof.map(Self.hex)])
+                return Self.json(["index": index, "size": size, "leaf": Hex.encode(leaf), "proof": proof.map { Hex.encode($0) }])
             case "/audit/proof/consistency":
                 guard let from = number("from"), let to = number("to") else { return Self.json(["error": "from and to are required"], status: .badRequest) }
                 let proof = try log.consistencyProof(oldSize: from, newSize: to)
-                return Self.json(["from": from, "to": to, "proof": proof.map(Self.hex)])
+                return Self.json(["from": from, "to": to, "proof": proof.map { Hex.encode($0) }])
             default:
                 return Self.json(["error": "no such audit resource"], status: .notFound)
             }
@@ -141,9 +142,5 @@ extension S3Responder {
     static func json(_ object: [String: any Sendable], status: HTTPResponse.Status = .ok) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -38,9 +38,7 @@ final class AnomalyMonitor: Sendable {
                                                  "project": .string(a.project ?? "-"), "detail": .string(a.detail)])
             let entry = AuditEvent(time: time, principal: a.principal, project: a.project, action: "anomaly." + a.rule.rawValue,
                                    result: "alert", detail: a.detail)
-            do { try await audit.append(entry) } catch {
-                logger.error("could not record an anomaly in the audit log", metadata: ["error": .string("\(error)")])
-            }
+            await audit.record(entry, logger: logger)
             if let url = rules.webhook { await notify(url, a, time: time) }
         }
     }

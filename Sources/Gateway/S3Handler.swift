@@ -104,7 +104,7 @@ public struct S3Responder: HTTPResponder {
             return errorResponse(S3Error(.serviceUnavailable, "The audit log is unavailable. Please retry."), request: request,
                                  resource: request.uri.path, requestID: requestID)
         }
-        state.metrics.requests(project: draft.project ?? "-", result: draft.denial != nil ? "denied" : response.status.code < 400 ? "allowed" : "failed").increment()
+        state.metrics.requests(project: draft.project ?? "-", result: event.result).increment()
         return response
     }
 
