@@ -96,7 +96,10 @@ struct AuditLogTests {
                 return out
             }
             #expect(indices.sorted() == (1..<300).map { UInt64($0) })
-            #expect(writer.batches == 3, "the first entry, the blocked transaction, then everything queued behind it in one")
+            // The writer thread takes whatever is queued when it wakes: either all 299 entries
+            // (then blocked) or the first few, with the rest queued behind the blocked
+            // transaction. Either way 299 entries in at most two transactions after the first.
+            #expect(writer.batches <= 3, "the first entry, then the 299 others in at most two transactions")
             #expect(try log.verify().ok)
         }
     }
