@@ -11,7 +11,15 @@ command -v curl >/dev/null 2>&1 || tools+=(curl)
 command -v qrencode >/dev/null 2>&1 || tools+=(qrencode)
 command -v memcached >/dev/null 2>&1 || tools+=(memcached)
 command -v swift-proxy-server >/dev/null 2>&1 || tools+=(swift swift-proxy swift-object swift-account swift-container python3-swift)
+# PostgreSQL 15 (server, psql, pg_dump, pgbench): the CDC tests start two throwaway clusters.
+fresh_pg=0
+if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then tools+=(postgresql-15 postgresql-client-15); fresh_pg=1; fi
+command -v openssl >/dev/null 2>&1 || tools+=(openssl)
 "$(dirname "$0")/install-build-deps.sh" "${tools[@]}"
+# Debian's package creates and starts a default cluster on port 5432; the tests need none.
+if ((fresh_pg)) && command -v pg_lsclusters >/dev/null 2>&1 && pg_lsclusters -h 2>/dev/null | grep -q "^15 *main"; then
+    pg_dropcluster --stop 15 main >/dev/null 2>&1 || true
+fi
 
 PY=${PYTHON:-python3}
 pip_install() {

@@ -5,7 +5,7 @@ struct Passerelle: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "passerelle",
         abstract: "Sovereign data bridge: one S3 front door over any backend.",
-        subcommands: [Serve.self, BackendCommand.self, DatasetCommand.self, KeysCommand.self, CatalogCommand.self, MigrateCommand.self, UserCommand.self, ProjectCommand.self, Login.self, AuditCommand.self, Bench.self])
+        subcommands: [Serve.self, BackendCommand.self, DatasetCommand.self, KeysCommand.self, CatalogCommand.self, MigrateCommand.self, UserCommand.self, ProjectCommand.self, Login.self, AuditCommand.self, CDCCommand.self, Bench.self])
 }
 
 /// `HOST:PORT`, with `[v6]:PORT` for IPv6 literals.
