@@ -108,8 +108,20 @@ struct CDCCommand: AsyncParsableCommand {
             let endpoints = self.endpoints
             let metrics = metricsPort.map { port in Task { try await serveMetrics(port: port, endpoints: endpoints, stats: stats) } }
             defer { metrics?.cancel() }
+            // SIGTERM and SIGINT end the loop between rounds (nothing is half-applied either way:
+            // each round commits on the target before it advances the slot).
+            let stop = Mutex(false)
+            var sources: [any DispatchSourceSignal] = []
+            for sig in [SIGTERM, SIGINT] {
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig)
+                source.setEventHandler { stop.withLock { $0 = true } }
+                source.resume()
+                sources.append(source)
+            }
+            defer { sources.forEach { $0.cancel() } }
             var lastReport = Date()
-            while deadline.map({ Date() < $0 }) ?? true {
+            while (deadline.map({ Date() < $0 }) ?? true) && !stop.withLock({ $0 }) {
                 let b = try await replicator.step()
                 stats.add(b)
                 if Date().timeIntervalSince(lastReport) >= 10 {
