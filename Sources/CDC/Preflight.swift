@@ -48,6 +48,8 @@ public enum Preflight {
         public var encoding = ""
         public var superuser = false
         public var missingTables: [String] = []
+        /// Tables present on both sides whose columns differ: "table: what differs".
+        public var incompatible: [String] = []
         public init() {}
     }
 
@@ -98,6 +100,11 @@ public enum Preflight {
             fail("table(s) without primary key nor REPLICA IDENTITY FULL: \(list(noIdentity))",
                  "add a primary key, or ALTER TABLE <t> REPLICA IDENTITY FULL (slower updates and deletes)")
         }
+        let keyless = s.tables.filter { !$0.hasPrimaryKey && $0.replicaIdentityFull }.map(\.name)
+        if !keyless.isEmpty {
+            warn("table(s) without a primary key (REPLICA IDENTITY FULL): \(list(keyless)); rows written to them while `cdc init` copies may be doubled on the target (no key to recognise them; `cdc verify` shows it)",
+                 "add a primary key, or keep them unwritten during the initial copy")
+        }
         if s.largeObjects > 0 {
             warn("\(s.largeObjects) large object(s): logical decoding does not carry them", "move them to bytea columns, or copy them separately")
         }
@@ -115,6 +122,10 @@ public enum Preflight {
                 fail("missing on the target: \(list(t.missingTables))", "create them, or pass --create-schema (pg_dump --schema-only of the source)")
             }
         } else { ok("every source table exists on the target") }
+        if !t.incompatible.isEmpty {
+            fail("target table(s) whose columns differ from the source's: \(list(t.incompatible))",
+                 "give them the source's columns and types (compare pg_dump --schema-only of both), or drop them and pass --create-schema")
+        }
         return out
     }
 
@@ -169,11 +180,27 @@ public enum Preflight {
         t.version = tg[0] ?? ""
         t.encoding = tg[1] ?? ""
         t.superuser = tg[2] == "true"
+        let columnsSQL = """
+            SELECT n.nspname || '.' || c.relname, string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attname)
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+            WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') GROUP BY 1
+            """
+        func columns(_ session: PgSession) async throws(CDCError) -> [String: String] {
+            var out: [String: String] = [:]
+            for r in try await session.rows(.init(unsafeSQL: columnsSQL)) where r.count == 2 {
+                if let name = r[0] { out[name] = r[1] ?? "" }
+            }
+            return out
+        }
+        let (sourceColumns, targetColumns) = (try await columns(source), try await columns(target))
         for table in s.tables {
-            let parts = table.name.split(separator: ".", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { continue }
-            if try await target.value("SELECT to_regclass(\(SQLText.qualified(parts[0], parts[1])))::text") == nil {
+            guard let there = targetColumns[table.name] else {
                 t.missingTables.append(table.name)
+                continue
+            }
+            if let here = sourceColumns[table.name], here != there {
+                t.incompatible.append("\(table.name) (source: \(here); target: \(there))")
             }
         }
         return (s, t)

@@ -159,6 +159,11 @@ struct ApplyPlanTests {
         tt.superuser = false
         tt.encoding = "LATIN1"
         #expect(failures(s, tt, create: true).count == 2)
+        tt = t
+        tt.incompatible = ["public.a (source: id integer; target: id text)"]
+        #expect(failures(s, tt).first?.contains("columns differ") == true)
+        let warnings = Preflight.judge(source: s, target: t, slot: "p", createSchema: false).filter { $0.level == .warning }
+        #expect(warnings.count == 1 && warnings[0].text.contains("public.b") && warnings[0].text.contains("doubled"))
         let fix = Preflight.judge(source: bad, target: t, slot: "p", createSchema: false).first { $0.level == .failure }?.fix
         #expect(fix?.contains("ALTER ROLE") == true)
     }
