@@ -6,15 +6,17 @@ import Foundation
 public enum Cutover {
     public static let steps = ["read-only", "drain", "sequences", "verify", "drop-slot"]
 
-    public static func run(source: PgEndpoint, target: PgEndpoint, slot: String, log: @escaping Setup.Log) async throws {
+    /// `manualGate`: the operator has stopped every writer (for a source user that may not
+    /// alter the database); the command then only checks nothing more arrives while draining.
+    public static func run(source: PgEndpoint, target: PgEndpoint, slot: String, manualGate: Bool = false, log: @escaping Setup.Log) async throws {
         try await PgSession.using(source, purpose: "cutover") { src in
             try await PgSession.using(target, purpose: "cutover") { tgt in
-                try await run(src, tgt, slot: slot, log: log)
+                try await run(src, tgt, slot: slot, manualGate: manualGate, log: log)
             }
         }
     }
 
-    static func run(_ src: PgSession, _ tgt: PgSession, slot: String, log: @escaping Setup.Log) async throws {
+    static func run(_ src: PgSession, _ tgt: PgSession, slot: String, manualGate: Bool, log: @escaping Setup.Log) async throws {
         let source = src.endpoint, target = tgt.endpoint
         guard let state = try await StreamState.load(tgt, slot: slot) else {
             throw CDCError("the target has no replication stream for slot \(slot)")
@@ -32,7 +34,10 @@ public enum Cutover {
         try await src.exec("SET default_transaction_read_only = off")
         let db = SQLText.identifier(source.database)
 
-        if !done.contains("read-only") {
+        if !done.contains("read-only"), manualGate {
+            try await StreamState.stepDone(tgt, slot: slot, "read-only", detail: "manual gate")
+            log("manual gate: the applications are stopped by the operator; the source is not altered")
+        } else if !done.contains("read-only") {
             try await src.exec("ALTER DATABASE \(db) SET default_transaction_read_only = on")
             let ended = try await src.rows("""
                 SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity

@@ -201,9 +201,12 @@ struct CDCCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Source read-only, drain, copy sequences, verify, drop the slot: then switch the applications. Resumable.")
         @OptionGroup var endpoints: Endpoints
+        @Flag(help: "Writers were stopped by hand: do not make the source read-only (for a user that may not ALTER DATABASE).")
+        var manualGate = false
 
         func run() async throws {
-            try await CDC.Cutover.run(source: try endpoints.sourceEndpoint(), target: try endpoints.targetEndpoint(), slot: endpoints.slot, log: CDCCommand.say)
+            try await CDC.Cutover.run(source: try endpoints.sourceEndpoint(), target: try endpoints.targetEndpoint(), slot: endpoints.slot,
+                                      manualGate: manualGate, log: CDCCommand.say)
         }
     }
 

@@ -21,6 +21,10 @@ def free_port():
         return s.getsockname()[1]
 
 
+class PortInUse(RuntimeError):
+    pass
+
+
 class Gateway:
     """One gateway process; `restart()` keeps its data directory, `kill()` is SIGKILL."""
 
@@ -52,8 +56,24 @@ class Gateway:
         return os.path.join(self.data_dir, "tls-cert.pem")
 
     def start(self, timeout=30):
+        """Starts the gateway. A port picked free can be taken before the gateway binds it (an
+        outgoing connection's ephemeral port): the first start then picks other ports, a
+        restart (which keeps its endpoint) waits for the port and tries again."""
+        first = self.proc is None
+        for attempt in range(5):
+            try:
+                return self._start(timeout)
+            except PortInUse:
+                if first:
+                    self.port, self.tls_port = free_port(), free_port()
+                else:
+                    time.sleep(1)
+        return self._start(timeout)
+
+    def _start(self, timeout):
         env = dict(os.environ, PASSERELLE_ROOT_ACCESS_KEY=ACCESS_KEY, PASSERELLE_ROOT_SECRET_KEY=SECRET_KEY, **self.extra_env)
         log = open(self.log_path, "ab")
+        offset = log.tell()
         config = ["--config", self.config_path] if self.config_path else []
         self.proc = subprocess.Popen(
             [BINARY, "serve", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}",
@@ -62,7 +82,14 @@ class Gateway:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited: {open(self.log_path).read()[-2000:]}")
+                with open(self.log_path) as f:
+                    f.seek(offset)
+                    tail = f.read()[-2000:]
+                if "Address already in use" in tail:
+                    with open(self.log_path, "a") as f:
+                        f.write("\n[test harness: a port was taken before the gateway bound it; retrying]\n")
+                    raise PortInUse(tail)
+                raise RuntimeError(f"gateway exited: {tail}")
             try:
                 with urllib.request.urlopen(self.endpoint + "/health", timeout=1) as r:
                     if r.status == 200:

@@ -361,3 +361,14 @@ def test_source_without_logical_wal_is_refused():
         assert plain.psql("select count(*) from pg_replication_slots").strip() == "0"
     finally:
         plain.cleanup()
+
+
+def test_cutover_with_a_manual_gate(pair):
+    pair.cdc("init", "--create-schema")
+    pair.sql("src", "insert into moves values (-20, 'last write before the gate')")
+    r = pair.cdc("cutover", "--manual-gate")
+    assert "manual gate" in r.stdout and "verified: 5 table(s) identical" in r.stdout and "cutover complete" in r.stdout, r.stdout
+    assert pair.sql("tgt", "select v from moves where k = -20").strip() == "last write before the gate"
+    # The source was not altered; the slot is gone.
+    pair.sql("src", "insert into moves values (-21, 'still writable')")
+    assert pair.sql("src", f"select count(*) from pg_replication_slots where slot_name = '{pair.db}'").strip() == "0"
