@@ -8,7 +8,6 @@ public struct StreamState: Sendable, Equatable {
     public var source: String
     public var phase: String
     public var appliedCommit: LSN
-    public var appliedEnd: LSN
     public var sourceCommitTime: String?
     public var appliedAt: String?
     public var transactions: Int64
@@ -22,7 +21,6 @@ public struct StreamState: Sendable, Equatable {
             source text NOT NULL,
             phase text NOT NULL DEFAULT 'copying',
             applied_commit_lsn pg_lsn NOT NULL DEFAULT '0/0',
-            applied_end_lsn pg_lsn NOT NULL DEFAULT '0/0',
             source_commit_time timestamptz,
             applied_at timestamptz,
             transactions bigint NOT NULL DEFAULT 0,
@@ -46,16 +44,16 @@ public struct StreamState: Sendable, Equatable {
         let exists = try await target.value("SELECT to_regclass('passerelle_cdc.stream')::text")
         guard exists != nil else { return nil }
         guard let r = try await target.rows("""
-            SELECT slot, publication, source, phase, applied_commit_lsn::text, applied_end_lsn::text,
+            SELECT slot, publication, source, phase, applied_commit_lsn::text,
                    source_commit_time::text, applied_at::text, transactions::text, changes::text
             FROM passerelle_cdc.stream WHERE slot = \(slot)
-            """).first, r.count == 10
+            """).first, r.count == 9
         else { return nil }
         return StreamState(
             slot: r[0] ?? slot, publication: r[1] ?? "", source: r[2] ?? "", phase: r[3] ?? "",
-            appliedCommit: r[4].flatMap(LSN.init) ?? .zero, appliedEnd: r[5].flatMap(LSN.init) ?? .zero,
-            sourceCommitTime: r[6], appliedAt: r[7], transactions: r[8].flatMap { Int64($0) } ?? 0,
-            changes: r[9].flatMap { Int64($0) } ?? 0)
+            appliedCommit: r[4].flatMap(LSN.init) ?? .zero,
+            sourceCommitTime: r[5], appliedAt: r[6], transactions: r[7].flatMap { Int64($0) } ?? 0,
+            changes: r[8].flatMap { Int64($0) } ?? 0)
     }
 
     public static func setPhase(_ target: PgSession, slot: String, _ phase: String) async throws(CDCError) {
