@@ -27,31 +27,23 @@ struct Replicator: Sendable {
         responder = S3Responder(state: state)
     }
 
+    /// Every transfer to the target is in the audit log, recorded once the target holds (or no
+    /// longer holds) the bytes and *before* the catalog records it: a crash in between can only
+    /// leave an entry for a copy that is then made again, never a recorded copy without its entry.
     func sync(_ route: DatasetRoute, key: String, limiter: RateLimiter? = nil, backfill: Bool = false) async throws -> Outcome {
-        let outcome = try await apply(route, key: key, limiter: limiter, backfill: backfill)
-        // Every transfer to the target is in the audit log (recorded after the key's lock).
-        switch outcome {
-        case .copied(let bytes):
-            await state.trust?.record(AuditEvent(time: state.now(), principal: "gateway", action: "replicate", dataset: route.bucket.name,
-                                                 key: key, bytes: bytes, result: "ok", detail: backfill ? "backfill" : "mirror"), logger: state.logger)
-        case .deleted:
-            await state.trust?.record(AuditEvent(time: state.now(), principal: "gateway", action: "replicate.delete", dataset: route.bucket.name,
-                                                 key: key, result: "ok"), logger: state.logger)
-        case .current, .superseded, .absent:
-            break
-        }
-        return outcome
-    }
-
-    func apply(_ route: DatasetRoute, key: String, limiter: RateLimiter?, backfill: Bool) async throws -> Outcome {
         guard let target = route.target else { return .absent }
         let bucket = route.bucket.name
+        @Sendable func audit(_ action: String, bytes: Int64? = nil, detail: String? = nil) async {
+            await state.trust?.record(AuditEvent(time: state.now(), principal: "gateway", action: action, dataset: bucket, key: key, bytes: bytes,
+                                                 result: "ok", detail: detail), logger: state.logger)
+        }
         return try await state.keyLocks.with(S3Responder.lockName(bucket, key)) {
             let object = try await state.catalog.object(bucket: bucket, key: key)
             let replica = try await state.catalog.replica(bucket: bucket, key: key)
             guard let object else {
                 guard let replica else { return .absent }
                 try await target.store.delete(names: target.names(of: replica.blob))
+                await audit("replicate.delete")
                 _ = try await state.catalog.dropReplica(bucket: bucket, key: key, version: replica.version)
                 return .deleted
             }
@@ -62,6 +54,7 @@ struct Replicator: Sendable {
                 _ = try await state.catalog.dropReplica(bucket: bucket, key: key, version: nil)
             }
             let copy = try await self.copy(object, from: route.primary, to: target, limiter: limiter)
+            await audit("replicate", bytes: object.size, detail: backfill ? "backfill" : "mirror")
             let (committed, replaced) = try await state.catalog.commitReplica(copy, size: backfill ? object.size : nil)
             guard committed else {
                 if !target.inPlace { await responder.discard(target.names(of: copy.blob), in: target) }
