@@ -29,6 +29,9 @@ public enum InitialCopy {
         public var display: String { "\(namespace).\(name)" }
     }
 
+    /// SQL condition on `n` (pg_namespace): a schema of the user's, not a system one nor ours.
+    static let userSchema = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'passerelle_cdc') AND n.nspname NOT LIKE 'pg\\_%'"
+
     /// The source's ordinary and partitioned tables (leaves only), outside system schemas, with
     /// their published columns (generated columns are not published by PostgreSQL 15).
     public static func tables(_ source: PgSession, schemas: [String]) async throws(CDCError) -> [Table] {
@@ -37,7 +40,7 @@ public enum InitialCopy {
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
             WHERE c.relkind = 'r' AND c.relpersistence = 'p'
-              AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'passerelle_cdc') AND n.nspname NOT LIKE 'pg\\_%'
+              AND \(unescaped: userSchema)
               AND (cardinality(\(schemas)::text[]) = 0 OR n.nspname = ANY(\(schemas)::text[]))
             GROUP BY n.nspname, c.relname ORDER BY pg_total_relation_size(min(c.oid)) DESC
             """)

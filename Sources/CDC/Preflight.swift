@@ -152,13 +152,12 @@ public enum Preflight {
         s.superuser = g[6] == "true"
         s.replicationRole = g[7] == "true"
         s.largeObjects = Int(g[8] ?? "") ?? 0
-        let filter = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'passerelle_cdc') AND n.nspname NOT LIKE 'pg\\_%'"
         for r in try await source.rows("""
             SELECT n.nspname || '.' || c.relname, c.relpersistence::text,
               EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)::text,
               (c.relreplident = 'f')::text, has_table_privilege(c.oid, 'SELECT')::text
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind = 'r' AND \(unescaped: filter)
+            WHERE c.relkind = 'r' AND \(unescaped: InitialCopy.userSchema)
               AND (cardinality(\(schemas)::text[]) = 0 OR n.nspname = ANY(\(schemas)::text[]))
             ORDER BY 1
             """) where r.count == 5 {

@@ -159,10 +159,7 @@ public final class Replicator {
         guard try await target.value("SELECT to_regclass(\(name))::text") != nil else {
             throw CDCError("table \(r.namespace).\(r.name) does not exist on the target (create it, or `cdc init --create-schema`)")
         }
-        let key = try await target.rows("""
-            SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-            WHERE i.indrelid = to_regclass(\(name)) AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)
-            """).compactMap { $0.first ?? nil }
+        let key = try await target.primaryKey(of: name)
         keys[name] = key
         return key
     }

@@ -44,10 +44,7 @@ public enum Verify {
     }
 
     static func differences(_ t: InitialCopy.Table, source: PgSession, target: PgSession) async throws(CDCError) -> ([String], Bool) {
-        let key = try await source.rows("""
-            SELECT quote_ident(a.attname) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-            WHERE i.indrelid = to_regclass(\(t.qualified)) AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)
-            """).compactMap { $0.first ?? nil }
+        let key = try await source.primaryKey(of: t.qualified).map(SQLText.identifier)
         guard !key.isEmpty else { return (["no primary key: differences cannot be listed by key"], true) }
         let keyText = "ROW(\(key.joined(separator: ", ")))::text"
         let rowHash = "md5(ROW(\(t.columnList))::text)"
