@@ -13,6 +13,7 @@ import time
 import urllib.request
 
 import boto3
+import botocore.exceptions
 from botocore.config import Config
 
 
@@ -155,9 +156,23 @@ class SeaweedFS(Peer):
              f"-filer.port={p + 3}", f"-filer.port.grpc={p + 13}", f"-admin.port={p + 4}", f"-admin.port.grpc={p + 15}",
              "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0"],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.dir)]
-        # Ready when S3 answers an unsigned request with 403 (SigV4 enforced).
+        # Ready when S3 answers an unsigned request with 403 (SigV4 enforced)...
         wait_for(lambda: http_status(self.endpoint + "/") == 403, 90, "SeaweedFS", self.procs)
+        # ...and, after a restart, when stored data can be read again: the S3 layer answers
+        # before the volume server has re-registered with the master, and reads fail until then.
+        wait_for(self._stored_data_readable, 90, "SeaweedFS volumes", self.procs)
         return self
+
+    def _stored_data_readable(self):
+        c = self.client()
+        try:
+            for bucket in c.list_buckets()["Buckets"]:
+                first = c.list_objects_v2(Bucket=bucket["Name"], MaxKeys=1).get("Contents", [])
+                if first and first[0]["Size"] > 0:
+                    c.get_object(Bucket=bucket["Name"], Key=first[0]["Key"], Range="bytes=0-0")["Body"].read()
+            return True
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+            return False
 
 
 class SwiftS3(Peer):
