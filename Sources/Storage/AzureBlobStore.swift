@@ -53,13 +53,15 @@ public final class AzureBlobStore: ObjectStore {
         let headers = [Self.blockBlob] + Self.attributeHeaders(attributes)
         if length <= bufferLimit {
             let bytes = try await collectBody(body, length: length)
-            let digest = md5(bytes)
+            let digest = attributes.contentMD5 ?? md5(bytes)
             let response = try await putBuffer(name: name, query: [], headers: headers, bytes: bytes, md5: digest)
             return StoredObject(name: name, size: length, etag: response.headers.first(name: "etag"), md5: digest)
         }
         if length <= blockThreshold {
-            let response = try await putStream(name: name, query: [], headers: headers, length: length, body: body)
-            return StoredObject(name: name, size: length, etag: response.headers.first(name: "etag"), md5: Self.contentMD5(response.headers))
+            let checked = attributes.contentMD5.map { [("content-md5", Data($0).base64EncodedString())] } ?? []
+            let response = try await putStream(name: name, query: [], headers: headers + checked, length: length, body: body)
+            return StoredObject(name: name, size: length, etag: response.headers.first(name: "etag"),
+                                md5: attributes.contentMD5 ?? Self.contentMD5(response.headers))
         }
         let upload = Self.newUploadID()
         let parts = try await PartedUpload.run(body: body, length: length, partSize: Int(capabilities.partSize),
@@ -70,6 +72,8 @@ public final class AzureBlobStore: ObjectStore {
         }
         return try await finishParts(name: name, upload: upload, parts: parts, attributes: attributes)
     }
+
+    public func checksContentMD5(length: Int64) -> Bool { length <= blockThreshold }
 
     public static func newUploadID() -> String {
         (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()

@@ -46,6 +46,10 @@ public protocol ObjectStore: Sendable {
     func abortParts(name: String, upload: String, parts: [PartToken]) async throws
     /// Forgets a part replaced by a re-upload of the same number.
     func discardPart(_ part: PartToken) async throws
+
+    /// Whether `put` of a body of `length` bytes has the backend check `BlobAttributes.contentMD5`
+    /// (and then reports it as the stored object's MD5). False unless a store says so.
+    func checksContentMD5(length: Int64) -> Bool
 }
 
 /// Objects up to this size go to a remote backend in one streamed request, larger ones in
@@ -55,6 +59,8 @@ public protocol ObjectStore: Sendable {
 public let singleRequestLimit: Int64 = 65 << 20
 
 extension ObjectStore {
+    public func checksContentMD5(length: Int64) -> Bool { false }
+
     public func delete(name: String) async throws {
         try await delete(names: [name])
     }
@@ -122,10 +128,15 @@ public struct StoredObject: Sendable, Equatable {
 public struct BlobAttributes: Sendable, Equatable {
     public var contentType: String?
     public var metadata: [String: String]
+    /// The body's MD5 when the writer already knows it (a copy's catalog ETag). A store that
+    /// `checksContentMD5(length:)` sends it as Content-MD5 instead of hashing the body: the
+    /// backend then refuses bytes that differ from it (end to end, for no CPU here).
+    public var contentMD5: [UInt8]?
 
-    public init(contentType: String? = nil, metadata: [String: String] = [:]) {
+    public init(contentType: String? = nil, metadata: [String: String] = [:], contentMD5: [UInt8]? = nil) {
         self.contentType = contentType
         self.metadata = metadata
+        self.contentMD5 = contentMD5
     }
 
     public static let none = BlobAttributes()

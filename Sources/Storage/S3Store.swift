@@ -41,13 +41,15 @@ public final class S3Store: ObjectStore {
         where Body.Element == ByteBuffer {
         if length <= bufferLimit {
             let bytes = try await collectBody(body, length: length)
-            let digest = md5(bytes)
+            let digest = attributes.contentMD5 ?? md5(bytes)
             let etag = try await putBuffer(name: name, query: [], headers: Self.attributeHeaders(attributes), bytes: bytes, md5: digest)
             return StoredObject(name: name, size: length, etag: etag, md5: digest)
         }
         if length <= multipartThreshold {
-            let etag = try await putStream(name: name, query: [], headers: Self.attributeHeaders(attributes), length: length, body: body)
-            return StoredObject(name: name, size: length, etag: etag, md5: capabilities.etagIsMD5 ? etag.flatMap(ETag.md5(of:)) : nil)
+            let checked = attributes.contentMD5.map { [("content-md5", Data($0).base64EncodedString())] } ?? []
+            let etag = try await putStream(name: name, query: [], headers: Self.attributeHeaders(attributes) + checked, length: length, body: body)
+            return StoredObject(name: name, size: length, etag: etag,
+                                md5: attributes.contentMD5 ?? (capabilities.etagIsMD5 ? etag.flatMap(ETag.md5(of:)) : nil))
         }
         let upload = try await startParts(name: name, attributes: attributes)
         do {
@@ -62,6 +64,8 @@ public final class S3Store: ObjectStore {
             throw error
         }
     }
+
+    public func checksContentMD5(length: Int64) -> Bool { length <= multipartThreshold }
 
     static func partQuery(_ number: Int, _ upload: String) -> [(String, String)] {
         [("partNumber", String(number)), ("uploadId", upload)]

@@ -5,7 +5,6 @@ installs both."""
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,26 +15,9 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from ports import free_port_block
 
-def free_port_block(n):
-    """A base port with `n` consecutive free ports after it."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + n >= 65000:
-            continue
-        ok = True
-        for p in range(base, base + n):
-            with socket.socket() as t:
-                try:
-                    t.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no block of free ports")
+
 
 
 def wait_for(check, timeout, what, procs=()):

@@ -60,31 +60,41 @@ struct Backfill: Sendable {
     }
 
     /// One pass over the catalog from the cursor (or from the start when not `durable`), with
-    /// `parallelism` copies always in flight across pages: the cursor moves past a page once
-    /// every copy of it, and of the pages before it, is done.
+    /// `parallelism` transfers always in flight across pages (among twice as many copies, the
+    /// others reading the catalog or recording, see `CopySlots`): the cursor moves past a page
+    /// once every copy of it, and of the pages before it, is done.
     func copyPass(_ route: DatasetRoute, _ m: MigrationRecord, _ progress: inout BackfillState, replicator: Replicator,
                   limiter: RateLimiter?, durable: Bool) async throws {
         var from: [UInt8] = durable ? (progress.cursor.map { Array($0.utf8) + [0] } ?? []) : []
         var pass = Pass(progress: progress)
         defer { progress = pass.progress }
+        let slots = CopySlots(m.parallelism)
         try await withThrowingTaskGroup(of: Copied.self) { group in
             var inFlight = 0
             while true {
                 try Task.checkCancellation()
                 let page = try await state.catalog.objectsWithReplicas(bucket: bucket, from: from, limit: Self.batch)
                 guard let last = page.last else { break }
-                let stale = page.filter { $0.1?.version != $0.0.version }.map(\.0.key)
-                if durable { pass.progress.skipped += page.count - stale.count }
+                var stale = page.filter { $0.1?.version != $0.0.version }.map(\.0.key)
+                if durable {
+                    pass.progress.skipped += page.count - stale.count
+                } else {
+                    // The last pass is for writes that raced the start of mirroring; a key the
+                    // journal already holds (deferred by the first pass, or written since) is its.
+                    var unqueued: [String] = []
+                    for key in stale where try await state.catalog.journal(bucket: bucket, key: key) == nil { unqueued.append(key) }
+                    stale = unqueued
+                }
                 let index = pass.open(last: last.0.key, copies: stale.count)
                 for key in stale {
-                    while inFlight >= m.parallelism, let done = try await group.next() {
+                    while inFlight >= 2 * m.parallelism, let done = try await group.next() {
                         inFlight -= 1
                         try await settle(done, &pass, m, durable: durable)
                     }
                     group.addTask {
                         do {
                             return Copied(page: index, key: key, error: nil,
-                                          outcome: try await replicator.sync(route, key: key, limiter: limiter, backfill: true))
+                                          outcome: try await replicator.sync(route, key: key, limiter: limiter, backfill: true, slots: slots))
                         } catch {
                             return Copied(page: index, key: key, error: error, outcome: nil)
                         }
@@ -121,7 +131,12 @@ struct Backfill: Sendable {
     func settle(_ done: Copied, _ pass: inout Pass, _ m: MigrationRecord, durable: Bool) async throws {
         pass.pages[done.page].outstanding -= 1
         if let error = done.error {
-            // Retried by the journal workers, with backoff.
+            // Retried by the journal workers, with backoff. An outage shows in the pause that
+            // follows; a failure of this object alone is said here.
+            if !Self.isOutage(error) {
+                state.logger.warning("backfill could not copy an object; the journal retries it",
+                                     metadata: ["dataset": .string(bucket), "key": .string(done.key), "error": .string("\(error)")])
+            }
             try await state.catalog.enqueue(bucket: bucket, key: done.key, now: state.now())
             pass.pages[done.page].failed += 1
             if pass.pages[done.page].error == nil { pass.pages[done.page].error = error }
@@ -134,18 +149,25 @@ struct Backfill: Sendable {
         try await advance(&pass, m, durable: durable)
     }
 
-    /// Moves the cursor past the finished pages; a page where every copy failed pauses the
-    /// backfill (the target is probably down; the driver restarts it from the cursor).
+    /// Moves the cursor past the finished pages; a page where every copy failed for want of a
+    /// backend pauses the backfill (the target is probably down; the driver restarts it from the
+    /// cursor). A copy refused for itself (bytes that differ from the catalog's) stays with the
+    /// journal, and the backfill goes on.
     func advance(_ pass: inout Pass, _ m: MigrationRecord, durable: Bool) async throws {
         var moved = false
         while pass.firstOpen < pass.pages.count, pass.pages[pass.firstOpen].outstanding == 0 {
             let page = pass.pages[pass.firstOpen]
-            if page.copies > 0, page.failed == page.copies, let error = page.error { throw error }
+            if page.copies > 0, page.failed == page.copies, let error = page.error, Self.isOutage(error) { throw error }
             pass.progress.cursor = page.last
             pass.firstOpen += 1
             moved = true
         }
         if moved && durable { try await save(pass.progress, m) }
+    }
+
+    static func isOutage(_ error: any Error) -> Bool {
+        if case .unavailable? = error as? StoreError { return true }
+        return false
     }
 
     /// Lists a native source and imports what the catalog does not describe: objects written

@@ -30,7 +30,9 @@ struct Replicator: Sendable {
     /// Every transfer to the target is in the audit log, recorded once the target holds (or no
     /// longer holds) the bytes and *before* the catalog records it: a crash in between can only
     /// leave an entry for a copy that is then made again, never a recorded copy without its entry.
-    func sync(_ route: DatasetRoute, key: String, limiter: RateLimiter? = nil, backfill: Bool = false) async throws -> Outcome {
+    /// With `slots`, the transfer itself holds one of them.
+    func sync(_ route: DatasetRoute, key: String, limiter: RateLimiter? = nil, backfill: Bool = false,
+              slots: CopySlots? = nil) async throws -> Outcome {
         guard let target = route.target else { return .absent }
         let bucket = route.bucket.name
         @Sendable func audit(_ action: String, bytes: Int64? = nil, detail: String? = nil) async {
@@ -53,7 +55,7 @@ struct Replicator: Sendable {
                 // half-way leaves "no copy" (copied again) rather than a wrong record.
                 _ = try await state.catalog.dropReplica(bucket: bucket, key: key, version: nil)
             }
-            let copy = try await self.copy(object, from: route.primary, to: target, limiter: limiter)
+            let copy = try await slots.with { try await self.copy(object, from: route.primary, to: target, limiter: limiter) }
             await audit("replicate", bytes: object.size, detail: backfill ? "backfill" : "mirror")
             let (committed, replaced) = try await state.catalog.commitReplica(copy, size: backfill ? object.size : nil)
             guard committed else {
@@ -79,13 +81,16 @@ struct Replicator: Sendable {
         let digests = CopyBody<BlobStream>.Digests()
         let stored: StoredObject
         do {
-            // A remote native target's store buffers small bodies and reports the MD5 of what it
-            // received (in clear): no second pass over them.
-            let storeHashes = target.sealer == nil && target.inPlace && object.size <= 1 << 20 && ETag.md5(of: object.etag) != nil
+            // A plaintext copy to a backend that checks Content-MD5 carries the catalog's MD5:
+            // the backend refuses bytes that differ from it, and nothing is hashed here.
+            var attributes = target.attributes(object.headers)
+            let etagMD5 = ETag.md5(of: object.etag)
+            let targetChecks = target.sealer == nil && etagMD5 != nil && target.store.checksContentMD5(length: object.size)
+            if targetChecks { attributes.contentMD5 = etagMD5 }
             let body = CopyBody(source: try await responder.openPlain(object, range: nil, in: source), limiter: limiter,
-                                hashing: !storeHashes, result: digests)
+                                hashing: !targetChecks, result: digests)
             stored = try await responder.storeObject(target, name: placed.blob, length: object.size, body: body,
-                                                     attributes: target.attributes(object.headers), sealing: sealing?.0)
+                                                     attributes: attributes, sealing: sealing?.0)
             try await header
         } catch {
             try? await header
