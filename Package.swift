@@ -30,9 +30,12 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
+        // CRC-32C with the CPU's instruction (a few lines of C: Swift cannot reach the intrinsic).
+        .target(name: "CCRC32C"),
         .target(
             name: "S3Protocol",
             dependencies: [
+                "CCRC32C",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

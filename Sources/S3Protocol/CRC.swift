@@ -1,3 +1,5 @@
+import CCRC32C
+
 /// Table-driven reflected CRCs (slicing-by-8), as S3's flexible checksums use them.
 ///
 /// Parameters (all reflected, init all-ones, final xor all-ones):
@@ -65,4 +67,16 @@ public enum CRCTables {
     public static let crc32 = ReflectedCRC<UInt32>(polynomial: 0xEDB8_8320)
     public static let crc32c = ReflectedCRC<UInt32>(polynomial: 0x82F6_3B78)
     public static let crc64nvme = ReflectedCRC<UInt64>(polynomial: 0x9A6C_9329_AC4B_C9B5)
+}
+
+/// CRC-32C by the CPU's instruction where there is one (x86-64 SSE4.2, ARMv8 CRC), else by the
+/// table: the same register arithmetic, so either may continue the other's value.
+public enum CRC32C {
+    public static let hardware = ccrc32c_available() != 0
+
+    /// Continues a CRC register (already inverted, start with `~0`) over `bytes`.
+    public static func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard hardware, let base = bytes.baseAddress else { return CRCTables.crc32c.update(crc, bytes) }
+        return ccrc32c_update(crc, base, bytes.count)
+    }
 }

@@ -51,7 +51,7 @@ public struct ChecksumHasher: Sendable {
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         switch algorithm {
         case .crc32: crc32 = CRCTables.crc32.update(crc32, bytes)
-        case .crc32c: crc32 = CRCTables.crc32c.update(crc32, bytes)
+        case .crc32c: crc32 = CRC32C.update(crc32, bytes)
         case .crc64nvme: crc64 = CRCTables.crc64nvme.update(crc64, bytes)
         case .sha1: sha1.update(bufferPointer: bytes)
         case .sha256: sha256.update(bufferPointer: bytes)

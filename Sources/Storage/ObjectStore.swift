@@ -166,10 +166,13 @@ public struct StoreCapabilities: Sendable, Equatable {
     public var strongListAfterWrite: Bool
     /// A single-request upload's ETag is the body's MD5, so the gateway can check it end to end.
     public var etagIsMD5: Bool
+    /// A single PUT's `x-amz-checksum-crc32c` is checked (the PUT refused when it differs): the
+    /// transport check of bodies the gateway has no MD5 for, at a fraction of MD5's cost.
+    public var checksCRC32C: Bool
 
     public init(maxSinglePut: Int64, partSize: Int64, minPartSize: Int64, maxPartSize: Int64, maxPartNumber: Int,
                 partParallelism: Int, needsContentMD5OnDelete: Bool, acceptsAWSChunked: Bool, maxListPage: Int,
-                serverSideCopy: Bool, strongListAfterWrite: Bool, etagIsMD5: Bool) {
+                serverSideCopy: Bool, strongListAfterWrite: Bool, etagIsMD5: Bool, checksCRC32C: Bool = false) {
         self.maxSinglePut = maxSinglePut
         self.partSize = partSize
         self.minPartSize = minPartSize
@@ -182,15 +185,16 @@ public struct StoreCapabilities: Sendable, Equatable {
         self.serverSideCopy = serverSideCopy
         self.strongListAfterWrite = strongListAfterWrite
         self.etagIsMD5 = etagIsMD5
+        self.checksCRC32C = checksCRC32C
     }
 
     static let MiB: Int64 = 1 << 20
 
-    /// AWS S3's documented limits; SeaweedFS and MinIO accept the same.
+    /// AWS S3's documented limits and flexible checksums; SeaweedFS and MinIO accept the same.
     public static let s3 = StoreCapabilities(
         maxSinglePut: 5 * 1024 * MiB, partSize: 8 * MiB, minPartSize: 5 * MiB, maxPartSize: 5 * 1024 * MiB,
         maxPartNumber: 10_000, partParallelism: 4, needsContentMD5OnDelete: false, acceptsAWSChunked: true,
-        maxListPage: 1000, serverSideCopy: true, strongListAfterWrite: true, etagIsMD5: true)
+        maxListPage: 1000, serverSideCopy: true, strongListAfterWrite: true, etagIsMD5: true, checksCRC32C: true)
 
     /// OpenStack Swift's s3api middleware (2.30): no aws-chunked, Content-MD5 on DeleteObjects,
     /// at most 1000 parts (`max_upload_part_num`), objects up to 5 GiB per request.

@@ -6,7 +6,8 @@ import S3Protocol
 
 /// Finds out what an S3-compatible service accepts, with a few harmless requests under a
 /// `passerelle-probe/` name in `bucket`: whether DeleteObjects needs Content-MD5, whether
-/// aws-chunked bodies are accepted, and the highest part number.
+/// aws-chunked bodies are accepted, whether a wrong `x-amz-checksum-crc32c` is refused, and
+/// the highest part number.
 public enum S3Probe {
     public static func capabilities(client: S3Client, bucket: String, base: StoreCapabilities = .s3) async throws -> (StoreCapabilities, [String]) {
         var caps = base
@@ -45,6 +46,19 @@ public enum S3Probe {
         _ = try await HTTPTransport.collect(put)
         caps.acceptsAWSChunked = put.status == .ok
         notes.append("aws-chunked upload: \(put.status.code) → accepted: \(caps.acceptsAWSChunked)")
+
+        // A single PUT whose x-amz-checksum-crc32c is wrong must be refused for the gateway to
+        // rely on that header instead of Content-MD5.
+        let wrong = ChecksumValue(algorithm: .crc32c, digest: ChecksumHasher.digest(.crc32c, of: Array("not the payload".utf8))).base64
+        let checked = try await client.transport.send({
+            var r = client.request(.PUT, bucket: bucket, key: probe,
+                                   headers: [("content-length", String(payload.utf8.count)), (ChecksumAlgorithm.crc32c.headerName, wrong)])
+            r.body = .bytes(ByteBuffer(string: payload))
+            return r
+        }())
+        _ = try await HTTPTransport.collect(checked)
+        caps.checksCRC32C = checked.status == .badRequest
+        notes.append("PUT with a wrong x-amz-checksum-crc32c: \(checked.status.code) → checked: \(caps.checksCRC32C)")
 
         let store = S3Store(client: client, bucket: bucket, capabilities: caps)
         let upload = try await store.startParts(name: probe, attributes: .none)

@@ -88,6 +88,7 @@ def test_backend_and_dataset_commands(sw_gateway):
     assert "passerelle-secret" not in out
     out = run_cli("backend", "check", "sw", data_dir=d, config_path=cfg, env=env).stdout
     assert "credentials accepted" in out and "needs Content-MD5: false" in out and out.rstrip().endswith("OK")
+    assert "wrong x-amz-checksum-crc32c: 400 → checked: true" in out, out
     run_cli("dataset", "create", "cohort-a", "--backend", "sw", "--container", sw_gateway.container, "--prefix", "cohorts/a/",
             data_dir=d, config_path=cfg, env=env)
     assert "cohort-a\tsw:passerelle-backends/cohorts/a/" in run_cli("dataset", "list", data_dir=d, config_path=cfg, env=env).stdout
@@ -107,6 +108,7 @@ def test_swift_profile_is_probed(swift, tmp_path):
     (tmp_path / "c.yaml").write_text(config)
     out = run_cli("backend", "check", "old", data_dir=str(tmp_path), config_path=str(tmp_path / "c.yaml"), env=env).stdout
     assert "needs Content-MD5: true" in out and "accepted: false" in out and "highest part number: 1000" in out
+    assert "wrong x-amz-checksum-crc32c: 200 → checked: false" in out, out  # ignored: Content-MD5 stays
 
 
 def test_config_refuses_inline_secrets_and_missing_variables(tmp_path, seaweedfs):
