@@ -184,11 +184,31 @@ public struct JournalStats: Sendable, Equatable {
     public var pending: Int
     public var dead: Int
     public var oldestPending: Date?
+    /// Entries whose copy failed at least once, and the one that failed most (dead letters first).
+    public var failing: Int
+    public var worst: JournalFailure?
 
-    public init(pending: Int = 0, dead: Int = 0, oldestPending: Date? = nil) {
+    public init(pending: Int = 0, dead: Int = 0, oldestPending: Date? = nil, failing: Int = 0, worst: JournalFailure? = nil) {
         self.pending = pending
         self.dead = dead
         self.oldestPending = oldestPending
+        self.failing = failing
+        self.worst = worst
+    }
+}
+
+/// Why a key's copy keeps failing, as the journal last recorded it.
+public struct JournalFailure: Sendable, Equatable {
+    public var key: String
+    public var attempts: Int
+    public var dead: Bool
+    public var error: String
+
+    public init(key: String, attempts: Int, dead: Bool, error: String) {
+        self.key = key
+        self.attempts = attempts
+        self.dead = dead
+        self.error = error
     }
 }
 

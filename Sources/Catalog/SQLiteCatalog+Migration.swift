@@ -343,10 +343,17 @@ extension SQLiteCatalog {
         try await pool.read { db in
             let row = try Row.fetchOne(db, sql: """
                 SELECT COALESCE(SUM(dead = 0), 0) AS pending, COALESCE(SUM(dead = 1), 0) AS dead,
-                       MIN(CASE WHEN dead = 0 THEN created END) AS oldest FROM journal WHERE bucket = ?
+                       MIN(CASE WHEN dead = 0 THEN created END) AS oldest, COALESCE(SUM(attempts > 0), 0) AS failing
+                FROM journal WHERE bucket = ?
                 """, arguments: [bucket])
+            let failing: Int = row?["failing"] ?? 0
+            let worst = failing == 0 ? nil : try Row.fetchOne(db, sql: """
+                SELECT * FROM journal WHERE bucket = ? AND attempts > 0 ORDER BY dead DESC, attempts DESC, key LIMIT 1
+                """, arguments: [bucket]).map { r in
+                JournalFailure(key: Self.key(r), attempts: r["attempts"], dead: r["dead"], error: r["last_error"] ?? "")
+            }
             return JournalStats(pending: row?["pending"] ?? 0, dead: row?["dead"] ?? 0,
-                                oldestPending: (row?["oldest"] as Double?).map(Date.init(timeIntervalSince1970:)))
+                                oldestPending: (row?["oldest"] as Double?).map(Date.init(timeIntervalSince1970:)), failing: failing, worst: worst)
         }
     }
 

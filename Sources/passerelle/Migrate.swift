@@ -321,6 +321,10 @@ struct MigrationOps {
         var lines = ["\(m.bucket): \(m.phase.rawValue) (\(m.mode.rawValue)), \(m.source.description) → \(m.target.description)",
                      "  backfill: \(b.stage.rawValue), \(done)/\(b.total) objects examined, \(b.copied + b.imported) copied (\(ByteCount.format(b.copiedBytes))), \(b.skipped) already current, \(b.imported) imported, \(b.failed) deferred, runs \(b.runs)",
                      "  queue: \(journal.pending) pending, \(journal.dead) dead-lettered, lag \(String(format: "%.1f", journal.oldestPending.map { now.timeIntervalSince($0) } ?? 0)) s"]
+        if let w = journal.worst {
+            lines.append("  failing: \(journal.failing) key\(journal.failing == 1 ? "" : "s"); \(w.key) after \(w.attempts) attempt\(w.attempts == 1 ? "" : "s")"
+                         + "\(w.dead ? " (dead-lettered)" : ""): \(w.error.prefix(240))")
+        }
         if let at = m.verifiedAt {
             lines.append("  verification: \(m.verifiedClean ? "clean" : "NOT CLEAN") at \(ISO8601DateFormatter().string(from: at))")
         }

@@ -266,6 +266,11 @@ def test_backfill_never_copies_source_bytes_that_differ_from_the_catalog(kind, r
         h = c.head_object(Bucket="rot", Key=rotten)["ResponseMetadata"]["HTTPHeaders"]
         assert h["x-amz-replication-status"] in ("PENDING", "FAILED"), h
         assert refusal in open(g.log_path).read()
+        # The journal's workers keep trying; `migrate status` says which key fails, and why.
+        deadline = time.time() + 30
+        while f"failing: 1 key; {rotten} after" not in (out := status(g, "rot")) and time.time() < deadline:
+            time.sleep(0.5)
+        assert f"failing: 1 key; {rotten} after" in out and refusal in out, out
         r = cli(g, "migrate", "verify", "rot", check=False)
         assert r.returncode == 2, r.stdout + r.stderr
         t = report_of(r.stdout)["tallies"]
