@@ -41,9 +41,11 @@ public final class S3Store: ObjectStore {
         where Body.Element == ByteBuffer {
         if length <= bufferLimit {
             let bytes = try await collectBody(body, length: length)
+            // With CRC-32C the MD5 stays unknown here: the backend checked the bytes it got, and
+            // an ETag is not always an MD5 (SSE-KMS), so it is not taken for one.
             let (check, digest) = integrity(of: bytes, known: attributes.contentMD5)
             let etag = try await putBuffer(name: name, query: [], headers: Self.attributeHeaders(attributes) + [check], bytes: bytes)
-            return StoredObject(name: name, size: length, etag: etag, md5: digest ?? storedMD5(etag: etag))
+            return StoredObject(name: name, size: length, etag: etag, md5: digest)
         }
         if length <= multipartThreshold {
             let checked = attributes.contentMD5.map { [Self.contentMD5($0)] } ?? []
