@@ -34,17 +34,19 @@ public enum Cutover {
         try await src.exec("SET default_transaction_read_only = off")
         let db = SQLText.identifier(source.database)
 
-        if !done.contains("read-only"), manualGate {
-            try await StreamState.stepDone(tgt, slot: slot, "read-only", detail: "manual gate")
-            log("manual gate: the applications are stopped by the operator; the source is not altered")
-        } else if !done.contains("read-only") {
-            try await src.exec("ALTER DATABASE \(db) SET default_transaction_read_only = on")
-            let ended = try await src.rows("""
-                SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity
-                WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-                """).count
-            try await StreamState.stepDone(tgt, slot: slot, "read-only", detail: "\(ended) session(s) ended")
-            log("source \(source) is read-only for new sessions; \(ended) open session(s) ended")
+        if !done.contains("read-only") {
+            if manualGate {
+                try await StreamState.stepDone(tgt, slot: slot, "read-only", detail: "manual gate")
+                log("manual gate: the applications are stopped by the operator; the source is not altered")
+            } else {
+                try await src.exec("ALTER DATABASE \(db) SET default_transaction_read_only = on")
+                let ended = try await src.rows("""
+                    SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+                    """).count
+                try await StreamState.stepDone(tgt, slot: slot, "read-only", detail: "\(ended) session(s) ended")
+                log("source \(source) is read-only for new sessions; \(ended) open session(s) ended")
+            }
         }
         if !done.contains("drain") {
             guard let drainTo = try await src.value("SELECT pg_current_wal_lsn()::text").flatMap(LSN.init) else {

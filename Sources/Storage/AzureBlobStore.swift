@@ -58,7 +58,7 @@ public final class AzureBlobStore: ObjectStore {
             return StoredObject(name: name, size: length, etag: response.headers.first(name: "etag"), md5: digest)
         }
         if length <= blockThreshold {
-            let checked = attributes.contentMD5.map { [("content-md5", Data($0).base64EncodedString())] } ?? []
+            let checked = attributes.contentMD5.map { [contentMD5Header($0)] } ?? []
             let response = try await putStream(name: name, query: [], headers: headers + checked, length: length, body: body)
             return StoredObject(name: name, size: length, etag: response.headers.first(name: "etag"),
                                 md5: attributes.contentMD5 ?? Self.contentMD5(response.headers))
@@ -91,7 +91,7 @@ public final class AzureBlobStore: ObjectStore {
     func putBuffer(name: String, query: [(String, String)], headers: [(String, String)], bytes: ByteBuffer, md5: [UInt8]) async throws -> HTTPClientResponse {
         let (response, _) = try await client.perform(expect: [201], notFoundCodes: []) {
             var req = client.request(.PUT, container: container, blob: name, query: query,
-                                     headers: [("content-length", String(bytes.readableBytes)), ("content-md5", Data(md5).base64EncodedString())] + headers)
+                                     headers: [("content-length", String(bytes.readableBytes)), contentMD5Header(md5)] + headers)
             req.body = .bytes(bytes)
             return req
         }

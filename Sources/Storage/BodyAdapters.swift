@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 import NIOCore
 
 /// Passes a request body through to a backend, always keeping the latest buffer back until
@@ -60,6 +61,11 @@ public func collectBody<Body: AsyncSequence & Sendable>(_ body: Body, length: In
 
 func md5(_ buffer: ByteBuffer) -> [UInt8] {
     buffer.withUnsafeReadableBytes { Array(Insecure.MD5.hash(data: $0)) }
+}
+
+/// The `Content-MD5` header (S3 and Azure alike) carrying `digest`.
+func contentMD5Header(_ digest: [UInt8]) -> (String, String) {
+    ("content-md5", Data(digest).base64EncodedString())
 }
 
 /// Uploads a body as parts of `partSize` bytes, at most `parallelism` in flight. Each part is

@@ -48,7 +48,7 @@ public final class S3Store: ObjectStore {
             return StoredObject(name: name, size: length, etag: etag, md5: digest)
         }
         if length <= multipartThreshold {
-            let checked = attributes.contentMD5.map { [Self.contentMD5($0)] } ?? []
+            let checked = attributes.contentMD5.map { [contentMD5Header($0)] } ?? []
             let etag = try await putStream(name: name, query: [], headers: Self.attributeHeaders(attributes) + checked, length: length, body: body)
             return StoredObject(name: name, size: length, etag: etag,
                                 md5: attributes.contentMD5 ?? storedMD5(etag: etag))
@@ -57,7 +57,7 @@ public final class S3Store: ObjectStore {
         do {
             let parts = try await PartedUpload.run(body: body, length: length, partSize: Int(capabilities.partSize),
                                                    parallelism: capabilities.partParallelism) { number, bytes in
-                let etag = try await self.putBuffer(name: name, query: Self.partQuery(number, upload), headers: [Self.contentMD5(md5(bytes))], bytes: bytes)
+                let etag = try await self.putBuffer(name: name, query: Self.partQuery(number, upload), headers: [contentMD5Header(md5(bytes))], bytes: bytes)
                 return PartToken(number: number, token: etag ?? "")
             }
             return try await finishParts(name: name, upload: upload, parts: parts, attributes: attributes)
@@ -77,23 +77,19 @@ public final class S3Store: ObjectStore {
     /// the MD5 the caller knows; else CRC-32C where the backend checks it (by the CPU's
     /// instruction, a few hundredths of MD5's cost); else an MD5 computed here.
     func integrity(of bytes: ByteBuffer, known: [UInt8]?) -> (header: (String, String), md5: [UInt8]?) {
-        if let known { return (Self.contentMD5(known), known) }
+        if let known { return (contentMD5Header(known), known) }
         if capabilities.checksCRC32C {
             var crc = ChecksumHasher(.crc32c)
             crc.update(bytes)
             return ((ChecksumAlgorithm.crc32c.headerName, ChecksumValue(algorithm: .crc32c, digest: crc.finalize()).base64), nil)
         }
         let digest = md5(bytes)
-        return (Self.contentMD5(digest), digest)
+        return (contentMD5Header(digest), digest)
     }
 
     /// The MD5 of what the backend stored, from its ETag where that is one.
     func storedMD5(etag: String?) -> [UInt8]? {
         capabilities.etagIsMD5 ? etag.flatMap(ETag.md5(of:)) : nil
-    }
-
-    static func contentMD5(_ digest: [UInt8]) -> (String, String) {
-        ("content-md5", Data(digest).base64EncodedString())
     }
 
     /// PUTs bytes held in memory with their integrity header (checked by the backend), retried;
@@ -159,7 +155,7 @@ public final class S3Store: ObjectStore {
             let body = Array(w.result.utf8)
             let integrity: (String, String)
             if capabilities.needsContentMD5OnDelete {
-                integrity = Self.contentMD5(md5(ByteBuffer(bytes: body)))
+                integrity = contentMD5Header(md5(ByteBuffer(bytes: body)))
             } else {
                 integrity = ("x-amz-checksum-crc32", Data(ChecksumHasher.digest(.crc32, of: body)).base64EncodedString())
             }
