@@ -32,6 +32,12 @@ let package = Package(
     targets: [
         // CRC-32C with the CPU's instruction (a few lines of C: Swift cannot reach the intrinsic).
         .target(name: "CCRC32C"),
+        // The TLS versions and cipher suites of every connection, server and client side.
+        .target(
+            name: "TLSPolicy",
+            dependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")],
+            swiftSettings: strict
+        ),
         .target(
             name: "S3Protocol",
             dependencies: [
@@ -44,7 +50,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "S3Protocol",
+                "S3Protocol", "TLSPolicy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -92,6 +98,7 @@ let package = Package(
         .target(
             name: "CDC",
             dependencies: [
+                "TLSPolicy",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -111,7 +118,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "Audit", "Access",
+                "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "Audit", "Access", "TLSPolicy",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -135,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "passerelle",
             dependencies: [
-                "Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "Audit", "Access", "CDC",
+                "Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "Audit", "Access", "CDC", "TLSPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

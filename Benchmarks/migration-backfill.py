@@ -84,7 +84,7 @@ def timed(cmd, env):
 
 
 def metrics(g, dataset="load"):
-    text = urllib.request.urlopen(g.endpoint + "/metrics", timeout=5).read().decode()
+    text = urllib.request.urlopen(g.metrics_endpoint + "/metrics", timeout=5).read().decode()
     out = {}
     for line in text.splitlines():
         for name in ("passerelle_replication_queue_depth", "passerelle_replication_lag_seconds", "passerelle_backfill_done"):

@@ -34,7 +34,7 @@ AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk weed -logdir="$work/sw/logs" min
 pids+=($!)
 
 gw=$(free_port)
-PASSERELLE_ROOT_ACCESS_KEY=$ak PASSERELLE_ROOT_SECRET_KEY=$sk "$bin" serve --data-dir "$work/gw" --listen "127.0.0.1:$gw" --no-tls >"$work/gw.log" 2>&1 &
+PASSERELLE_ROOT_ACCESS_KEY=$ak PASSERELLE_ROOT_SECRET_KEY=$sk "$bin" serve --data-dir "$work/gw" --listen "127.0.0.1:$gw" --no-tls --metrics-listen none >"$work/gw.log" 2>&1 &
 gwpid=$!; pids+=($gwpid)
 wait_http "http://127.0.0.1:$gw/health"
 for _ in $(seq 1 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$sw/")" = 403 ] && break; sleep 0.2; done
@@ -53,7 +53,7 @@ PY
 echo "gateway peak RSS during the throughput phases (VmHWM): $(grep VmHWM /proc/$gwpid/status | awk '{printf "%.1f MiB", $2/1024}')"
 # A fresh gateway process on the same data, so the next peak is the streaming phase alone.
 kill "$gwpid"; wait "$gwpid" 2>/dev/null || true
-PASSERELLE_ROOT_ACCESS_KEY=$ak PASSERELLE_ROOT_SECRET_KEY=$sk "$bin" serve --data-dir "$work/gw" --listen "127.0.0.1:$gw" --no-tls >>"$work/gw.log" 2>&1 &
+PASSERELLE_ROOT_ACCESS_KEY=$ak PASSERELLE_ROOT_SECRET_KEY=$sk "$bin" serve --data-dir "$work/gw" --listen "127.0.0.1:$gw" --no-tls --metrics-listen none >>"$work/gw.log" 2>&1 &
 gwpid=$!; pids+=($gwpid)
 wait_http "http://127.0.0.1:$gw/health"
 echo "streaming ${stream} GiB through a fresh gateway process..."

@@ -2,15 +2,14 @@ import Crypto
 import Foundation
 import GRDB
 
-/// A user as stored: the password hash, the TOTP secret sealed under the local access key,
-/// the last TOTP step accepted (codes are one-time) and the failure count for lockout.
+/// A user as stored: the password hash, the TOTP secret sealed under the local access key and
+/// the last TOTP step accepted (codes are one-time). Failed sign-ins are counted apart
+/// (`reserveAttempt`), by name, whether or not the user exists.
 public struct UserRecord: Sendable, Equatable {
     public var name: String
     public var passwordHash: String
     public var sealedTOTP: Data
     public var lastStep: UInt64?
-    public var failures: Int
-    public var lastFailure: Date?
     public var disabled: Bool
     public var created: Date
 }
@@ -48,6 +47,8 @@ public final class AccessStore: Sendable {
                 CREATE TABLE IF NOT EXISTS members (project TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (project, user)) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS grants (project TEXT NOT NULL, dataset TEXT NOT NULL, prefix TEXT NOT NULL,
                     actions TEXT NOT NULL, PRIMARY KEY (project, dataset, prefix)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS sign_in_failures (subject TEXT PRIMARY KEY, failures INTEGER NOT NULL,
+                    last_failure REAL NOT NULL) WITHOUT ROWID;
                 """)
         }
     }
@@ -97,7 +98,6 @@ public final class AccessStore: Sendable {
 
     static func user(_ r: Row) -> UserRecord {
         UserRecord(name: r["name"], passwordHash: r["password"], sealedTOTP: r["totp"], lastStep: (r["last_step"] as Int64?).map(UInt64.init),
-                   failures: r["failures"], lastFailure: (r["last_failure"] as Double?).map(Date.init(timeIntervalSince1970:)),
                    disabled: r["disabled"], created: Date(timeIntervalSince1970: r["created"]))
     }
 
@@ -114,21 +114,93 @@ public final class AccessStore: Sendable {
     }
 
     /// Records an accepted TOTP step, only if it is newer than the last one (two concurrent
-    /// logins with one code: one wins). Resets the failure count.
+    /// logins with one code: one wins).
     public func acceptStep(_ name: String, step: UInt64) throws -> Bool {
         try queue.write { db in
-            try db.execute(sql: """
-                UPDATE users SET last_step = ?, failures = 0, last_failure = NULL
-                WHERE name = ? AND (last_step IS NULL OR last_step < ?)
-                """, arguments: [step, name, step])
+            try db.execute(sql: "UPDATE users SET last_step = ? WHERE name = ? AND (last_step IS NULL OR last_step < ?)",
+                           arguments: [step, name, step])
             return db.changesCount == 1
         }
     }
 
-    public func recordFailure(_ name: String, now: Date) throws {
-        try queue.write { db in
-            try db.execute(sql: "UPDATE users SET failures = failures + 1, last_failure = ? WHERE name = ?",
-                           arguments: [now.timeIntervalSince1970, name])
+    // MARK: sign-in attempts
+
+    public enum Reservation: Sendable, Equatable {
+        /// Counted as a failure until `release` says it succeeded: check the password now.
+        case granted
+        /// Refused without being checked (and without being counted) until then, because of
+        /// the failures counted under `subject`.
+        case delayed(until: Date, subject: LockoutPolicy.Subject)
+    }
+
+    /// Counts an attempt of `user` from `address` as a failure *before* its password and code
+    /// are checked, unless one of its counts says to wait. One write transaction reads and
+    /// increments every count (SQLite runs one writer at a time; a database with concurrent
+    /// writers needs the rows locked, `SELECT … FOR UPDATE`), so N concurrent guesses count as
+    /// N and at most the allowed number are ever checked. Runs on GRDB's queue, off the
+    /// request threads, as it waits for the disk.
+    public func reserveAttempt(user: String, address: String, policy: LockoutPolicy, now: Date) async throws -> Reservation {
+        let subjects = LockoutPolicy.subjects(user: user, address: address)
+        return try await queue.write { db in
+            var counts: [LockoutPolicy.Subject: FailureCount] = [:]
+            for s in subjects {
+                counts[s] = policy.current(try Self.failureCount(db, s), now: now)
+            }
+            let locks = subjects.compactMap { s in counts[s].flatMap { policy.lockedUntil(s, $0, now: now) }.map { (s, $0) } }
+            if let (subject, until) = locks.max(by: { $0.1 < $1.1 }) { return .delayed(until: until, subject: subject) }
+            for s in subjects {
+                try db.execute(sql: "INSERT OR REPLACE INTO sign_in_failures (subject, failures, last_failure) VALUES (?, ?, ?)",
+                               arguments: [s.key, (counts[s]?.failures ?? 0) + 1, now.timeIntervalSince1970])
+            }
+            // Counts nobody renewed for a day or more go, so guessed names do not pile up.
+            if Int.random(in: 0..<256) == 0 {
+                try db.execute(sql: "DELETE FROM sign_in_failures WHERE last_failure < ?",
+                               arguments: [now.timeIntervalSince1970 - policy.forgetAfter])
+            }
+            return .granted
+        }
+    }
+
+    /// A reserved attempt succeeded: the user's counts are cleared, and the address gets back
+    /// the one it was charged.
+    public func release(user: String, address: String) async throws {
+        try await queue.write { db in
+            for s in [LockoutPolicy.Subject.userAtAddress(user, address), .user(user)] {
+                try db.execute(sql: "DELETE FROM sign_in_failures WHERE subject = ?", arguments: [s.key])
+            }
+            try db.execute(sql: "UPDATE sign_in_failures SET failures = MAX(0, failures - 1) WHERE subject = ?",
+                           arguments: [LockoutPolicy.Subject.address(address).key])
+        }
+    }
+
+    /// A reserved attempt was never checked (no room to hash it): its counts are taken back.
+    public func unreserve(user: String, address: String) async throws {
+        try await queue.write { db in
+            for s in LockoutPolicy.subjects(user: user, address: address) {
+                try db.execute(sql: "UPDATE sign_in_failures SET failures = MAX(0, failures - 1) WHERE subject = ?", arguments: [s.key])
+            }
+        }
+    }
+
+    /// Until when sign-ins of `user` wait, from anywhere or from some address (for `user list`).
+    public func lockedUntil(user: String, policy: LockoutPolicy, now: Date) throws -> Date? {
+        try queue.read { db in
+            var until: Date?
+            if let c = try Self.failureCount(db, .user(user)) { until = policy.lockedUntil(.user(user), c, now: now) }
+            let prefix = LockoutPolicy.Subject.userAtAddress(user, "").key
+            let pairs = try Row.fetchAll(db, sql: "SELECT failures, last_failure FROM sign_in_failures WHERE substr(subject, 1, ?) = ?",
+                                         arguments: [prefix.unicodeScalars.count, prefix])  // SQLite counts code points
+            for r in pairs {
+                let c = FailureCount(failures: r["failures"], last: Date(timeIntervalSince1970: r["last_failure"]))
+                if let u = policy.lockedUntil(.userAtAddress(user, ""), c, now: now), u > (until ?? .distantPast) { until = u }
+            }
+            return until
+        }
+    }
+
+    static func failureCount(_ db: Database, _ s: LockoutPolicy.Subject) throws -> FailureCount? {
+        try Row.fetchOne(db, sql: "SELECT failures, last_failure FROM sign_in_failures WHERE subject = ?", arguments: [s.key]).map {
+            FailureCount(failures: $0["failures"], last: Date(timeIntervalSince1970: $0["last_failure"]))
         }
     }
 

@@ -35,15 +35,3 @@ public enum PasswordHash {
         return key.withUnsafeBytes { Array($0) }
     }
 }
-
-/// Lockout after repeated failures (pure): five free attempts, then a wait that doubles from
-/// 30 seconds with each further failure, up to an hour.
-public enum Lockout {
-    public static let freeAttempts = 5
-
-    public static func lockedUntil(failures: Int, lastFailure: Date) -> Date? {
-        guard failures >= freeAttempts else { return nil }
-        let wait = min(3600, 30 * pow(2, Double(min(failures - freeAttempts, 20))))
-        return lastFailure.addingTimeInterval(wait)
-    }
-}

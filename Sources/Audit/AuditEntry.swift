@@ -11,6 +11,8 @@ public struct AuditEvent: Sendable, Equatable {
     public var action: String
     public var dataset: String?
     public var key: String?
+    /// The object version read or written, when the action names one object.
+    public var version: String?
     public var bytes: Int64?
     /// `allowed`, `denied`, `failed` or `ok`.
     public var result: String
@@ -20,8 +22,8 @@ public struct AuditEvent: Sendable, Equatable {
     public var detail: String?
 
     public init(time: Date, principal: String, project: String? = nil, purpose: String? = nil, action: String,
-                dataset: String? = nil, key: String? = nil, bytes: Int64? = nil, result: String, status: Int? = nil,
-                requestID: String? = nil, source: String? = nil, detail: String? = nil) {
+                dataset: String? = nil, key: String? = nil, version: String? = nil, bytes: Int64? = nil, result: String,
+                status: Int? = nil, requestID: String? = nil, source: String? = nil, detail: String? = nil) {
         self.time = time
         self.principal = principal
         self.project = project
@@ -29,6 +31,7 @@ public struct AuditEvent: Sendable, Equatable {
         self.action = action
         self.dataset = dataset
         self.key = key
+        self.version = version
         self.bytes = bytes
         self.result = result
         self.status = status
@@ -36,6 +39,15 @@ public struct AuditEvent: Sendable, Equatable {
         self.source = source
         self.detail = detail
     }
+}
+
+extension AuditEvent {
+    /// The action of the entry recording an object an operation read besides its target (a
+    /// copy's source): `CopyObject.source`, `UploadPartCopy.source`.
+    public static func sourceRead(of action: String) -> String { action + ".source" }
+
+    /// Whether the event records bytes of an object read on the principal's behalf.
+    public var isObjectRead: Bool { action == "GetObject" || action.hasSuffix(".source") }
 }
 
 /// An event at its place in the log: the bytes hashed into the tree (canonical JSON, keys
@@ -50,6 +62,7 @@ public struct AuditEntry: Codable, Sendable, Equatable {
     public var action: String
     public var dataset: String?
     public var key: String?
+    public var version: String?
     public var bytes: Int64?
     public var result: String
     public var status: Int?
@@ -66,6 +79,7 @@ public struct AuditEntry: Codable, Sendable, Equatable {
         action = e.action
         dataset = e.dataset
         key = e.key
+        version = e.version
         bytes = e.bytes
         result = e.result
         status = e.status
@@ -112,6 +126,7 @@ public struct AuditEntry: Codable, Sendable, Equatable {
         string("source", source)
         number("status", status)
         string("time", time)
+        string("version", version)
         out.append(UInt8(ascii: "}"))
         return out
     }

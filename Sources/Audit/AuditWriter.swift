@@ -11,7 +11,8 @@ import Synchronization
 public final class AuditWriter: Sendable {
     public let log: AuditLog
     struct State {
-        var pending: [(event: AuditEvent, done: CheckedContinuation<UInt64, any Error>)] = []
+        /// Events that must be committed together (a request and the objects it read) travel as one group.
+        var pending: [(events: [AuditEvent], done: CheckedContinuation<UInt64, any Error>)] = []
         /// Entries in the transaction being written.
         var writing = 0
         var batches: UInt64 = 0
@@ -30,9 +31,15 @@ public final class AuditWriter: Sendable {
     /// Returns the entry's index once it is committed.
     @discardableResult
     public func append(_ event: AuditEvent) async throws -> UInt64 {
+        try await append([event])
+    }
+
+    /// Appends events in order in one transaction; returns the first one's index once committed.
+    @discardableResult
+    public func append(_ events: [AuditEvent]) async throws -> UInt64 {
         try await withCheckedThrowingContinuation { done in
             let first = state.withLock { s in
-                s.pending.append((event, done))
+                s.pending.append((events, done))
                 return s.pending.count == 1
             }
             if first { wake.signal() }
@@ -47,17 +54,20 @@ public final class AuditWriter: Sendable {
             while true {
                 let batch = state.withLock { s in
                     defer { s.pending = [] }
-                    s.writing = s.pending.count
+                    s.writing = s.pending.reduce(0) { $0 + $1.events.count }
                     return s.pending
                 }
                 guard !batch.isEmpty else { break }
                 do {
-                    let first = try log.append(batch.map(\.event))
+                    var index = try log.append(batch.flatMap(\.events))
                     state.withLock { s in
                         s.batches += 1
                         s.writing = 0
                     }
-                    for (i, p) in batch.enumerated() { p.done.resume(returning: first + UInt64(i)) }
+                    for p in batch {
+                        p.done.resume(returning: index)
+                        index += UInt64(p.events.count)
+                    }
                 } catch {
                     state.withLock { $0.writing = 0 }
                     for p in batch { p.done.resume(throwing: error) }

@@ -69,6 +69,7 @@ public struct Supervisor: Sendable {
     }
 
     var usage: [String: Usage] = [:]
+    static let capacity = 100_000
 
     public init(rules: SupervisionRules) {
         self.rules = rules
@@ -77,9 +78,15 @@ public struct Supervisor: Sendable {
     /// `hours`: the declared working hours (UTC) of the event's project, when it has some.
     public mutating func observe(_ e: AuditEvent, hours: Range<Int>? = nil) -> [Anomaly] {
         guard !e.action.hasPrefix("anomaly.") else { return [] }
-        if usage.count > 100_000 {
-            // Bounded memory under a flood of names or addresses: forget idle ones.
+        if usage.count > Self.capacity {
+            // Bounded memory under a flood of names or addresses: forget idle ones, and if a
+            // flood of fresh names leaves too many, the least recent ones, so that the next
+            // prune is many events away (a prune on every event would cost O(n) each).
             usage = usage.filter { e.time.timeIntervalSince($0.value.windowStart) < 2 * rules.windowSeconds }
+            if usage.count > Self.capacity / 2 {
+                let kept = usage.sorted { $0.value.windowStart > $1.value.windowStart }.prefix(Self.capacity / 2)
+                usage = Dictionary(uniqueKeysWithValues: kept.map { ($0.key, $0.value) })
+            }
         }
         var out: [Anomaly] = []
         let failed = e.result == "denied" && (e.action == "login" || e.detail?.hasPrefix("authentication failed") == true
@@ -102,7 +109,7 @@ public struct Supervisor: Sendable {
                 out.append(Anomaly(rule: .manyDatasets, principal: who, project: e.project,
                                    detail: "\(u.datasets.count) datasets within \(Int(rules.windowSeconds)) s"))
             }
-            if e.action == "GetObject" {
+            if e.isObjectRead {
                 u.objects += 1
                 u.bytes += e.bytes ?? 0
                 let overBytes = u.bytes >= rules.downloadMinBytes && Double(u.bytes) > rules.downloadFactor * u.baselineBytes

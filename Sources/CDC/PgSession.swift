@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PostgresNIO
+import TLSPolicy
 
 /// One connection to a PostgreSQL server, with errors turned into messages an operator can
 /// act on (`CDCError`). The session settings make every value's text form independent of the
@@ -43,7 +44,7 @@ public struct PgSession: Sendable {
     }
 
     private static func tlsConfiguration(_ e: PgEndpoint, verify: CertificateVerification) -> TLSConfiguration {
-        var tls = TLSConfiguration.makeClientConfiguration()
+        var tls = TLSPolicy.client()
         tls.certificateVerification = verify
         if let root = e.sslRootCert { tls.trustRoots = .file(root) }
         return tls

@@ -1,10 +1,12 @@
 import Access
 import Audit
+import Catalog
 import Foundation
 import HTTPTypes
 import Logging
 import Hummingbird
 import S3Protocol
+import Synchronization
 
 /// The trust side of the gateway: who may do what (users, projects, sessions), and the
 /// audit log every request goes into before its response is sent.
@@ -15,11 +17,13 @@ public struct Trust: Sendable {
     public var sessionLifetime: TimeInterval
     public var maxSessionLifetime: TimeInterval
     let monitor: AnomalyMonitor?
+    let signIn: SignInGate
 
-    public init(access: AccessStore, audit: AuditWriter?, rules: SupervisionRules = SupervisionRules(), metrics: GatewayMetrics,
-                logger: Logger, sessionLifetime: TimeInterval = 3600, maxSessionLifetime: TimeInterval = 12 * 3600) {
+    public init(access: AccessStore, audit: AuditWriter?, rules: SupervisionRules = SupervisionRules(), signIn: SignInConfig = SignInConfig(),
+                metrics: GatewayMetrics, logger: Logger, sessionLifetime: TimeInterval = 3600, maxSessionLifetime: TimeInterval = 12 * 3600) {
         self.access = access
         self.audit = audit
+        self.signIn = SignInGate(signIn)
         monitor = audit.map { AnomalyMonitor(rules: rules, audit: $0, metrics: metrics, logger: logger) }
         self.sessionLifetime = sessionLifetime
         self.maxSessionLifetime = maxSessionLifetime
@@ -41,8 +45,12 @@ extension Trust {
 extension AuditWriter {
     /// Appends an event that answers no request; a failure can only be logged.
     func record(_ event: AuditEvent, logger: Logger) async {
-        do { try await append(event) } catch {
-            logger.error("could not record an event in the audit log", metadata: ["action": .string(event.action), "error": .string("\(error)")])
+        await record([event], logger: logger)
+    }
+
+    func record(_ events: [AuditEvent], logger: Logger) async {
+        do { try await append(events) } catch {
+            logger.error("could not record events in the audit log", metadata: ["action": .string(events.first?.action ?? ""), "error": .string("\(error)")])
         }
     }
 }
@@ -56,18 +64,70 @@ struct AuditDraft: Sendable {
     var action = "Unknown"
     var dataset: String?
     var key: String?
+    var version: String?
     var bytes: Int64?
     var denial: String?
     var requestID: String
     var source: String?
     /// The session project's declared hours, for the off-hours rule.
     var hours: Range<Int>?
+    /// Objects the request read besides its target (a copy's source).
+    var reads: [ObjectRead] = []
+    /// Recorded later in a summary entry, not on its own (a rate-limited sign-in).
+    var unaudited = false
 
     func event(status: Int) -> AuditEvent {
-        let result = denial != nil ? "denied" : status < 400 ? "allowed" : "failed"
-        return AuditEvent(time: time, principal: principal, project: project, purpose: purpose, action: action, dataset: dataset,
-                          key: key, bytes: bytes, result: result, status: status, requestID: requestID, source: source, detail: denial)
+        AuditEvent(time: time, principal: principal, project: project, purpose: purpose, action: action, dataset: dataset,
+                   key: key, version: version, bytes: bytes, result: result(status), status: status, requestID: requestID,
+                   source: source, detail: denial)
     }
+
+    /// The request's entry, then one entry per object it read besides its target, each naming
+    /// that object, so a search by the source dataset finds every read of its bytes.
+    func events(status: Int) -> [AuditEvent] {
+        let into = [dataset, key].compactMap { $0 }.joined(separator: "/")
+        return [event(status: status)] + reads.map { r in
+            AuditEvent(time: time, principal: principal, project: project, purpose: purpose, action: AuditEvent.sourceRead(of: action),
+                       dataset: r.dataset, key: r.key, version: r.version, bytes: r.bytes, result: result(status), status: status,
+                       requestID: requestID, source: source, detail: "read into \(into)")
+        }
+    }
+
+    func result(_ status: Int) -> String {
+        denial != nil ? "denied" : status < 400 ? "allowed" : "failed"
+    }
+
+    mutating func absorb(_ ledger: RequestLedger) {
+        let (version, reads) = ledger.contents
+        self.version = version ?? self.version
+        self.reads = reads
+    }
+}
+
+/// An object read on a client's behalf, as the audit log names it.
+struct ObjectRead: Sendable, Equatable {
+    var dataset: String
+    var key: String
+    var version: String
+    var bytes: Int64
+}
+
+/// What a handler learns about the objects it serves, for the request's audit entries: the
+/// version of the object a GET returns, the sources a copy reads. The entries are written
+/// after the handler returns (or throws), so the handler leaves it here.
+final class RequestLedger: Sendable {
+    private let state = Mutex<(version: String?, reads: [ObjectRead])>((nil, []))
+
+    /// The version of the request's own object (dataset and key are the request's).
+    func served(version: Int64) {
+        state.withLock { $0.version = String(version) }
+    }
+
+    func read(_ record: ObjectRecord, bytes: Int64) {
+        state.withLock { $0.reads.append(ObjectRead(dataset: record.bucket, key: record.key, version: String(record.version), bytes: bytes)) }
+    }
+
+    var contents: (String?, [ObjectRead]) { state.withLock { ($0.version, $0.reads) } }
 }
 
 /// What the handlers need of the decision: the principal and, for a session, its project.
@@ -103,7 +163,7 @@ extension S3Responder {
         let authority = trust.access.sessions
         let signature: VerifiedSignature
         do throws(S3Error) {
-            signature = try SigV4Verifier(keyCache: state.signingKeys).verify(target.signable(request), now: now, secretFor: { ak in
+            signature = try SigV4Verifier(region: state.region, keyCache: state.signingKeys).verify(target.signable(request), now: now, secretFor: { ak in
                 if ak.hasPrefix(SessionAuthority.accessKeyPrefix) {
                     guard let token else { return nil }
                     do {

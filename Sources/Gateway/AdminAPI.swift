@@ -67,22 +67,38 @@ extension S3Responder {
     }
 
     /// Password + TOTP + project → short-lived credentials bound to that project. Every
-    /// attempt is audited (the password and the code never are); failures count toward lockout.
+    /// attempt is audited (the password and the code never are). Before any password is hashed
+    /// the attempt passes the source address's rate limit, finds room in the hashing queue and
+    /// is counted as a failure (released if it succeeds), so floods and races cost little.
     func signIn(_ request: Request, context: S3RequestContext, trust: Trust) async -> Response {
         let now = state.now()
-        var draft = AuditDraft(time: now, action: "login", requestID: Self.newRequestID(), source: context.channel.remoteAddress?.ipAddress)
-        let response: Response
-        do {
-            let body = try await request.body.collect(upTo: 64 * 1024)
-            let input = try JSONDecoder().decode(SignInRequest.self, from: Data(buffer: body))
+        let address = context.channel.remoteAddress?.ipAddress
+        var draft = AuditDraft(time: now, action: "login", requestID: Self.newRequestID(), source: address)
+        var response: Response
+        // The source address's rate first: a flood is refused before its bodies are even parsed.
+        if case .refused(let wait, let audit) = trust.signIn.admit(address ?? "unknown", now: now) {
+            draft.denial = "sign-in rate limit of the source address"
+            draft.unaudited = !audit
+            response = Self.retryLater(["error": "too many sign-in attempts from this address; retry in \(Int(wait.rounded(.up))) s"],
+                                       status: .tooManyRequests, after: wait)
+        } else if let body = try? await request.body.collect(upTo: 64 * 1024),
+                  let input = try? JSONDecoder().decode(SignInRequest.self, from: Data(buffer: body)) {
             draft.principal = input.user
             draft.project = input.project
-            response = try await signIn(input, trust: trust, now: now, draft: &draft)
-        } catch {
-            draft.denial = draft.denial ?? "malformed sign-in request"
+            do {
+                response = try await signIn(input, address: address ?? "unknown", trust: trust, now: now, draft: &draft)
+            } catch {
+                draft.denial = draft.denial ?? "sign-in failed: \(error)"
+                state.logger.error("sign-in failed", metadata: ["error": .string("\(error)")])
+                response = Self.json(["error": "sign-in is unavailable; retry later"], status: .serviceUnavailable)
+            }
+        } else {
+            draft.denial = "malformed sign-in request"
             response = Self.json(["error": "expected JSON {user, password, totp, project, duration_seconds?}"], status: .badRequest)
         }
         if draft.denial != nil { state.metrics.authFailures("login").increment() }
+        // Refusals by the rate limit after the first of a window are summarised (SignInRefusalLog).
+        guard !draft.unaudited else { return response }
         let event = draft.event(status: Int(response.status.code))
         do {
             try await trust.audit?.append(event)
@@ -94,25 +110,38 @@ extension S3Responder {
         return response
     }
 
-    func signIn(_ input: SignInRequest, trust: Trust, now: Date, draft: inout AuditDraft) async throws -> Response {
+    func signIn(_ input: SignInRequest, address: String, trust: Trust, now: Date, draft: inout AuditDraft) async throws -> Response {
         let refused = Self.json(["error": "sign-in refused: wrong user, password or code"], status: .unauthorized)
         let store = trust.access
-        guard let user = try store.user(input.user), !user.disabled else {
-            // The same hashing work as for a real user, so the answer's timing does not tell
-            // which user names exist.
-            _ = await Task.detached { PasswordHash.verify(input.password, against: PasswordHash.decoy) }.value
+        let gate = trust.signIn
+        let busy = Self.retryLater(["error": "SlowDown: too many sign-ins in progress; retry shortly"], status: .serviceUnavailable, after: 1)
+        guard gate.hasher.load < gate.hasher.threads + gate.hasher.queue else {
+            draft.denial = "sign-in queue full"
+            return busy
+        }
+        // Counted before the check, whether or not the name exists: the answers (and their
+        // timing) are the same for every name, and concurrent guesses count one each.
+        if case .delayed(let until, let subject) = try await store.reserveAttempt(user: input.user, address: address, policy: gate.lockout, now: now) {
+            draft.denial = "account locked until \(until.formatted(.iso8601)) (\(subject.reason))"
+            return Self.retryLater(["error": "too many failed attempts; retry after \(until.formatted(.iso8601))"],
+                                   status: .tooManyRequests, after: until.timeIntervalSince(now))
+        }
+        let user = try store.user(input.user).flatMap { $0.disabled ? nil : $0 }
+        let passwordOK: Bool
+        do {
+            // The same hashing work for an unknown name as for a real user.
+            passwordOK = try await gate.hasher.verify(input.password, against: user?.passwordHash ?? PasswordHash.decoy)
+        } catch {
+            try await store.unreserve(user: input.user, address: address)
+            draft.denial = "sign-in queue full"
+            return busy
+        }
+        guard let user else {
             draft.denial = "unknown or disabled user"
             return refused
         }
-        if let until = user.lastFailure.flatMap({ Lockout.lockedUntil(failures: user.failures, lastFailure: $0) }), until > now {
-            draft.denial = "account locked after \(user.failures) failures"
-            return Self.json(["error": "too many failed attempts; retry after \(until.formatted(.iso8601))"], status: .tooManyRequests)
-        }
-        // PBKDF2 costs a few hundred milliseconds of CPU: off the event loops.
-        let passwordOK = await Task.detached { PasswordHash.verify(input.password, against: user.passwordHash) }.value
         let verdict = try store.totp(of: user).verify(input.totp, at: now, lastUsedStep: user.lastStep)
         guard passwordOK, case .accepted(let step) = verdict else {
-            try store.recordFailure(user.name, now: now)
             draft.denial = !passwordOK ? "wrong password" : verdict == .replayed ? "TOTP code replayed" : "wrong TOTP code"
             return refused
         }
@@ -120,6 +149,7 @@ extension S3Responder {
             draft.denial = "TOTP code replayed"
             return refused
         }
+        try await store.release(user: user.name, address: address)
         guard let project = try store.project(input.project), project.members.contains(user.name), project.expires > now else {
             draft.denial = "not a member of an active project \(input.project)"
             return Self.json(["error": "user \(user.name) has no access to an active project \(input.project)"], status: .forbidden)
@@ -137,6 +167,13 @@ extension S3Responder {
         encoder.outputFormatting = .sortedKeys
         return Response(status: .ok, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(data: try encoder.encode(creds))))
+    }
+
+    /// A refusal that says when to come back (`Retry-After`, whole seconds, RFC 9110 §10.2.3).
+    static func retryLater(_ object: [String: any Sendable], status: HTTPResponse.Status, after seconds: TimeInterval) -> Response {
+        var response = json(object, status: status)
+        response.headers[.retryAfter] = String(max(1, Int(seconds.rounded(.up))))
+        return response
     }
 
     static func json(_ object: [String: any Sendable], status: HTTPResponse.Status = .ok) -> Response {

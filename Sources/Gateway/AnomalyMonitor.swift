@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import TLSPolicy
 
 /// Feeds audited events to the anomaly rules. The rules run inline under a lock (a few
 /// dictionary operations per request); only a firing starts work of its own: an audit
@@ -43,6 +44,9 @@ final class AnomalyMonitor: Sendable {
         }
     }
 
+    /// The webhook's client, with the project's TLS policy like every other outgoing connection.
+    static let webhookClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: TLSPolicy.client()))
+
     func notify(_ url: String, _ a: Anomaly, time: Date) async {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
@@ -51,7 +55,7 @@ final class AnomalyMonitor: Sendable {
                                       "detail": a.detail, "time": time.formatted(.iso8601)]
         request.body = .bytes(ByteBuffer(data: (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()))
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let response = try await Self.webhookClient.execute(request, timeout: .seconds(10))
             if response.status.code >= 300 { logger.warning("anomaly webhook answered \(response.status.code)") }
         } catch {
             logger.warning("anomaly webhook failed", metadata: ["error": .string("\(error)")])

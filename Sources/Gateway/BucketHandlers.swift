@@ -35,7 +35,7 @@ extension S3Responder {
     }
 
     func createBucket(_ call: S3Call) async throws -> Response {
-        if let problem = Names.bucketNameProblem(call.bucket) {
+        if let problem = GatewayNames.datasetNameProblem(call.bucket) {
             throw S3Error(.invalidBucketName, "The specified bucket is not valid. \(problem)", details: [("BucketName", call.bucket)])
         }
         let body = try await readSmallBody(call)

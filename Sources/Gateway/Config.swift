@@ -18,10 +18,13 @@ public struct GatewayConfig: Sendable, Decodable {
     public var supervision = SupervisionRules()
     public var audit: AuditConfig?
     public var serviceKeys: [String: ServiceKeyConfig] = [:]
+    public var signIn = SignInConfig()
+    public var http = HTTPLimits()
+    public var metrics = MetricsConfig()
 
     enum CodingKeys: String, CodingKey {
-        case backends, datasets, keyring, supervision, audit
-        case serviceKeys = "service_keys"
+        case backends, datasets, keyring, supervision, audit, http, metrics
+        case serviceKeys = "service_keys", signIn = "sign_in"
         case defaultPlacement = "default_placement"
     }
 
@@ -34,6 +37,9 @@ public struct GatewayConfig: Sendable, Decodable {
         supervision = try c.decodeIfPresent(SupervisionRules.self, forKey: .supervision) ?? SupervisionRules()
         audit = try c.decodeIfPresent(AuditConfig.self, forKey: .audit)
         serviceKeys = try c.decodeIfPresent([String: ServiceKeyConfig].self, forKey: .serviceKeys) ?? [:]
+        signIn = try c.decodeIfPresent(SignInConfig.self, forKey: .signIn) ?? SignInConfig()
+        http = try c.decodeIfPresent(HTTPLimits.self, forKey: .http) ?? HTTPLimits()
+        metrics = try c.decodeIfPresent(MetricsConfig.self, forKey: .metrics) ?? MetricsConfig()
     }
 
     public init(backends: [String: BackendConfig] = [:], datasets: [String: Placement] = [:], defaultPlacement: Placement? = nil) {
@@ -80,7 +86,7 @@ public struct GatewayConfig: Sendable, Decodable {
 
     public func validate() throws {
         for (name, p) in datasets.sorted(by: { $0.key < $1.key }) {
-            if let problem = Names.bucketNameProblem(name) { throw ConfigError("dataset '\(name)': \(problem)") }
+            if let problem = GatewayNames.datasetNameProblem(name) { throw ConfigError("dataset '\(name)': \(problem)") }
             try check(p, "dataset '\(name)'")
         }
         if let p = defaultPlacement { try check(p, "default_placement") }

@@ -70,6 +70,7 @@ extension S3Responder {
         let (target, placement) = (route.bucket, route.primary)
         let (origin, sourcePlacement) = try await requireDataset(source.bucket)
         let record = try await exclusive(placement, call.bucket, call.key, conditions: conditions, mirrored: route.mirrors) {
+            call.ledger.read(source, bytes: source.size)
             let name = placement.name(for: call.key)
             let stored: StoredObject
             var seal = source.seal

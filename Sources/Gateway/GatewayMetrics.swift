@@ -30,18 +30,28 @@ public final class GatewayMetrics: Sendable {
                              labels: [("kind", kind)])
     }
 
-    /// Audited requests by project (`-` for operator keys) and result; the counters are kept
-    /// here, so a request costs one dictionary lookup, not a registry lookup with labels.
-    func requests(project: String, result: String) -> Counter {
-        let key = project + "\u{0}" + result
-        if let c = requestCounters.withLock({ $0[key] }) { return c }
-        let c = registry.makeCounter(descriptor: Self.name("passerelle_requests_total", "Audited requests by project and result."),
-                                     labels: [("project", project), ("result", result)])
-        requestCounters.withLock { $0[key] = c }
+    /// Audited requests by result. No project or user label: names of research projects say
+    /// who studies what, and metrics leave the platform's trust boundary (the audit log holds
+    /// the per-project detail). The counters are kept here, so a request costs one dictionary
+    /// lookup, not a registry lookup with labels.
+    func requests(result: String) -> Counter {
+        if let c = requestCounters.withLock({ $0[result] }) { return c }
+        let c = registry.makeCounter(descriptor: Self.name("passerelle_requests_total", "Audited requests by result."),
+                                     labels: [("result", result)])
+        requestCounters.withLock { $0[result] = c }
         return c
     }
 
     let requestCounters = Mutex<[String: Counter]>([:])
+
+    /// Connections closed because the client was too slow to send a request (header deadline,
+    /// body minimum rate).
+    var closedConnections: @Sendable (String) -> Counter {
+        { [registry] reason in
+            registry.makeCounter(descriptor: Self.name("passerelle_slow_clients_closed_total", "Connections closed for a slow request."),
+                                 labels: [("reason", reason)])
+        }
+    }
 
     /// Anomaly rule firings.
     func anomalies(rule: String) -> Counter {

@@ -12,12 +12,15 @@ import S3Protocol
 import Sealing
 import ServiceLifecycle
 import Storage
+import TLSPolicy
 
 /// Options of `passerelle serve`.
 public struct ServeOptions: Sendable {
     public var dataDirectory: String
     public var listen: (host: String, port: Int)
     public var tlsListen: (host: String, port: Int)?
+    /// Where `/metrics` is served without authentication (nil: not at all).
+    public var metricsListen: (host: String, port: Int)?
     public var region: String
     public var domains: [String]
     public var config: GatewayConfig
@@ -25,9 +28,10 @@ public struct ServeOptions: Sendable {
     public var audit = true
     public var sessionLifetime: TimeInterval = 3600
 
-    public init(dataDirectory: String, listen: (String, Int), tlsListen: (String, Int)?, region: String, domains: [String],
-                config: GatewayConfig = GatewayConfig()) {
+    public init(dataDirectory: String, listen: (String, Int), tlsListen: (String, Int)?, metricsListen: (String, Int)? = nil,
+                region: String, domains: [String], config: GatewayConfig = GatewayConfig()) {
         self.config = config
+        self.metricsListen = metricsListen
         self.dataDirectory = dataDirectory
         self.listen = listen
         self.tlsListen = tlsListen
@@ -42,6 +46,7 @@ public enum GatewayServer {
     public static func run(_ options: ServeOptions, rootCredentials: (String, String), logger: Logger) async throws {
         let dir = options.dataDirectory
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        DataDirectory.restrictFiles(in: dir, logger: logger)
         let catalog = try SQLiteCatalog(path: dir + "/catalog.sqlite")
         let keyring = try options.config.openKeyring(dataDirectory: dir)
         try await options.config.requireKeyring(keyring, catalog: catalog)
@@ -57,16 +62,27 @@ public enum GatewayServer {
         let auditLog = options.audit ? try AuditLog(directory: dir) : nil
         let trust = Trust(access: try AccessStore(directory: dir),
                           audit: auditLog.map(AuditWriter.init(log:)),
-                          rules: options.config.supervision, metrics: metrics, logger: logger,
+                          rules: options.config.supervision, signIn: options.config.signIn, metrics: metrics, logger: logger,
                           sessionLifetime: options.sessionLifetime)
         if !options.audit { logger.warning("auditing is OFF: requests are not recorded") }
         let state = GatewayState(catalog: catalog, backends: backends,
                                  credentials: try options.config.operatorKeys(root: rootCredentials, environment: ProcessInfo.processInfo.environment),
                                  region: options.region, domains: options.domains, logger: logger, trust: trust,
-                                 metrics: metrics)
+                                 metrics: metrics, metricsToken: try options.config.metrics.token(environment: ProcessInfo.processInfo.environment))
         let responder = S3Responder(state: state)
-        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ExpectContinueHandler()], idleTimeout: .seconds(300))
+        let limits = options.config.http
+        let closedConnections = metrics.closedConnections
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [
+                // Before ExpectContinueHandler, so the `100 Continue` it writes starts the body's clock.
+                RequestDeadlineHandler(limits: limits, onClose: { closedConnections($0.rawValue).increment() }),
+                ExpectContinueHandler(),
+            ],
+            idleTimeout: .milliseconds(Int64(limits.idleTimeout * 1000)))
         var services: [any Service] = [ReplicationService(state: state)]
+        if let audit = trust.audit {
+            services.append(SignInRefusalLog(gate: trust.signIn, audit: audit, logger: logger))
+        }
         if let auditLog, let days = options.config.audit?.retentionDays {
             services.append(AuditRetention(log: auditLog, days: days, logger: logger))
         }
@@ -75,9 +91,17 @@ public enum GatewayServer {
             configuration: .init(address: .hostname(options.listen.host, port: options.listen.port), serverName: "Passerelle"),
             onServerRunning: { channel in announce("listening on http://\(options.listen.host):\(channel.localAddress?.port ?? options.listen.port)") },
             logger: logger))
+        if let listen = options.metricsListen {
+            services.append(Application(
+                responder: MetricsResponder(endpoint: MetricsEndpoint(state: state)), server: .http1(configuration: http1),
+                configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "Passerelle"),
+                onServerRunning: { channel in announce("metrics on http://\(listen.host):\(channel.localAddress?.port ?? listen.port)/metrics") },
+                logger: logger))
+        }
         if let tls = options.tlsListen {
-            let paths = try SelfSignedCertificate.ensure(in: dir)
-            let config = TLSConfiguration.makeServerConfiguration(
+            let (paths, replaced) = try SelfSignedCertificate.ensure(in: dir)
+            if replaced { logger.notice("replaced the self-signed certificate of an earlier version (it was its own CA)") }
+            let config = TLSPolicy.server(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(paths.certificate).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: paths.privateKey, format: .pem)))
             announce("TLS certificate: \(paths.certificate)")

@@ -153,6 +153,7 @@ extension S3Responder {
         let (_, placement) = try await requireDataset(call.bucket)
         let (_, sourcePlacement) = try await requireDataset(source.bucket)
         let stream = try await openPlain(source, range: range, in: sourcePlacement)
+        call.ledger.read(source, bytes: stream.length)
         let expect = UploadExpectations(payload: .unsigned, signing: nil, decodedLength: stream.length, contentMD5: nil, checksum: nil,
                                         checksumAlgorithm: upload.checksumAlgorithm, declaredTrailers: [])
         let part = try await storePart(upload, number, placement, length: stream.length, source: stream, expect: expect)

@@ -129,6 +129,7 @@ extension S3Responder {
             guard let record = try await state.catalog.object(bucket: call.bucket, key: call.key) else {
                 throw S3Error(.noSuchKey, "The specified key does not exist.", details: [("Key", call.key)])
             }
+            call.ledger.served(version: record.version)
             let prepared = try prepareRead(call, record)
             guard case .serve(var headers, let status, let range) = prepared else {
                 if case .early(let response) = prepared { return response }

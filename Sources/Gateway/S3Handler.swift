@@ -23,12 +23,15 @@ public struct GatewayState: Sendable {
     /// Users, projects, sessions and the audit log; nil in the CLI's own in-process gateway.
     public var trust: Trust?
     public let metrics: GatewayMetrics
+    /// The bearer token that opens `/metrics` on the S3 listeners (nil: only the metrics listener serves it).
+    public var metricsToken: String?
     let signingKeys = SigningKeyCache()
     let keyLocks = KeyLocks()
 
     public init(catalog: any Catalog, backends: BackendRegistry, credentials: CredentialStore, region: String,
                 domains: [String] = ["localhost"], logger: Logger, trust: Trust? = nil, metrics: GatewayMetrics = GatewayMetrics(),
-                now: @escaping @Sendable () -> Date = Date.init) {
+                metricsToken: String? = nil, now: @escaping @Sendable () -> Date = Date.init) {
+        self.metricsToken = metricsToken
         self.trust = trust
         self.metrics = metrics
         self.catalog = catalog
@@ -49,6 +52,8 @@ struct S3Call: Sendable {
     let signature: VerifiedSignature
     let requestID: String
     let access: AccessGrant
+    /// Where handlers leave what the audit entries name (versions served, sources read).
+    let ledger: RequestLedger
 
     var bucket: String { target.bucket ?? "" }
     var key: String { target.key ?? "" }
@@ -74,43 +79,35 @@ public struct S3Responder: HTTPResponder {
     public func respond(to request: Request, context: S3RequestContext) async throws -> Response {
         let requestID = Self.newRequestID()
         if let admin = try await adminResponse(request, context: context) { return admin }
-        // Unsigned GETs of these paths are the gateway's own; signed ones address buckets of that name.
-        if request.method == .get, !Self.signed(request) {
-            switch request.uri.path {
-            case "/health":
-                return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
-            case "/metrics":
-                if let migrations = try? await state.catalog.migrations() {
-                    for m in migrations {
-                        let journal = (try? await state.catalog.journalStats(bucket: m.bucket)) ?? JournalStats()
-                        state.metrics.observe(migration: m, journal: journal, now: state.now())
-                    }
-                }
-                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                                body: .init(byteBuffer: ByteBuffer(bytes: state.metrics.text())))
-            default: break
-            }
+        // Unsigned GETs of these paths are the gateway's own (no dataset may take their names).
+        if request.method == .get, request.uri.path == "/metrics", let answer = await MetricsEndpoint(state: state).bearerResponse(request) {
+            return answer
+        }
+        if request.method == .get, !Self.signed(request), request.uri.path == "/health" {
+            return MetricsEndpoint.health
         }
         var draft = AuditDraft(time: state.now(), requestID: requestID, source: context.channel.remoteAddress?.ipAddress)
         let response = await handle(request, context: context, draft: &draft)
         guard let trust = state.trust, let audit = trust.audit else { return response }
-        let event = draft.event(status: Int(response.status.code))
+        let events = draft.events(status: Int(response.status.code))
         do {
-            try await audit.append(event)
-            trust.watch(event, hours: draft.hours)
+            try await audit.append(events)
+            for event in events { trust.watch(event, hours: draft.hours) }
         } catch {
             // An action that cannot be recorded is not acknowledged as done.
             state.logger.error("audit append failed", metadata: ["request-id": .string(requestID), "error": .string("\(error)")])
             return errorResponse(S3Error(.serviceUnavailable, "The audit log is unavailable. Please retry."), request: request,
                                  resource: request.uri.path, requestID: requestID)
         }
-        state.metrics.requests(project: draft.project ?? "-", result: event.result).increment()
+        state.metrics.requests(result: events[0].result).increment()
         return response
     }
 
     func handle(_ request: Request, context: S3RequestContext, draft: inout AuditDraft) async -> Response {
         let requestID = draft.requestID
         var resource = request.uri.path
+        let ledger = RequestLedger()
+        defer { draft.absorb(ledger) }
         do {
             let target = try RequestTarget.parse(request, domains: state.domains)
             resource = target.path
@@ -125,11 +122,12 @@ public struct S3Responder: HTTPResponder {
                 signature = sig
                 access = try authorize(op, target, request, principal: principal, trust: trust, draft: &draft)
             } else {
-                signature = try SigV4Verifier(keyCache: state.signingKeys).verify(target.signable(request), now: state.now(),
+                signature = try SigV4Verifier(region: state.region, keyCache: state.signingKeys).verify(target.signable(request), now: state.now(),
                                                                                   secretFor: { state.credentials.secret(for: $0) })
                 access = .root
             }
-            let call = S3Call(request: request, context: context, target: target, signature: signature, requestID: requestID, access: access)
+            let call = S3Call(request: request, context: context, target: target, signature: signature, requestID: requestID, access: access,
+                              ledger: ledger)
             var response = try await dispatch(op, call)
             response.headers[.init("x-amz-request-id")!] = requestID
             draft.bytes = Self.bytes(op, request: request, response: response)

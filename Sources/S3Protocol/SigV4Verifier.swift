@@ -98,9 +98,12 @@ public struct SigV4Verifier: Sendable {
     /// Presigned URLs may live at most 7 days.
     public static let maxPresignedExpiry = 604_800
 
+    /// The gateway's region: a scope naming another one is refused, as AWS does.
+    public let region: String
     let keyCache: SigningKeyCache?
 
-    public init(keyCache: SigningKeyCache? = nil) {
+    public init(region: String, keyCache: SigningKeyCache? = nil) {
+        self.region = region
         self.keyCache = keyCache
     }
 
@@ -110,7 +113,13 @@ public struct SigV4Verifier: Sendable {
 
     /// - Parameter secretFor: the secret of an access key, nil when the key is unknown.
     public func verify(_ request: SignableRequest, now: Date, secretFor: (String) -> String?) throws(S3Error) -> VerifiedSignature {
-        if let header = request.header("authorization") {
+        let authorizations = request.headers.filter { $0.0 == "authorization" }
+        guard authorizations.count <= 1 else {
+            throw S3Error(.invalidArgument, "Only one Authorization header may be given.", details: [("ArgumentName", "Authorization")])
+        }
+        let presignedV4 = request.query.contains(where: { $0.0 == "X-Amz-Signature" || $0.0 == "X-Amz-Algorithm" })
+        if let header = authorizations.first?.1 {
+            guard !presignedV4 && !SigV2Presigned.applies(to: request) else { throw Self.oneMechanism }
             guard let auth = try SigV4Authorization.parse(header: header) else {
                 if header.hasPrefix("AWS ") {
                     throw S3Error(.invalidRequest, "Signature Version 2 is not supported; use AWS4-HMAC-SHA256.")
@@ -119,7 +128,8 @@ public struct SigV4Verifier: Sendable {
             }
             return try verifyHeader(request, auth, now: now, secretFor: secretFor)
         }
-        if request.query.contains(where: { $0.0 == "X-Amz-Signature" || $0.0 == "X-Amz-Algorithm" }) {
+        if presignedV4 {
+            guard !SigV2Presigned.applies(to: request) else { throw Self.oneMechanism }
             return try verifyPresigned(request, now: now, secretFor: secretFor)
         }
         if SigV2Presigned.applies(to: request) {
@@ -138,6 +148,12 @@ public struct SigV4Verifier: Sendable {
         guard auth.signedHeaders.contains("host") else {
             throw SigV4Authorization.malformed("the 'host' header must be signed")
         }
+        guard auth.scope.region == region else {
+            throw S3Error(.authorizationHeaderMalformed,
+                          "The authorization header is malformed; the region '\(auth.scope.region)' is wrong; expecting '\(region)'",
+                          details: [("Region", region)])
+        }
+        try Self.requireSigned(request, auth.signedHeaders, exempt: [])
         guard let timestamp = request.header("x-amz-date") ?? request.header("date").flatMap(Self.httpDateToAmz),
               let date = AmzDate.parse(timestamp)
         else {
@@ -183,6 +199,14 @@ public struct SigV4Verifier: Sendable {
         } catch {
             throw S3Error(.authorizationQueryParametersError, error.message)
         }
+        guard scope.region == region else {
+            throw S3Error(.authorizationQueryParametersError,
+                          "Error parsing the X-Amz-Credential parameter; the region '\(scope.region)' is wrong; expecting '\(region)'",
+                          details: [("Region", region)])
+        }
+        // The payload hash header is the canonical request's last line, so its value is bound
+        // by the signature even when the signer did not list it.
+        try Self.requireSigned(request, signedHeaders, exempt: ["x-amz-content-sha256"])
         guard let date = AmzDate.parse(timestamp), timestamp.hasPrefix(scope.date) else {
             throw S3Error(.authorizationQueryParametersError, "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\" and match the credential date")
         }
@@ -219,6 +243,25 @@ public struct SigV4Verifier: Sendable {
                           details: [("RequestTime", AmzDate.format(date)), ("ServerTime", AmzDate.format(now)), ("MaxAllowedSkewMilliseconds", "900000")])
         }
     }
+
+    /// AWS refuses a request carrying an `x-amz-*` header its signature does not cover: such a
+    /// header changes what the request does (`x-amz-copy-source` turns an upload into a copy,
+    /// `x-amz-meta-*` changes what is stored) without the signer having agreed to it.
+    static func requireSigned(_ request: SignableRequest, _ signedHeaders: [String], exempt: Set<String>) throws(S3Error) {
+        var unsigned: [String] = []
+        for (name, _) in request.headers where name.hasPrefix("x-amz-") && !exempt.contains(name) && !signedHeaders.contains(name) {
+            if !unsigned.contains(name) { unsigned.append(name) }
+        }
+        guard unsigned.isEmpty else {
+            throw S3Error(.accessDenied, "There were headers present in the request which were not signed",
+                          details: [("HeadersNotSigned", unsigned.joined(separator: ", "))])
+        }
+    }
+
+    static let oneMechanism = S3Error(
+        .invalidArgument,
+        "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified",
+        details: [("ArgumentName", "Authorization")])
 
     static let mismatch = S3Error(.signatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 

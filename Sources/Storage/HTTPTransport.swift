@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import S3Protocol
+import TLSPolicy
 
 /// Connection settings shared by the remote stores.
 public struct HTTPSettings: Sendable {
@@ -48,7 +49,7 @@ public final class HTTPTransport: Sendable {
     public let settings: HTTPSettings
 
     public init(settings: HTTPSettings) {
-        var tls = TLSConfiguration.makeClientConfiguration()
+        var tls = TLSPolicy.client()
         if let ca = settings.caBundle { tls.trustRoots = .file(ca) }
         var config = HTTPClient.Configuration(
             tlsConfiguration: tls,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Passerelle: AsyncParsableCommand {
@@ -6,6 +7,13 @@ struct Passerelle: AsyncParsableCommand {
         commandName: "passerelle",
         abstract: "Sovereign data bridge: one S3 front door over any backend.",
         subcommands: [Serve.self, BackendCommand.self, DatasetCommand.self, KeysCommand.self, CatalogCommand.self, MigrateCommand.self, UserCommand.self, ProjectCommand.self, Login.self, AuditCommand.self, CDCCommand.self, Bench.self])
+
+    static func main() async {
+        // Whatever this process creates (databases and their journals, keys, objects, reports)
+        // is readable by its own user only; files meant to be shared are given out explicitly.
+        umask(0o077)
+        await main(nil)
+    }
 }
 
 /// `HOST:PORT`, with `[v6]:PORT` for IPv6 literals.

@@ -22,6 +22,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("no-tls"), help: "Do not open the HTTPS listener.")
     var noTLS = false
 
+    @Option(name: .customLong("metrics-listen"), help: "Where GET /metrics is served without authentication (HOST:PORT, or none).")
+    var metricsListen = "127.0.0.1:9464"
+
     @Option(help: "Region reported to clients and expected in signatures' scope.")
     var region = "us-east-1"
 
@@ -46,8 +49,14 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let credentials = try RootCredentials.load(dataDirectory: dataDir)
+        var metrics: HostPort?
+        if metricsListen != "none" {
+            guard let m = HostPort(argument: metricsListen) else { throw ValidationError("--metrics-listen takes HOST:PORT or none") }
+            metrics = m
+        }
         var options = ServeOptions(dataDirectory: dataDir, listen: (listen.host, listen.port),
-                                   tlsListen: noTLS ? nil : (tlsListen.host, tlsListen.port), region: region, domains: domain,
+                                   tlsListen: noTLS ? nil : (tlsListen.host, tlsListen.port),
+                                   metricsListen: metrics.map { ($0.host, $0.port) }, region: region, domains: domain,
                                    config: try config.map(GatewayConfig.load(path:)) ?? GatewayConfig())
         options.audit = !noAudit
         options.sessionLifetime = TimeInterval(min(max(sessionLifetime, 60), 12 * 3600))

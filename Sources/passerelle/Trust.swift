@@ -6,6 +6,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import TLSPolicy
 
 extension AdminOptions {
     func access() throws -> AccessStore {
@@ -58,9 +59,12 @@ struct UserCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
 
         func run() async throws {
-            for u in try options.access().users() {
-                let state = u.disabled ? "disabled" : u.lastFailure.flatMap { Lockout.lockedUntil(failures: u.failures, lastFailure: $0) }.map { $0 > Date() ? "locked until \($0.formatted(.iso8601))" : "active" } ?? "active"
-                print("\(u.name)\t\(state)\tfailures=\(u.failures)\tcreated=\(u.created.formatted(.iso8601))")
+            let store = try options.access()
+            let policy = try options.load().signIn.lockout
+            for u in try store.users() {
+                let locked = try store.lockedUntil(user: u.name, policy: policy, now: Date())
+                let state = u.disabled ? "disabled" : locked.map { "locked until \($0.formatted(.iso8601))" } ?? "active"
+                print("\(u.name)\t\(state)\tcreated=\(u.created.formatted(.iso8601))")
             }
         }
     }
@@ -261,7 +265,7 @@ struct Login: AsyncParsableCommand {
         let code = try totp ?? readSecret(stdin: false, env: "PASSERELLE_TOTP", prompt: "TOTP code: ")
         var body: [String: any Sendable] = ["user": user, "password": password, "totp": code, "project": project]
         if let duration { body["duration_seconds"] = duration }
-        var tls = TLSConfiguration.makeClientConfiguration()
+        var tls = TLSPolicy.client()
         if let caBundle { tls.trustRoots = .file(caBundle) }
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
         defer { _ = client.shutdown() }

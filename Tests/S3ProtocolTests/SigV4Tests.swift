@@ -56,7 +56,7 @@ struct SigV4Tests {
     func headerVectors(_ v: SigV4Vectors.HeaderCase) throws {
         let vectors = try SigV4Vectors.load()
         let request = signedVectorRequest(v, accessKey: vectors.accessKey)
-        let verified = try SigV4Verifier().verify(request, now: vectorDate) { $0 == vectors.accessKey ? vectors.secret : nil }
+        let verified = try SigV4Verifier(region: "us-east-1").verify(request, now: vectorDate) { $0 == vectors.accessKey ? vectors.secret : nil }
         #expect(verified.accessKey == vectors.accessKey)
         #expect(verified.signature == v.signature)
         if let body = v.body {
@@ -68,17 +68,17 @@ struct SigV4Tests {
     func tampering() throws {
         let vectors = try SigV4Vectors.load()
         let good = signedVectorRequest(vectors.header[0], accessKey: vectors.accessKey, separator: ", ")
-        #expect(throws: S3Error.self) { try SigV4Verifier().verify(good, now: vectorDate) { _ in "wrong" } }
+        #expect(throws: S3Error.self) { try SigV4Verifier(region: "us-east-1").verify(good, now: vectorDate) { _ in "wrong" } }
         var changedHeader = good
         changedHeader.headers[1] = ("range", "bytes=0-10")
-        #expect(throws: SigV4Verifier.mismatch) { try SigV4Verifier().verify(changedHeader, now: vectorDate) { _ in vectors.secret } }
+        #expect(throws: SigV4Verifier.mismatch) { try SigV4Verifier(region: "us-east-1").verify(changedHeader, now: vectorDate) { _ in vectors.secret } }
         var changedPath = good
         changedPath.path = "/test.txt2"
-        #expect(throws: SigV4Verifier.mismatch) { try SigV4Verifier().verify(changedPath, now: vectorDate) { _ in vectors.secret } }
-        let unknown = try? SigV4Verifier().verify(good, now: vectorDate) { _ in nil }
+        #expect(throws: SigV4Verifier.mismatch) { try SigV4Verifier(region: "us-east-1").verify(changedPath, now: vectorDate) { _ in vectors.secret } }
+        let unknown = try? SigV4Verifier(region: "us-east-1").verify(good, now: vectorDate) { _ in nil }
         #expect(unknown == nil)
         do {
-            _ = try SigV4Verifier().verify(good, now: vectorDate) { _ in nil }
+            _ = try SigV4Verifier(region: "us-east-1").verify(good, now: vectorDate) { _ in nil }
         } catch {
             #expect(error.code == .invalidAccessKeyId)
         }
@@ -88,9 +88,9 @@ struct SigV4Tests {
     func skew() throws {
         let vectors = try SigV4Vectors.load()
         let r = signedVectorRequest(vectors.header[0], accessKey: vectors.accessKey)
-        _ = try SigV4Verifier().verify(r, now: vectorDate.addingTimeInterval(14 * 60)) { _ in vectors.secret }
+        _ = try SigV4Verifier(region: "us-east-1").verify(r, now: vectorDate.addingTimeInterval(14 * 60)) { _ in vectors.secret }
         do {
-            _ = try SigV4Verifier().verify(r, now: vectorDate.addingTimeInterval(16 * 60)) { _ in vectors.secret }
+            _ = try SigV4Verifier(region: "us-east-1").verify(r, now: vectorDate.addingTimeInterval(16 * 60)) { _ in vectors.secret }
             Issue.record("accepted a skewed request")
         } catch {
             #expect(error.code == .requestTimeTooSkewed)
@@ -112,11 +112,11 @@ struct SigV4Tests {
         let vectors = try SigV4Vectors.load()
         let p = vectors.presigned
         let r = SignableRequest(method: p.method, path: p.path, query: pairs(p.query), headers: pairs(p.headers))
-        let ok = try SigV4Verifier().verify(r, now: vectorDate.addingTimeInterval(3600)) { _ in vectors.secret }
+        let ok = try SigV4Verifier(region: "us-east-1").verify(r, now: vectorDate.addingTimeInterval(3600)) { _ in vectors.secret }
         #expect(ok.presigned)
         #expect(ok.payload == .unsigned)
         do {
-            _ = try SigV4Verifier().verify(r, now: vectorDate.addingTimeInterval(86_401)) { _ in vectors.secret }
+            _ = try SigV4Verifier(region: "us-east-1").verify(r, now: vectorDate.addingTimeInterval(86_401)) { _ in vectors.secret }
             Issue.record("accepted an expired URL")
         } catch {
             #expect(error.code == .accessDenied)
@@ -124,7 +124,93 @@ struct SigV4Tests {
         }
         var tooLong = r
         tooLong.query = tooLong.query.map { $0.0 == "X-Amz-Expires" ? ($0.0, "604801") : $0 }
-        #expect(throws: S3Error.self) { try SigV4Verifier().verify(tooLong, now: vectorDate) { _ in vectors.secret } }
+        #expect(throws: S3Error.self) { try SigV4Verifier(region: "us-east-1").verify(tooLong, now: vectorDate) { _ in vectors.secret } }
+    }
+
+    @Test("an x-amz-* header the signature does not cover is refused, for header and presigned signatures")
+    func unsignedAmzHeaders() throws {
+        let vectors = try SigV4Vectors.load()
+        var header = signedVectorRequest(vectors.header[0], accessKey: vectors.accessKey)
+        header.headers.append(("x-amz-copy-source", "/other-bucket/key"))
+        header.headers.append(("x-amz-meta-owner", "mallory"))
+        do {
+            _ = try SigV4Verifier(region: "us-east-1").verify(header, now: vectorDate) { _ in vectors.secret }
+            Issue.record("accepted unsigned x-amz-* headers")
+        } catch {
+            #expect(error.code == .accessDenied)
+            #expect(error.message == "There were headers present in the request which were not signed")
+            #expect(error.details.first { $0.0 == "HeadersNotSigned" }?.1 == "x-amz-copy-source, x-amz-meta-owner")
+        }
+        let p = vectors.presigned
+        var presigned = SignableRequest(method: p.method, path: p.path, query: pairs(p.query), headers: pairs(p.headers))
+        presigned.headers.append(("x-amz-copy-source", "/other-bucket/key"))
+        #expect(throws: S3Error(.accessDenied, "There were headers present in the request which were not signed")) {
+            try SigV4Verifier(region: "us-east-1").verify(presigned, now: vectorDate.addingTimeInterval(60)) { _ in vectors.secret }
+        }
+        // A presigned request's payload hash is the canonical request's last line: bound anyway.
+        presigned.headers.removeLast()
+        presigned.headers.append(("x-amz-content-sha256", SigV4.unsignedPayload))
+        _ = try SigV4Verifier(region: "us-east-1").verify(presigned, now: vectorDate.addingTimeInterval(60)) { _ in vectors.secret }
+        presigned.headers[presigned.headers.count - 1].1 = SigV4.emptySHA256
+        #expect(throws: SigV4Verifier.mismatch) {
+            try SigV4Verifier(region: "us-east-1").verify(presigned, now: vectorDate.addingTimeInterval(60)) { _ in vectors.secret }
+        }
+        // Header signatures list every x-amz-* header, the payload hash included.
+        let signer = SigV4Signer(accessKey: "AK", secret: "s3cr3t", region: "us-east-1")
+        let now = Date()
+        let added = signer.sign(method: "PUT", path: "/b/k", query: [], headers: [("host", "h"), ("x-amz-meta-a", "1")],
+                                payloadHash: SigV4.unsignedPayload, date: now)
+        let ok = SignableRequest(method: "PUT", path: "/b/k", query: [], headers: [("host", "h"), ("x-amz-meta-a", "1")] + added)
+        _ = try SigV4Verifier(region: "us-east-1").verify(ok, now: now) { _ in "s3cr3t" }
+        var stripped = ok
+        stripped.headers = stripped.headers.map { name, value in
+            name == "authorization" ? (name, value.replacingOccurrences(of: "x-amz-content-sha256;", with: "")) : (name, value)
+        }
+        do {
+            _ = try SigV4Verifier(region: "us-east-1").verify(stripped, now: now) { _ in "s3cr3t" }
+            Issue.record("accepted an unsigned x-amz-content-sha256 with header authentication")
+        } catch {
+            #expect(error.details.first { $0.0 == "HeadersNotSigned" }?.1 == "x-amz-content-sha256")
+        }
+    }
+
+    @Test("a scope naming another region is refused with the expected region")
+    func wrongRegion() throws {
+        let vectors = try SigV4Vectors.load()
+        do {
+            _ = try SigV4Verifier(region: "eu-west-3").verify(signedVectorRequest(vectors.header[0], accessKey: vectors.accessKey),
+                                                            now: vectorDate) { _ in vectors.secret }
+            Issue.record("accepted a scope of another region")
+        } catch {
+            #expect(error.code == .authorizationHeaderMalformed)
+            #expect(error.message.contains("the region 'us-east-1' is wrong; expecting 'eu-west-3'"))
+            #expect(error.details.first { $0.0 == "Region" }?.1 == "eu-west-3")
+        }
+        let p = vectors.presigned
+        let presigned = SignableRequest(method: p.method, path: p.path, query: pairs(p.query), headers: pairs(p.headers))
+        do {
+            _ = try SigV4Verifier(region: "eu-west-3").verify(presigned, now: vectorDate.addingTimeInterval(60)) { _ in vectors.secret }
+            Issue.record("accepted a presigned scope of another region")
+        } catch {
+            #expect(error.code == .authorizationQueryParametersError)
+            #expect(error.details.first { $0.0 == "Region" }?.1 == "eu-west-3")
+        }
+    }
+
+    @Test("two Authorization headers, or a header and a presigned query, are refused")
+    func oneMechanism() throws {
+        let vectors = try SigV4Vectors.load()
+        let good = signedVectorRequest(vectors.header[0], accessKey: vectors.accessKey)
+        var twice = good
+        twice.headers.append(("authorization", "AWS4-HMAC-SHA256 Credential=OTHER/20130524/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"))
+        #expect(throws: S3Error(.invalidArgument, "Only one Authorization header may be given.")) {
+            try SigV4Verifier(region: "us-east-1").verify(twice, now: vectorDate) { _ in vectors.secret }
+        }
+        var both = good
+        both.query = pairs(vectors.presigned.query)
+        #expect(throws: SigV4Verifier.oneMechanism) {
+            try SigV4Verifier(region: "us-east-1").verify(both, now: vectorDate) { _ in vectors.secret }
+        }
     }
 
     @Test("canonical query sorts by encoded name and value and encodes reserved characters")
@@ -171,9 +257,9 @@ struct SigV4SignerTests {
         let base = [("host", "127.0.0.1:9000"), ("x-amz-meta-x", " spaced   value ")]
         let added = signer.sign(method: "GET", path: "/bucket/ké y", query: query, headers: base, payloadHash: SigV4.unsignedPayload, date: now)
         let request = SignableRequest(method: "GET", path: "/bucket/ké y", query: query, headers: base + added)
-        let v = try SigV4Verifier().verify(request, now: now) { $0 == "AK" ? "s3cr3t" : nil }
+        let v = try SigV4Verifier(region: "eu-west-3").verify(request, now: now) { $0 == "AK" ? "s3cr3t" : nil }
         #expect(v.scope.region == "eu-west-3")
-        #expect(throws: S3Error.self) { try SigV4Verifier().verify(request, now: now) { _ in "other" } }
+        #expect(throws: S3Error.self) { try SigV4Verifier(region: "eu-west-3").verify(request, now: now) { _ in "other" } }
     }
 }
 

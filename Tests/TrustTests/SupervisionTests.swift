@@ -58,4 +58,16 @@ struct SupervisionTests {
         #expect(fired.map(\.rule) == [.offHours])
         #expect(s.observe(Self.get("erin", t0 + 3600), hours: 9..<17).isEmpty)
     }
+
+    @Test("a flood of fresh names keeps the rules' memory bounded, and prunes seldom")
+    func freshNames() {
+        var s = Supervisor(rules: Self.rules)
+        let t0 = 1_800_000_000.0
+        for i in 0..<(Supervisor.capacity + 10) {
+            _ = s.observe(AuditEvent(time: Date(timeIntervalSince1970: t0 + Double(i) * 0.001), principal: "nobody-\(i)", action: "login",
+                                     result: "denied", source: "10.0.0.9", detail: "unknown or disabled user"))
+        }
+        #expect(s.usage.count <= Supervisor.capacity / 2 + 10)
+        #expect(s.usage["source 10.0.0.9"] != nil, "the flooding address is the most recent entry, kept")
+    }
 }

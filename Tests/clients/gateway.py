@@ -23,8 +23,10 @@ class PortInUse(RuntimeError):
 class Gateway:
     """One gateway process; `restart()` keeps its data directory, `kill()` is SIGKILL."""
 
-    def __init__(self, data_dir=None, config=None, env=None, args=()):
-        """`config`: YAML text for `serve --config`; `env`: extra environment (backend secrets)."""
+    def __init__(self, data_dir=None, config=None, env=None, args=(), metrics_listener=True):
+        """`config`: YAML text for `serve --config`; `env`: extra environment (backend secrets);
+        `metrics_listener` False for builds older than `serve --metrics-listen` (benchmarks)."""
+        self.metrics_listener = metrics_listener
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="passerelle-test-")
         self.config_path = None
         if config is not None:
@@ -35,6 +37,7 @@ class Gateway:
         self.extra_args = list(args)
         self.port = free_port()
         self.tls_port = free_port()
+        self.metrics_port = free_port()
         self.proc = None
         self.log_path = os.path.join(self.data_dir, "gateway.log")
 
@@ -45,6 +48,11 @@ class Gateway:
     @property
     def tls_endpoint(self):
         return f"https://127.0.0.1:{self.tls_port}"
+
+    @property
+    def metrics_endpoint(self):
+        """The metrics listener (loopback, unauthenticated): `GET /metrics`."""
+        return f"http://127.0.0.1:{self.metrics_port}"
 
     @property
     def certificate(self):
@@ -60,7 +68,7 @@ class Gateway:
                 return self._start(timeout)
             except PortInUse:
                 if first:
-                    self.port, self.tls_port = free_port(), free_port()
+                    self.port, self.tls_port, self.metrics_port = free_port(), free_port(), free_port()
                 else:
                     time.sleep(1)
         return self._start(timeout)
@@ -72,7 +80,8 @@ class Gateway:
         config = ["--config", self.config_path] if self.config_path else []
         self.proc = subprocess.Popen(
             [BINARY, "serve", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}",
-             "--tls-listen", f"127.0.0.1:{self.tls_port}"] + config + self.extra_args,
+             "--tls-listen", f"127.0.0.1:{self.tls_port}"]
+            + (["--metrics-listen", f"127.0.0.1:{self.metrics_port}"] if self.metrics_listener else []) + config + self.extra_args,
             stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + timeout
         while time.time() < deadline:

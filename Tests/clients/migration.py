@@ -82,7 +82,7 @@ def wait_backfill(g, dataset, timeout=300):
 
 def metric(g, name):
     """Sum of the samples of metric `name` on /metrics."""
-    text = urllib.request.urlopen(g.endpoint + "/metrics", timeout=5).read().decode()
+    text = urllib.request.urlopen(g.metrics_endpoint + "/metrics", timeout=5).read().decode()
     total = 0.0
     for line in text.splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):

@@ -62,7 +62,7 @@ def new_dataset(g, peer, name):
 
 
 def metric(g, name):
-    text = urllib.request.urlopen(g.endpoint + "/metrics", timeout=5).read().decode()
+    text = urllib.request.urlopen(g.metrics_endpoint + "/metrics", timeout=5).read().decode()
     m = re.search(rf"^{name} (\d+)", text, re.M)
     return int(m.group(1)) if m else 0
 
@@ -288,14 +288,14 @@ def test_gateway_refuses_to_start_without_or_with_a_wrong_master_key():
         make_client(g.endpoint).create_bucket(Bucket="needs-keys")
         g.stop()
         for env in [{"PASSERELLE_MASTER_KEY": ""}, {"PASSERELLE_MASTER_KEY": __import__("base64").b64encode(os.urandom(32)).decode()}]:
-            r = subprocess.run([BINARY, "serve", "--data-dir", g.data_dir, "--config", g.config_path, "--no-tls", "--listen", "127.0.0.1:0"],
+            r = subprocess.run([BINARY, "serve", "--data-dir", g.data_dir, "--config", g.config_path, "--no-tls", "--listen", "127.0.0.1:0", "--metrics-listen", "none"],
                                capture_output=True, text=True, env=dict(os.environ, **env), timeout=60)
             assert r.returncode != 0
             assert "master key" in r.stderr, r.stderr
         # A master key file inside the data directory is refused too.
         path = os.path.join(g.data_dir, "master.key")
         open(path, "w").write(g.master_key)
-        r = subprocess.run([BINARY, "serve", "--data-dir", g.data_dir, "--config", g.config_path, "--no-tls", "--listen", "127.0.0.1:0"],
+        r = subprocess.run([BINARY, "serve", "--data-dir", g.data_dir, "--config", g.config_path, "--no-tls", "--listen", "127.0.0.1:0", "--metrics-listen", "none"],
                            capture_output=True, text=True, env=dict(os.environ, PASSERELLE_MASTER_KEY_FILE=path), timeout=60)
         assert r.returncode != 0 and "inside the data directory" in r.stderr, r.stderr
     finally:

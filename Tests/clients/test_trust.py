@@ -162,7 +162,7 @@ def test_sign_in_refusals_and_lockout(trust_gateway):
     reasons = {e.get("detail") for e in entries if e["action"] == "login" and e["result"] == "denied"}
     assert {"wrong password", "wrong TOTP code", "TOTP code replayed", "unknown or disabled user"} <= reasons
     assert any(r and r.startswith("account locked") for r in reasons)
-    metrics = requests.get(g.endpoint + "/metrics", timeout=10).text
+    metrics = requests.get(g.metrics_endpoint + "/metrics", timeout=10).text
     assert 'passerelle_auth_failures_total{kind="login"}' in metrics
 
 
