@@ -160,6 +160,8 @@ let package = Package(
         .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Catalog"], swiftSettings: strict),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "TestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
     ],

@@ -84,17 +84,17 @@ extension SQLiteCatalog {
     // MARK: migrations
 
     public func migration(_ bucket: String) async throws -> MigrationRecord? {
-        try await pool.read { db in try Self.migration(db, bucket) }
+        try await read { db in try Self.migration(db, bucket) }
     }
 
     public func migrations() async throws -> [MigrationRecord] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM migrations ORDER BY bucket").map(Self.migration)
         }
     }
 
     public func startMigration(_ record: MigrationRecord, transition: PhaseTransition) async throws -> MigrationRecord {
-        try await pool.write { db in
+        try await write { db in
             try Self.requireBucket(db, record.bucket)
             var record = record
             if let existing = try Self.migration(db, record.bucket) {
@@ -119,7 +119,7 @@ extension SQLiteCatalog {
     }
 
     public func changePhase(_ t: PhaseTransition) async throws -> MigrationRecord {
-        let changed = try await pool.write { db in
+        let changed = try await write { db in
             guard let m = try Self.migration(db, t.bucket) else { throw CatalogError.phase("dataset '\(t.bucket)' has no migration") }
             guard m.phase == t.from else {
                 throw CatalogError.phase("dataset '\(t.bucket)' is in phase \(m.phase.rawValue), not \(t.from.rawValue)")
@@ -173,7 +173,7 @@ extension SQLiteCatalog {
     }
 
     public func transitions(bucket: String) async throws -> [PhaseTransition] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM transitions WHERE bucket = ? ORDER BY id", arguments: [bucket]).map { row in
                 PhaseTransition(bucket: row["bucket"], from: Phase(rawValue: row["from_phase"]) ?? .legacy,
                                 to: Phase(rawValue: row["to_phase"]) ?? .legacy, who: row["who"],
@@ -189,20 +189,20 @@ extension SQLiteCatalog {
     }
 
     public func recordVerification(bucket: String, at: Date, clean: Bool, report: String) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "UPDATE migrations SET verified_at = ?, verified_clean = ?, report = ? WHERE bucket = ?",
                            arguments: [at.timeIntervalSince1970, clean, report, bucket])
         }
     }
 
     public func recordReplicationFailure(bucket: String, at: Date) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "UPDATE migrations SET last_failure = ? WHERE bucket = ?", arguments: [at.timeIntervalSince1970, bucket])
         }
     }
 
     public func tuneMigration(bucket: String, mode: WriteMode?, bandwidth: Int64??, parallelism: Int?) async throws {
-        try await pool.write { db in
+        try await write { db in
             if let mode { try db.execute(sql: "UPDATE migrations SET mode = ? WHERE bucket = ?", arguments: [mode.rawValue, bucket]) }
             if let bandwidth { try db.execute(sql: "UPDATE migrations SET bandwidth = ? WHERE bucket = ?", arguments: [bandwidth, bucket]) }
             if let parallelism { try db.execute(sql: "UPDATE migrations SET parallelism = ? WHERE bucket = ?", arguments: [parallelism, bucket]) }
@@ -245,13 +245,13 @@ extension SQLiteCatalog {
     // retirement, whose transaction is a full one.
 
     public func replica(bucket: String, key: String) async throws -> ReplicaRecord? {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM replicas WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)]).map(Self.replica)
         }
     }
 
     public func objectsWithReplicas(bucket: String, from: [UInt8], limit: Int) async throws -> [(ObjectRecord, ReplicaRecord?)] {
-        try await pool.read { db in
+        try await read { db in
             let objects = try Row.fetchAll(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key >= ? ORDER BY key LIMIT ?",
                                            arguments: [bucket, Data(from), limit]).map(Self.object)
             guard let first = objects.first, let last = objects.last else { return [] }
@@ -279,7 +279,7 @@ extension SQLiteCatalog {
     }
 
     public func dropReplica(bucket: String, key: String, version: Int64?) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             if let version {
                 try db.execute(sql: "DELETE FROM replicas WHERE bucket = ? AND key = ? AND version = ?", arguments: [bucket, Data(key.utf8), version])
             } else {
@@ -290,7 +290,7 @@ extension SQLiteCatalog {
     }
 
     public func replicaBlobs(bucket: String) async throws -> Set<String> {
-        try await pool.read { db in
+        try await read { db in
             Set(try String.fetchAll(db, sql: "SELECT blob FROM replicas WHERE bucket = ?", arguments: [bucket]))
         }
     }
@@ -303,14 +303,14 @@ extension SQLiteCatalog {
     // MARK: journal
 
     public func enqueue(bucket: String, key: String, now: Date) async throws {
-        try await pool.write { db in
+        try await write { db in
             guard let m = try Self.migration(db, bucket), m.phase.mirrors else { return }
             try Self.journal(db, bucket: bucket, key: Data(key.utf8), version: try Self.nextVersion(db), now: now)
         }
     }
 
     public func dueJournal(now: Date, limit: Int) async throws -> [JournalEntry] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM journal WHERE dead = 0 AND next_try <= ? ORDER BY next_try LIMIT ?",
                              arguments: [now.timeIntervalSince1970, limit]).map(Self.entry)
         }
@@ -334,13 +334,13 @@ extension SQLiteCatalog {
     }
 
     public func journal(bucket: String, key: String) async throws -> JournalEntry? {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM journal WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)]).map(Self.entry)
         }
     }
 
     public func journalStats(bucket: String) async throws -> JournalStats {
-        try await pool.read { db in
+        try await read { db in
             let row = try Row.fetchOne(db, sql: """
                 SELECT COALESCE(SUM(dead = 0), 0) AS pending, COALESCE(SUM(dead = 1), 0) AS dead,
                        MIN(CASE WHEN dead = 0 THEN created END) AS oldest, COALESCE(SUM(attempts > 0), 0) AS failing
@@ -358,7 +358,7 @@ extension SQLiteCatalog {
     }
 
     public func retryDead(bucket: String, now: Date) async throws -> Int {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "UPDATE journal SET dead = 0, attempts = 0, next_try = ? WHERE bucket = ? AND dead = 1",
                            arguments: [now.timeIntervalSince1970, bucket])
             return db.changesCount

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import NIOConcurrencyHelpers
 import S3Protocol
 import Sealing
@@ -85,14 +86,14 @@ public final class SQLiteCatalog: Catalog {
     // MARK: key rotation
 
     public func objects(bucket: String, wrappedBelow version: UInt32, limit: Int) async throws -> [ObjectRecord] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM objects WHERE bucket = ? AND kek_version < ? ORDER BY key LIMIT ?",
                              arguments: [bucket, version, limit]).map(Self.object)
         }
     }
 
     public func updateSeals(bucket: String, _ updates: [(key: String, blob: String, seal: SealRecord)]) async throws -> Int {
-        try await pool.write { db in
+        try await write { db in
             var changed = 0
             for u in updates {
                 try db.execute(sql: "UPDATE objects SET seal = ?, kek_version = ? WHERE bucket = ? AND key = ? AND blob = ?",
@@ -104,20 +105,20 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func uploads(bucket: String, wrappedBelow version: UInt32) async throws -> [UploadRecord] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM uploads WHERE bucket = ? AND kek_version < ?", arguments: [bucket, version]).map(Self.upload)
         }
     }
 
     public func updateSeal(uploadID: String, seal: SealRecord) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "UPDATE uploads SET seal = ?, kek_version = ? WHERE upload_id = ?",
                            arguments: [try Self.json(seal), seal.key.version, uploadID])
         }
     }
 
     public func keyUsage(bucket: String) async throws -> [UInt32: Int] {
-        try await pool.read { db in
+        try await read { db in
             var usage: [UInt32: Int] = [:]
             for row in try Row.fetchAll(db, sql: """
                 SELECT kek_version AS v, COUNT(*) AS n FROM (SELECT kek_version FROM objects WHERE bucket = ? AND kek_version IS NOT NULL
@@ -145,8 +146,24 @@ public final class SQLiteCatalog: Catalog {
     /// the process (kill -9) but not necessarily a power loss, and costs no fsync. For state
     /// that a loss only makes redo (intents, replication progress), never for what a client
     /// was told; the next `FULL` commit makes it durable too.
+    /// Read and write transactions run so far: each one is a round trip on a database server,
+    /// so a request's count is what it would cost there (counted by the tests, not on a hot path:
+    /// two relaxed atomic increments).
+    public let transactions = TransactionCounts()
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        transactions.countRead()
+        return try await pool.read(body)
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        transactions.countWrite()
+        return try await pool.write(body)
+    }
+
     func writeRelaxed<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.writeWithoutTransaction { db in
+        transactions.countWrite()
+        return try await pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
             var result: T?
@@ -160,13 +177,13 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func endIntent(bucket: String, key: String) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM intents WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
         }
     }
 
     public func intents() async throws -> [(bucket: String, key: String)] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db, sql: "SELECT bucket, key FROM intents ORDER BY bucket, key").map { row in
                 let key: Data = row["key"]
                 return (row["bucket"], String(decoding: key, as: UTF8.self))
@@ -178,7 +195,7 @@ public final class SQLiteCatalog: Catalog {
 
     public func createBucket(_ bucket: BucketRecord) async throws {
         defer { bucketCache.withLockedValue { $0 = ($0.generation + 1, nil, .now) } }
-        try await pool.write { db in
+        try await write { db in
             if try Row.fetchOne(db, sql: "SELECT 1 FROM buckets WHERE name = ?", arguments: [bucket.name]) != nil {
                 throw CatalogError.bucketExists
             }
@@ -200,14 +217,14 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func buckets() async throws -> [BucketRecord] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM buckets ORDER BY name").map(Self.bucket)
         }
     }
 
     public func deleteBucket(_ name: String) async throws -> [(UploadRecord, [PartRecord])] {
         defer { bucketCache.withLockedValue { $0 = ($0.generation + 1, nil, .now) } }
-        return try await pool.write { db in
+        return try await write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM buckets WHERE name = ?", arguments: [name]) != nil else {
                 throw CatalogError.noSuchBucket
             }
@@ -230,7 +247,7 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func usage(bucket: String) async throws -> (objects: Int, bytes: Int64) {
-        try await pool.read { db in
+        try await read { db in
             let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS total FROM objects WHERE bucket = ?", arguments: [bucket])
             return (row?["n"] ?? 0, row?["total"] ?? 0)
         }
@@ -239,14 +256,14 @@ public final class SQLiteCatalog: Catalog {
     // MARK: objects
 
     public func object(bucket: String, key: String) async throws -> ObjectRecord? {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
                 .map(Self.object)
         }
     }
 
     public func putObject(_ record: ObjectRecord, mirror: MirrorCommit, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> WriteResult {
-        try await pool.write { db in
+        try await write { db in
             try Self.requireBucket(db, record.bucket)
             let current = try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ?",
                                            arguments: [record.bucket, Data(record.key.utf8)]).map(Self.object)
@@ -256,7 +273,7 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func deleteObject(bucket: String, key: String, mirror: MirrorCommit) async throws -> (blob: String?, replica: String?) {
-        try await pool.write { db in
+        try await write { db in
             try Self.requireBucket(db, bucket)
             let blob = try String.fetchOne(db, sql: "SELECT blob FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
             try db.execute(sql: "DELETE FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
@@ -267,7 +284,7 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func objects(bucket: String, from: [UInt8], until: [UInt8]?, limit: Int) async throws -> [ObjectRecord] {
-        try await pool.read { db in
+        try await read { db in
             if let until {
                 return try Row.fetchAll(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?",
                                         arguments: [bucket, Data(from), Data(until), limit]).map(Self.object)
@@ -280,7 +297,7 @@ public final class SQLiteCatalog: Catalog {
     // MARK: multipart
 
     public func createUpload(_ upload: UploadRecord) async throws {
-        try await pool.write { db in
+        try await write { db in
             try Self.requireBucket(db, upload.bucket)
             try db.execute(sql: """
                 INSERT INTO uploads (upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type, backend_upload, blob,
@@ -293,13 +310,13 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func upload(_ id: String) async throws -> UploadRecord? {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM uploads WHERE upload_id = ?", arguments: [id]).map(Self.upload)
         }
     }
 
     public func putPart(_ part: PartRecord) async throws -> PartRecord? {
-        try await pool.write { db in
+        try await write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM uploads WHERE upload_id = ?", arguments: [part.uploadID]) != nil else {
                 throw CatalogError.noSuchUpload
             }
@@ -315,14 +332,14 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func parts(uploadID: String) async throws -> [PartRecord] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM parts WHERE upload_id = ? ORDER BY part_number", arguments: [uploadID]).map(Self.part)
         }
     }
 
     public func completeUpload(_ uploadID: String, record: ObjectRecord, mirror: MirrorCommit,
                                precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> (parts: [PartRecord], result: WriteResult) {
-        try await pool.write { db in
+        try await write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM uploads WHERE upload_id = ?", arguments: [uploadID]) != nil else {
                 throw CatalogError.noSuchUpload
             }
@@ -338,7 +355,7 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func abortUpload(_ uploadID: String) async throws -> [PartRecord] {
-        try await pool.write { db in
+        try await write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM uploads WHERE upload_id = ?", arguments: [uploadID]) != nil else {
                 throw CatalogError.noSuchUpload
             }
@@ -350,13 +367,13 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func uploads(bucket: String) async throws -> [UploadRecord] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM uploads WHERE bucket = ? ORDER BY key, initiated, upload_id", arguments: [bucket]).map(Self.upload)
         }
     }
 
     public func referencedBlobs() async throws -> Set<String> {
-        try await pool.read { db in
+        try await read { db in
             Set(try String.fetchAll(db, sql: "SELECT blob FROM objects UNION ALL SELECT blob FROM parts UNION ALL SELECT blob FROM replicas"))
         }
     }
@@ -443,4 +460,17 @@ public final class SQLiteCatalog: Catalog {
         PartRecord(uploadID: row["upload_id"], partNumber: row["part_number"], size: row["size"], etag: row["etag"],
                    lastModified: Date(timeIntervalSince1970: row["last_modified"]), checksum: checksum(row), blob: row["blob"])
     }
+}
+
+/// How many transactions a catalog ran (see `SQLiteCatalog.transactions`).
+public final class TransactionCounts: Sendable {
+    private let reads = Atomic<Int>(0)
+    private let writes = Atomic<Int>(0)
+
+    public init() {}
+
+    func countRead() { reads.add(1, ordering: .relaxed) }
+    func countWrite() { writes.add(1, ordering: .relaxed) }
+
+    public var snapshot: (reads: Int, writes: Int) { (reads.load(ordering: .relaxed), writes.load(ordering: .relaxed)) }
 }
