@@ -107,10 +107,26 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The object layer: datasets, placements, plaintext reads and sealed writes, mirrored commits.
+        .target(
+            name: "Datasets",
+            dependencies: [
+                "S3Protocol", "Storage", "Sealing", "Catalog", "Audit",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "Replication",
             dependencies: [
-                "Catalog",
+                "Catalog", "Datasets", "Storage", "Sealing", "Audit", "S3Protocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
@@ -118,7 +134,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "Audit", "Access", "TLSPolicy",
+                "S3Protocol", "Storage", "Catalog", "Sealing", "Datasets", "Replication", "Audit", "Access", "TLSPolicy",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -142,7 +158,7 @@ let package = Package(
         .executableTarget(
             name: "passerelle",
             dependencies: [
-                "Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "Audit", "Access", "CDC", "TLSPolicy",
+                "Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "Datasets", "Replication", "Audit", "Access", "CDC", "TLSPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -157,12 +173,23 @@ let package = Package(
         .testTarget(name: "TrustTests", dependencies: ["Audit", "Access", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
         .testTarget(name: "CDCTests", dependencies: ["CDC", "TestSupport"], resources: [.copy("Vectors")], swiftSettings: strict),
-        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Catalog"], swiftSettings: strict),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "TestSupport",
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "S3Protocol", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "S3Protocol", "Catalog", "TestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], swiftSettings: strict),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Catalog", "Storage", "Sealing", "S3Protocol", "Audit", "TestSupport",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Datasets", "Catalog", "Storage", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Datasets", "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "TestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

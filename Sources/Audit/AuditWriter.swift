@@ -9,7 +9,7 @@ import Synchronization
 /// another process's transaction, such as `audit expire` from the CLI), and a blocked writer
 /// must never hold up the threads that serve requests.
 public final class AuditWriter: Sendable {
-    public let log: AuditLog
+    public let log: any AuditLogStoring
     struct State {
         /// Events that must be committed together (a request and the objects it read) travel as one group.
         var pending: [(events: [AuditEvent], done: CheckedContinuation<UInt64, any Error>)] = []
@@ -21,7 +21,7 @@ public final class AuditWriter: Sendable {
     let state = Mutex(State())
     let wake = DispatchSemaphore(value: 0)
 
-    public init(log: AuditLog) {
+    public init(log: any AuditLogStoring) {
         self.log = log
         let thread = Thread { [self] in self.run() }
         thread.name = "audit-writer"

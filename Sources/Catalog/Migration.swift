@@ -166,8 +166,12 @@ public struct JournalEntry: Sendable, Equatable {
     /// Dead-lettered: gave up after too many attempts (until `migrate retry`).
     public var dead: Bool
     public var created: Date
+    /// The worker that claimed it, and until when its claim holds (`ReplicationQueue.claim`).
+    public var owner: String?
+    public var leaseUntil: Date?
 
-    public init(bucket: String, key: String, version: Int64, attempts: Int, nextTry: Date, lastError: String?, dead: Bool, created: Date) {
+    public init(bucket: String, key: String, version: Int64, attempts: Int, nextTry: Date, lastError: String?, dead: Bool, created: Date,
+                owner: String? = nil, leaseUntil: Date? = nil) {
         self.bucket = bucket
         self.key = key
         self.version = version
@@ -176,6 +180,8 @@ public struct JournalEntry: Sendable, Equatable {
         self.lastError = lastError
         self.dead = dead
         self.created = created
+        self.owner = owner
+        self.leaseUntil = leaseUntil
     }
 }
 

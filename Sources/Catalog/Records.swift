@@ -217,121 +217,6 @@ public struct PartRecord: Sendable, Equatable {
     }
 }
 
-/// The single source of truth for what clients see (DESIGN.md §3). Every mutating call is one
-/// durable transaction: when it returns, the change survives a crash.
-public protocol Catalog: Sendable {
-    func createBucket(_ bucket: BucketRecord) async throws
-    func bucket(_ name: String) async throws -> BucketRecord?
-    func buckets() async throws -> [BucketRecord]
-    /// Throws BucketNotEmpty while objects remain; returns the uploads it aborted, with their parts.
-    func deleteBucket(_ name: String) async throws -> [(UploadRecord, [PartRecord])]
-    /// Number of objects and their total size.
-    func usage(bucket: String) async throws -> (objects: Int, bytes: Int64)
-
-    func object(bucket: String, key: String) async throws -> ObjectRecord?
-    /// Inserts or replaces, giving the object a new version; `precondition` sees the current
-    /// record inside the transaction (conditional writes are atomic). On a dataset that mirrors,
-    /// the target copy is recorded (`mirror.target` written) or the key journaled, in the same
-    /// transaction. Returns the blobs no row refers to any more.
-    func putObject(_ record: ObjectRecord, mirror: MirrorCommit, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> WriteResult
-    /// Deletes the object (and, mirrored, its target copy's row or a journal entry); returns the
-    /// deleted object's blob and its target copy's, nil if there was none.
-    func deleteObject(bucket: String, key: String, mirror: MirrorCommit) async throws -> (blob: String?, replica: String?)
-    /// Objects with `from <= key < until` (byte order), at most `limit`.
-    func objects(bucket: String, from: [UInt8], until: [UInt8]?, limit: Int) async throws -> [ObjectRecord]
-
-    func createUpload(_ upload: UploadRecord) async throws
-    func upload(_ id: String) async throws -> UploadRecord?
-    /// Replaces a part of the same number; returns the replaced part.
-    func putPart(_ part: PartRecord) async throws -> PartRecord?
-    func parts(uploadID: String) async throws -> [PartRecord]
-    /// Makes `record` the object and removes the upload; returns its parts and the replaced
-    /// object's blob when it differs from the new one.
-    func completeUpload(_ uploadID: String, record: ObjectRecord, mirror: MirrorCommit,
-                        precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> (parts: [PartRecord], result: WriteResult)
-    /// Removes the upload; returns its parts.
-    func abortUpload(_ uploadID: String) async throws -> [PartRecord]
-    func uploads(bucket: String) async throws -> [UploadRecord]
-
-    /// Every blob a row refers to (objects and parts), for garbage collection.
-    func referencedBlobs() async throws -> Set<String>
-
-    /// Intents: a write or delete of `key` on an in-place placement is about to change the
-    /// backend object before the catalog; a crash in between leaves the intent behind, and
-    /// the gateway reconciles the key at its next start.
-    func beginIntent(bucket: String, key: String, now: Date) async throws
-    func endIntent(bucket: String, key: String) async throws
-    func intents() async throws -> [(bucket: String, key: String)]
-
-    // Key rotation: every sealed object and upload of a dataset whose DEK is wrapped under an
-    // older KEK version gets re-wrapped.
-
-    /// Objects of `bucket` whose DEK is wrapped under a version below `version`, in key order.
-    func objects(bucket: String, wrappedBelow version: UInt32, limit: Int) async throws -> [ObjectRecord]
-    /// Replaces the seals of the given objects, each only if its row still holds that blob (a
-    /// newer write wins), in one transaction; returns how many rows changed.
-    func updateSeals(bucket: String, _ updates: [(key: String, blob: String, seal: SealRecord)]) async throws -> Int
-    func uploads(bucket: String, wrappedBelow version: UInt32) async throws -> [UploadRecord]
-    func updateSeal(uploadID: String, seal: SealRecord) async throws
-    /// Objects and uploads per KEK version.
-    func keyUsage(bucket: String) async throws -> [UInt32: Int]
-
-    // Migrations (DESIGN.md §3): phases, target copies, the replication journal.
-
-    func migration(_ bucket: String) async throws -> MigrationRecord?
-    func migrations() async throws -> [MigrationRecord]
-    /// Starts mirroring to `record.target` (phase `mirroring`); refused while a migration of the
-    /// dataset is under way. The epoch follows the previous migration's.
-    func startMigration(_ record: MigrationRecord, transition: PhaseTransition) async throws -> MigrationRecord
-    /// Moves the phase from `transition.from` to `transition.to` if it still is `from`: abort
-    /// forgets the target copies and the journal; retire makes the target the dataset's only
-    /// placement (every object must have a current target copy and the journal be empty).
-    func changePhase(_ transition: PhaseTransition) async throws -> MigrationRecord
-    func transitions(bucket: String) async throws -> [PhaseTransition]
-    func updateBackfill(bucket: String, epoch: Int, _ state: BackfillState) async throws
-    func recordVerification(bucket: String, at: Date, clean: Bool, report: String) async throws
-    func recordReplicationFailure(bucket: String, at: Date) async throws
-    /// Changes write mode or backfill limits of a running migration.
-    func tuneMigration(bucket: String, mode: WriteMode?, bandwidth: Int64??, parallelism: Int?) async throws
-
-    func replica(bucket: String, key: String) async throws -> ReplicaRecord?
-    /// Objects with `key >= from` in key order, each with its target copy's row if any.
-    func objectsWithReplicas(bucket: String, from: [UInt8], limit: Int) async throws -> [(ObjectRecord, ReplicaRecord?)]
-    /// Records a target copy of `replica.version`, only if the object still has that version;
-    /// returns whether it did and the blob of the copy it replaced. A backfill copy (`size`
-    /// given) is counted in the migration's progress in the same transaction.
-    func commitReplica(_ replica: ReplicaRecord, size: Int64?) async throws -> (committed: Bool, replaced: String?)
-    /// Forgets the target copy of a key (only the copy of `version`, when given).
-    func dropReplica(bucket: String, key: String, version: Int64?) async throws -> Bool
-    /// Every target copy's blob of a dataset.
-    func replicaBlobs(bucket: String) async throws -> Set<String>
-
-    /// Queues `key` for the workers (read-repair, or a sync write whose target copy failed).
-    func enqueue(bucket: String, key: String, now: Date) async throws
-    /// Entries due at `now`, oldest first, not dead-lettered.
-    func dueJournal(now: Date, limit: Int) async throws -> [JournalEntry]
-    /// Removes the entry if no newer write queued the key again.
-    func finishJournal(_ entry: JournalEntry) async throws
-    /// Records a failed attempt: retried at `nextTry`, or dead-lettered.
-    func failJournal(_ entry: JournalEntry, error: String, nextTry: Date, dead: Bool) async throws
-    func journal(bucket: String, key: String) async throws -> JournalEntry?
-    func journalStats(bucket: String) async throws -> JournalStats
-    /// Puts dead-lettered entries back in the queue; returns how many.
-    func retryDead(bucket: String, now: Date) async throws -> Int
-}
-
-extension Catalog {
-    /// A write that is not part of a routed request (maintenance): mirrored as the dataset's
-    /// phase says, through the journal.
-    public func putObject(_ record: ObjectRecord, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> String? {
-        try await putObject(record, mirror: .current, precondition: precondition).replaced
-    }
-
-    public func deleteObject(bucket: String, key: String) async throws -> String? {
-        try await deleteObject(bucket: bucket, key: key, mirror: .current).blob
-    }
-}
-
 public enum CatalogError: Error, Sendable, Equatable {
     case bucketExists
     case noSuchBucket
@@ -345,4 +230,38 @@ public enum CatalogError: Error, Sendable, Equatable {
     case notReady(String)
     /// A row the catalog cannot interpret; the request fails rather than guess.
     case corrupt(String)
+}
+
+/// A write or delete of an in-place object under way: recorded before the backend object
+/// changes, cleared by the catalog commit (see `IntentCatalog`).
+public struct Intent: Sendable, Equatable {
+    public var bucket: String
+    public var key: String
+    /// The process that recorded it (`ObjectLayer`'s instance id; empty before owners were kept).
+    public var owner: String
+
+    public init(bucket: String, key: String, owner: String) {
+        self.bucket = bucket
+        self.key = key
+        self.owner = owner
+    }
+}
+
+/// What a read of one object needs from the catalog, read in one transaction (one round trip
+/// on a database server): the dataset, its migration and the object; while the dataset
+/// mirrors, also the object's target copy and journal entry (the replication status).
+public struct ObjectReadState: Sendable, Equatable {
+    public var bucket: BucketRecord
+    public var migration: MigrationRecord?
+    public var object: ObjectRecord?
+    public var replica: ReplicaRecord?
+    public var journal: JournalEntry?
+
+    public init(bucket: BucketRecord, migration: MigrationRecord?, object: ObjectRecord?, replica: ReplicaRecord?, journal: JournalEntry?) {
+        self.bucket = bucket
+        self.migration = migration
+        self.object = object
+        self.replica = replica
+        self.journal = journal
+    }
 }

@@ -29,13 +29,31 @@ extension SQLiteCatalog {
                 ALTER TABLE migrations ADD COLUMN copied_bytes INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        m.registerMigration("v6-owners") { db in
+            // Journal entries are claimed by a worker under a lease; intents name their writer.
+            try db.execute(sql: """
+                ALTER TABLE journal ADD COLUMN owner TEXT;
+                ALTER TABLE journal ADD COLUMN lease_until REAL;
+                ALTER TABLE intents ADD COLUMN owner TEXT;
+                """)
+        }
     }
 
     // MARK: versions and mirroring inside write transactions
 
-    static func nextVersion(_ db: Database) throws -> Int64 {
-        try db.execute(sql: "UPDATE counters SET value = value + 1 WHERE name = 'version'")
-        return try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'version'") ?? 0
+    /// The next version of `key`: above every version the key's rows hold (the object's,
+    /// `after`, its target copy's and its journal entry's), and at least the time in
+    /// microseconds, so a key deleted and written again still moves forward. Nothing but the
+    /// key's own rows is read or written: no counter row every writer of the catalog would lock
+    /// (versions written before this scheme came from such a counter and are far smaller).
+    static func nextVersion(_ db: Database, bucket: String, key: String, after current: Int64?) throws -> Int64 {
+        let k = Data(key.utf8)
+        let held = try Int64.fetchOne(db, sql: """
+            SELECT MAX(v) FROM (SELECT version AS v FROM replicas WHERE bucket = ? AND key = ?
+                                UNION ALL SELECT version AS v FROM journal WHERE bucket = ? AND key = ?)
+            """, arguments: [bucket, k, bucket, k])
+        let micros = Int64((Date().timeIntervalSince1970 * 1_000_000).rounded(.down))
+        return max(micros, (current ?? 0) + 1, (held ?? 0) + 1)
     }
 
     /// Settles the target side of a write or delete of `key` (whose new version is `version`,
@@ -60,7 +78,7 @@ extension SQLiteCatalog {
             try db.execute(sql: "DELETE FROM journal WHERE bucket = ? AND key = ?", arguments: [bucket, k])
             return old
         case .pending:
-            try journal(db, bucket: bucket, key: k, version: try version ?? nextVersion(db), now: Date())
+            try journal(db, bucket: bucket, key: k, version: try version ?? nextVersion(db, bucket: bucket, key: key, after: nil), now: Date())
             return nil
         }
     }
@@ -71,7 +89,7 @@ extension SQLiteCatalog {
         try db.execute(sql: """
             INSERT INTO journal (bucket, key, version, attempts, next_try, last_error, dead, created) VALUES (?, ?, ?, 0, ?, NULL, 0, ?)
             ON CONFLICT (bucket, key) DO UPDATE SET version = excluded.version, attempts = 0, next_try = excluded.next_try,
-                                                    last_error = NULL, dead = 0
+                                                    last_error = NULL, dead = 0, owner = NULL, lease_until = NULL
             """, arguments: [bucket, key, version, now.timeIntervalSince1970, now.timeIntervalSince1970])
     }
 
@@ -305,7 +323,9 @@ extension SQLiteCatalog {
     public func enqueue(bucket: String, key: String, now: Date) async throws {
         try await write { db in
             guard let m = try Self.migration(db, bucket), m.phase.mirrors else { return }
-            try Self.journal(db, bucket: bucket, key: Data(key.utf8), version: try Self.nextVersion(db), now: now)
+            let current = try Int64.fetchOne(db, sql: "SELECT version FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
+            try Self.journal(db, bucket: bucket, key: Data(key.utf8), version: try Self.nextVersion(db, bucket: bucket, key: key, after: current),
+                             now: now)
         }
     }
 
@@ -314,6 +334,71 @@ extension SQLiteCatalog {
             try Row.fetchAll(db, sql: "SELECT * FROM journal WHERE dead = 0 AND next_try <= ? ORDER BY next_try LIMIT ?",
                              arguments: [now.timeIntervalSince1970, limit]).map(Self.entry)
         }
+    }
+
+    public func claim(owner: String, lease: TimeInterval, limit: Int, now: Date) async throws -> [JournalEntry] {
+        let t = now.timeIntervalSince1970
+        let claimable = "dead = 0 AND next_try <= ? AND (owner IS NULL OR lease_until < ?)"
+        // Workers poll an empty queue most of the time: a read answers that, without a write
+        // transaction (and without waiting for the writer's lock).
+        guard try await read({ db in try Bool.fetchOne(db, sql: "SELECT 1 FROM journal WHERE \(claimable) LIMIT 1", arguments: [t, t]) != nil })
+        else { return [] }
+        return try await writeRelaxed { db in
+            let due = try Row.fetchAll(db, sql: "SELECT * FROM journal WHERE \(claimable) ORDER BY next_try LIMIT ?",
+                                       arguments: [t, t, limit]).map(Self.entry)
+            for e in due {
+                try db.execute(sql: "UPDATE journal SET owner = ?, lease_until = ? WHERE bucket = ? AND key = ?",
+                               arguments: [owner, t + lease, e.bucket, Data(e.key.utf8)])
+            }
+            return due.map { var e = $0; e.owner = owner; e.leaseUntil = now.addingTimeInterval(lease); return e }
+        }
+    }
+
+    public func finish(_ e: JournalEntry, owner: String) async throws -> ClaimOutcome {
+        try await writeRelaxed { db in
+            let k = Data(e.key.utf8)
+            try db.execute(sql: "DELETE FROM journal WHERE bucket = ? AND key = ? AND version = ? AND owner = ?",
+                           arguments: [e.bucket, k, e.version, owner])
+            return db.changesCount > 0 ? .done : try Self.fenced(db, e, owner: owner)
+        }
+    }
+
+    public func fail(_ e: JournalEntry, owner: String, error: String, nextTry: Date, dead: Bool) async throws -> ClaimOutcome {
+        try await writeRelaxed { db in
+            try db.execute(sql: """
+                UPDATE journal SET attempts = attempts + 1, next_try = ?, last_error = ?, dead = ?, owner = NULL, lease_until = NULL
+                WHERE bucket = ? AND key = ? AND version = ? AND owner = ?
+                """, arguments: [nextTry.timeIntervalSince1970, error, dead, e.bucket, Data(e.key.utf8), e.version, owner])
+            guard db.changesCount > 0 else { return try Self.fenced(db, e, owner: owner) }
+            if dead {
+                try db.execute(sql: "UPDATE migrations SET last_failure = ? WHERE bucket = ?", arguments: [Date().timeIntervalSince1970, e.bucket])
+            }
+            return .done
+        }
+    }
+
+    public func release(_ e: JournalEntry, owner: String) async throws -> ClaimOutcome {
+        try await writeRelaxed { db in
+            try db.execute(sql: "UPDATE journal SET owner = NULL, lease_until = NULL WHERE bucket = ? AND key = ? AND version = ? AND owner = ?",
+                           arguments: [e.bucket, Data(e.key.utf8), e.version, owner])
+            return db.changesCount > 0 ? .done : try Self.fenced(db, e, owner: owner)
+        }
+    }
+
+    public func releaseClaims(ownerPrefix: String) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "UPDATE journal SET owner = NULL, lease_until = NULL WHERE substr(owner, 1, ?) = ?",
+                           arguments: [ownerPrefix.unicodeScalars.count, ownerPrefix])
+            return db.changesCount
+        }
+    }
+
+    /// Why a fenced operation on `e` changed nothing: the key was queued again by a newer
+    /// write (or the entry is gone), or someone else holds it now.
+    static func fenced(_ db: Database, _ e: JournalEntry, owner: String) throws -> ClaimOutcome {
+        let row = try Row.fetchOne(db, sql: "SELECT version, owner FROM journal WHERE bucket = ? AND key = ?", arguments: [e.bucket, Data(e.key.utf8)])
+        guard let row, row["version"] as Int64 == e.version else { return .superseded }
+        return .lost
     }
 
     public func finishJournal(_ e: JournalEntry) async throws {
@@ -368,6 +453,7 @@ extension SQLiteCatalog {
     static func entry(_ row: Row) -> JournalEntry {
         JournalEntry(bucket: row["bucket"], key: key(row), version: row["version"], attempts: row["attempts"],
                      nextTry: Date(timeIntervalSince1970: row["next_try"]), lastError: row["last_error"], dead: row["dead"],
-                     created: Date(timeIntervalSince1970: row["created"]))
+                     created: Date(timeIntervalSince1970: row["created"]), owner: row["owner"],
+                     leaseUntil: (row["lease_until"] as Double?).map(Date.init(timeIntervalSince1970:)))
     }
 }

@@ -135,10 +135,10 @@ public final class SQLiteCatalog: Catalog {
     /// Written with `synchronous = NORMAL`: in WAL mode the row then survives a crash of the
     /// process (kill -9), which is the window it covers, without an fsync on every write; after
     /// a power loss a lost intent leaves a stale row that reads refuse (backend ETag check).
-    public func beginIntent(bucket: String, key: String, now: Date) async throws {
+    public func beginIntent(bucket: String, key: String, owner: String, now: Date) async throws {
         try await writeRelaxed { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO intents (bucket, key, started) VALUES (?, ?, ?)",
-                           arguments: [bucket, Data(key.utf8), now.timeIntervalSince1970])
+            try db.execute(sql: "INSERT OR REPLACE INTO intents (bucket, key, started, owner) VALUES (?, ?, ?, ?)",
+                           arguments: [bucket, Data(key.utf8), now.timeIntervalSince1970, owner])
         }
     }
 
@@ -182,11 +182,10 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    public func intents() async throws -> [(bucket: String, key: String)] {
+    public func intents() async throws -> [Intent] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT bucket, key FROM intents ORDER BY bucket, key").map { row in
-                let key: Data = row["key"]
-                return (row["bucket"], String(decoding: key, as: UTF8.self))
+            try Row.fetchAll(db, sql: "SELECT bucket, key, owner FROM intents ORDER BY bucket, key").map { row in
+                Intent(bucket: row["bucket"], key: Self.key(row), owner: row["owner"] ?? "")
             }
         }
     }
@@ -254,6 +253,19 @@ public final class SQLiteCatalog: Catalog {
     }
 
     // MARK: objects
+
+    public func readState(bucket: String, key: String) async throws -> ObjectReadState? {
+        guard let b = try await self.bucket(bucket) else { return nil }
+        return try await read { db in
+            let k = Data(key.utf8)
+            let migration = try Self.migration(db, bucket)
+            let object = try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, k]).map(Self.object)
+            guard migration?.phase.mirrors == true else { return ObjectReadState(bucket: b, migration: migration, object: object, replica: nil, journal: nil) }
+            let replica = try Row.fetchOne(db, sql: "SELECT * FROM replicas WHERE bucket = ? AND key = ?", arguments: [bucket, k]).map(Self.replica)
+            let journal = try Row.fetchOne(db, sql: "SELECT * FROM journal WHERE bucket = ? AND key = ?", arguments: [bucket, k]).map(Self.entry)
+            return ObjectReadState(bucket: b, migration: migration, object: object, replica: replica, journal: journal)
+        }
+    }
 
     public func object(bucket: String, key: String) async throws -> ObjectRecord? {
         try await read { db in
@@ -389,7 +401,7 @@ public final class SQLiteCatalog: Catalog {
     /// Writes an object row under a new version and settles its mirroring.
     static func write(_ db: Database, _ record: ObjectRecord, replacing current: ObjectRecord?, mirror: MirrorCommit) throws -> WriteResult {
         var record = record
-        record.version = try nextVersion(db)
+        record.version = try nextVersion(db, bucket: record.bucket, key: record.key, after: current?.version)
         try upsert(db, record)
         let replica = try settleMirror(db, bucket: record.bucket, key: record.key, version: record.version, mirror: mirror)
         return WriteResult(replaced: current.map(\.blob).flatMap { $0 == record.blob ? nil : $0 }, replacedReplica: replica,

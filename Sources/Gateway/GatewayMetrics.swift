@@ -1,4 +1,5 @@
 import Catalog
+import Datasets
 import Foundation
 import Prometheus
 import Replication
@@ -110,4 +111,15 @@ public final class GatewayMetrics: Sendable {
         registry.emit(into: &out)
         return out
     }
+}
+
+extension GatewayMetrics: ObjectLayerObserver {
+    public func integrityFailure() { integrityFailures.increment() }
+    public func backendObjectChanged() { integrityFailures.increment() }
+    public func shreddedRead() { shreddedReads.increment() }
+    public func targetRead() { targetReads.increment() }
+    public func readFallback() { readFallbacks.increment() }
+    public func readRepair() { readRepairs.increment() }
+    public func copied(bytes: Int64) { bytesCopied.increment(by: bytes) }
+    public func replicationFailure(backend: String) { replicationFailures(backend: backend).increment() }
 }

@@ -1,11 +1,13 @@
 import Access
 import Audit
 import Catalog
+import Datasets
 import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import Replication
 import NIOCore
 import NIOSSL
 import S3Protocol
@@ -52,20 +54,25 @@ public enum GatewayServer {
         try await options.config.requireKeyring(keyring, catalog: catalog)
         let backends = try await BackendFactory.registry(config: options.config, local: try localStore(dataDirectory: dir),
                                                          keyring: keyring, logger: logger)
-        for case let fs as FileSystemBackend in backends.backends.values {
-            try await collectGarbage(store: fs.store, catalog: catalog, logger: logger)
-        }
-        try await declareDatasets(options.config, catalog: catalog, region: options.region, now: Date(), keyring: keyring)
-        try await Reconciler(catalog: catalog, logger: logger).settleAll(backends: backends)
-        await TargetGarbage.collect(catalog: catalog, backends: backends, logger: logger)
+        let gateway = try GatewayIdentity.load(dataDirectory: dir)
         let metrics = GatewayMetrics()
         let auditLog = options.audit ? try AuditLog(directory: dir) : nil
-        let trust = Trust(access: try AccessStore(directory: dir),
-                          audit: auditLog.map(AuditWriter.init(log:)),
+        let writer = auditLog.map(AuditWriter.init(log:))
+        let objects = ObjectLayer(catalog: catalog, backends: backends, observer: metrics, audit: writer, owner: gateway.instance, logger: logger)
+        // Before any request: what an earlier run of this gateway left half-done.
+        for case let fs as FileSystemBackend in backends.backends.values {
+            let removed = try await objects.collectGarbage(in: fs.store)
+            if removed > 0 { logger.info("removed unreferenced blobs", metadata: ["count": .stringConvertible(removed)]) }
+        }
+        try await declareDatasets(options.config, catalog: catalog, region: options.region, now: Date(), keyring: keyring)
+        try await Reconciler(catalog: catalog, logger: logger).settleAll(backends: backends, ownedBy: gateway.id)
+        _ = try await catalog.releaseClaims(ownerPrefix: gateway.id + "/")
+        await TargetGarbage.collect(catalog: catalog, backends: backends, logger: logger)
+        let trust = Trust(access: try AccessStore(directory: dir), audit: writer,
                           rules: options.config.supervision, signIn: options.config.signIn, metrics: metrics, logger: logger,
                           sessionLifetime: options.sessionLifetime)
         if !options.audit { logger.warning("auditing is OFF: requests are not recorded") }
-        let state = GatewayState(catalog: catalog, backends: backends,
+        let state = GatewayState(objects: objects,
                                  credentials: try options.config.operatorKeys(root: rootCredentials, environment: ProcessInfo.processInfo.environment),
                                  region: options.region, domains: options.domains, logger: logger, trust: trust,
                                  metrics: metrics, metricsToken: try options.config.metrics.token(environment: ProcessInfo.processInfo.environment))
@@ -79,7 +86,7 @@ public enum GatewayServer {
                 ExpectContinueHandler(),
             ],
             idleTimeout: .milliseconds(Int64(limits.idleTimeout * 1000)))
-        var services: [any Service] = [ReplicationService(state: state)]
+        var services: [any Service] = [ReplicationService(objects: objects, owner: gateway.instance)]
         if let audit = trust.audit {
             services.append(SignInRefusalLog(gate: trust.signIn, audit: audit, logger: logger))
         }
@@ -142,25 +149,6 @@ public enum GatewayServer {
             }
             try await catalog.createBucket(BucketRecord(name: name, region: region, created: now, placement: placement))
         }
-    }
-
-    /// Blobs no catalog row refers to are what a crash between a blob write and its catalog
-    /// commit leaves behind (never acknowledged); remove them, and temporary files, at start.
-    /// A sealed object whose header object exists is kept: `catalog rebuild` can recover it
-    /// (a catalog restored from an older backup must not cost the newer objects).
-    static func collectGarbage(store: FileSystemStore, catalog: any Catalog, logger: Logger) async throws {
-        try await store.sweepTemporaries()
-        let referenced = try await catalog.referencedBlobs()
-        let all = try await store.allBlobs()
-        let present = Set(all)
-        var removed = 0
-        for blob in all where !referenced.contains(blob) {
-            let payload = DatasetSealer.payloadName(of: blob)
-            if referenced.contains(payload) || present.contains(DatasetSealer.headerName(of: payload)) && present.contains(payload) { continue }
-            try await store.delete(name: blob)
-            removed += 1
-        }
-        if removed > 0 { logger.info("removed unreferenced blobs", metadata: ["count": .stringConvertible(removed)]) }
     }
 }
 

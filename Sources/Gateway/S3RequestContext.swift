@@ -1,11 +1,23 @@
+import Access
 import Hummingbird
 import NIOCore
+import S3Protocol
 
-/// Request context carrying the channel, so a handler can ask for `100 Continue` once the
-/// request headers are authenticated (see `ExpectContinueHandler`).
+/// The request context of the front door: the channel (for `100 Continue`, see
+/// `ExpectContinueHandler`, and the source address), the request's audit record, and what the
+/// middlewares establish on the way in (target, operation, verified signature, access).
 public struct S3RequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public let channel: any Channel
+    /// Set by `AuditMiddleware`; handlers and the inner middlewares fill it in.
+    var audit = RequestAudit.unset
+    /// Set by `AuthenticationMiddleware`.
+    var target: RequestTarget?
+    var operation: S3Operation?
+    var signature: VerifiedSignature?
+    var principal: Principal?
+    /// Set by `AuthorizationMiddleware`.
+    var access: AccessGrant?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
@@ -19,4 +31,6 @@ public struct S3RequestContext: RequestContext {
     public func sendContinueIfExpected() {
         channel.triggerUserOutboundEvent(ExpectContinueHandler.SendContinue(), promise: nil)
     }
+
+    var sourceAddress: String? { channel.remoteAddress?.ipAddress }
 }

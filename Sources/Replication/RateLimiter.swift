@@ -1,6 +1,8 @@
+import Datasets
+
 /// A token bucket of bytes per second shared by the copies of one backfill: each copy takes
 /// what it is about to send, and waits when the bucket is empty.
-public actor RateLimiter {
+public actor RateLimiter: BandwidthLimiting {
     private let rate: Double
     private let burst: Double
     private var tokens: Double

@@ -85,3 +85,40 @@ public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
         return w.result
     }
 }
+
+/// The errors S3 answers with the same words everywhere (AWS S3 API reference, "Error
+/// responses"), made in one place.
+extension S3Error {
+    public static func noSuchKey(key: String) -> S3Error {
+        S3Error(.noSuchKey, "The specified key does not exist.", details: [("Key", key)])
+    }
+
+    public static func noSuchBucket() -> S3Error {
+        S3Error(.noSuchBucket, "The specified bucket does not exist")
+    }
+
+    public static func noSuchUpload() -> S3Error {
+        S3Error(.noSuchUpload, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
+    }
+
+    public static func bucketAlreadyOwnedByYou() -> S3Error {
+        S3Error(.bucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it.")
+    }
+
+    public static func internalError() -> S3Error {
+        S3Error(.internalError, "We encountered an internal error. Please try again.")
+    }
+
+    public static func accessDenied() -> S3Error {
+        S3Error(.accessDenied, "Access Denied")
+    }
+
+    /// `condition`: the header that did not hold (`If-Match`, `x-amz-copy-source-If-*`).
+    public static func preconditionFailed(condition: String) -> S3Error {
+        S3Error(.preconditionFailed, "At least one of the pre-conditions you specified did not hold", details: [("Condition", condition)])
+    }
+
+    public static func malformedXML() -> S3Error {
+        S3Error(.malformedXML, "The XML you provided was not well-formed or did not validate against our published schema.")
+    }
+}

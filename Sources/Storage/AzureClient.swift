@@ -84,3 +84,14 @@ public final class AzureClient: Sendable {
         try await transport.perform(expect: expect, notFoundCodes: notFoundCodes, build)
     }
 }
+
+extension AzureEndpoint {
+    /// The account in `https://ACCOUNT.blob.core.windows.net`, or in an emulator's
+    /// `http://host:port/ACCOUNT`.
+    public static func account(in endpoint: String) -> String? {
+        guard let url = URL(string: endpoint), let host = url.host else { return nil }
+        if host.hasSuffix(".blob.core.windows.net") { return host.split(separator: ".").first.map(String.init) }
+        let first = url.path.split(separator: "/").first.map(String.init)
+        return first?.isEmpty == false ? first : nil
+    }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Catalog
+import Datasets
 import Foundation
 import Gateway
 import Logging

@@ -3,6 +3,7 @@ import ArgumentParser
 import Glibc
 #endif
 import Catalog
+import Datasets
 import Foundation
 import Gateway
 import Sealing
@@ -80,12 +81,11 @@ struct KeysCommand: AsyncParsableCommand {
         func rotate(_ sealed: SealedDataset) async throws {
             do {
                 let ring = sealed.sealer.keyring
-                let pending = try await sealed.remaining()
-                if pending.isEmpty && !resume {
-                    let v = try ring.update { try $0.rotate(dataset, now: Date()) }
-                    announce("dataset \(dataset): new key version \(v)")
-                } else if !pending.isEmpty {
-                    announce("dataset \(dataset): finishing the rotation to version \(try ring.read().current(dataset).version)")
+                switch try DatasetKeys(catalog: sealed.catalog, keyring: ring, dataset: dataset).startRotation(resume: resume,
+                                                                                                            remaining: try await sealed.remaining()) {
+                case .newVersion(let v): announce("dataset \(dataset): new key version \(v)")
+                case .resuming(let v): announce("dataset \(dataset): finishing the rotation to version \(v)")
+                case .nothingToDo: break
                 }
                 let progress = Progress(label: "re-wrapped")
                 let outcome = try await sealed.rotate { done, total in progress.show(done, total) }
@@ -112,12 +112,12 @@ struct KeysCommand: AsyncParsableCommand {
         @Flag(name: .customLong("including-current"), help: "Allow destroying the current version (retiring the dataset).") var includingCurrent = false
 
         func run() async throws {
-            let usage = try await options.catalog().keyUsage(bucket: dataset)[version] ?? 0
-            if usage > 0 && !force {
-                throw CommandFailure("\(usage) objects of \(dataset) are still under key version \(version): run `passerelle keys rotate \(dataset)` first, or pass --force to make them unreadable")
-            }
+            let usage: Int
             do {
-                try options.keyring().update { try $0.shred(dataset, version: version, includingCurrent: includingCurrent) }
+                usage = try await DatasetKeys(catalog: try options.catalog(), keyring: try options.keyring(), dataset: dataset)
+                    .shred(version: version, allowInUse: force, includingCurrent: includingCurrent)
+            } catch let e as DatasetKeys.InUse {
+                throw CommandFailure("\(e.objects) objects of \(dataset) are still under key version \(version): run `passerelle keys rotate \(dataset)` first, or pass --force to make them unreadable")
             } catch let e as KeyringError {
                 throw CommandFailure(e.description)
             }

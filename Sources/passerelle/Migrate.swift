@@ -1,5 +1,6 @@
 import ArgumentParser
 import Catalog
+import Datasets
 import Foundation
 import Gateway
 import Logging
@@ -145,10 +146,8 @@ struct MigrateCommand: AsyncParsableCommand {
                 return b
             }
             if let parallelism, !(1...256).contains(parallelism) { throw ValidationError("--parallelism must be between 1 and 256") }
-            let catalog = try options.catalog()
-            guard let m = try await catalog.migration(dataset), m.phase.mirrors else { throw CommandFailure("\(dataset): not mirroring to a target") }
-            try await catalog.tuneMigration(bucket: dataset, mode: mode, bandwidth: limit, parallelism: parallelism)
-            print(MigrationOps.describe(try await catalog.migration(dataset) ?? m, journal: try await catalog.journalStats(bucket: dataset), now: Date()))
+            let m = try await MigrationOps(options: options).tune(dataset, mode: mode, bandwidth: limit, parallelism: parallelism)
+            print(MigrationOps.describe(m, journal: try await options.catalog().journalStats(bucket: dataset), now: Date()))
         }
     }
 
@@ -178,141 +177,74 @@ extension DatasetCommand {
     }
 }
 
-/// The migration operations the commands and the plan runner share.
+/// The migration commands' way to the library (`MigrationController`): an object layer over
+/// the configured backends (with the keyring when a sealed placement is involved), the
+/// operator as who asks, the CLI's audit log; refusals become command failures.
 struct MigrationOps {
     let options: AdminOptions
 
     static var who: String { (ProcessInfo.processInfo.environment["USER"] ?? "operator") + "@cli" }
 
-    func start(_ dataset: String, target: Placement, mode: WriteMode, bandwidth: Int64?, parallelism: Int, why: String) async throws -> MigrationRecord {
-        let catalog = try options.catalog()
-        guard let b = try await catalog.bucket(dataset) else { throw CommandFailure("no dataset named '\(dataset)'") }
-        let current = try await catalog.migration(dataset)
-        let source = current?.phase == .retired ? current?.target ?? b.placement : b.placement
-        guard !target.sameLocation(as: source) else { throw CommandFailure("the target is the dataset's current placement (\(source.description))") }
-        guard (1...256).contains(parallelism) else { throw CommandFailure("--parallelism must be between 1 and 256") }
+    func controller<T>(keys: Bool, _ body: (MigrationController) async throws -> T) async throws -> T {
+        let registry = try await options.registry(keyring: keys ? try options.keyring() : nil)
+        var logger = Logger(label: "passerelle")
+        logger.logLevel = .warning
+        let objects = ObjectLayer(catalog: try options.catalog(), backends: registry, logger: logger)
+        let controller = MigrationController(objects: objects, who: Self.who, principal: AdminOptions.principal, audit: try options.auditLog())
         do {
-            _ = try PhaseMachine.check(.start, migration: current, journal: JournalStats())
-        } catch let r as PhaseRefusal { throw CommandFailure("\(dataset): \(r.description)") }
-        var target = target
-        let ring = target.sealed || source.sealed ? try options.keyring() : nil
-        if target.sealed, source.sealed, target.keyring(of: dataset) == source.keyring(of: dataset) {
-            // Own keys for the target copy, so retiring the source can shred the source's.
-            target.keyID = "\(dataset).m\(Int(Date().timeIntervalSince1970))"
-        }
-        if target.sealed { try ring?.ensureKeys(for: target.keyring(of: dataset)) }
-        let registry = try await options.registry(keyring: ring)
-        do {
-            _ = try registry.resolve(target, dataset: dataset)
+            let result = try await body(controller)
             await registry.shutdown()
+            return result
+        } catch let e as MigrationError {
+            await registry.shutdown()
+            throw CommandFailure(e.description)
         } catch {
             await registry.shutdown()
-            throw CommandFailure("the target placement cannot be used: \(error)")
+            throw error
         }
-        let record = MigrationRecord(bucket: dataset, source: source, target: target, mode: mode, bandwidth: bandwidth, parallelism: parallelism,
-                                     started: Date())
-        let started: MigrationRecord
-        do {
-            started = try await catalog.startMigration(record, transition: PhaseTransition(bucket: dataset, from: .legacy, to: .mirroring,
-                                                                                          who: Self.who, at: Date(), why: why))
-        } catch CatalogError.phase(let why) { throw CommandFailure(why) }
-        try await options.audit("phase.mirroring", dataset: dataset, detail: "migration to \(target.description) (\(mode.rawValue)): \(why)")
-        return started
+    }
+
+    /// Whether the dataset's migration (or the one about to start) involves a sealed placement.
+    func sealed(_ dataset: String, target: Placement? = nil) async throws -> Bool {
+        let catalog = try options.catalog()
+        let m = try await catalog.migration(dataset)
+        let placement = try await catalog.bucket(dataset)?.placement
+        return [target, m?.source, m?.target, placement].contains { $0?.sealed == true }
+    }
+
+    func start(_ dataset: String, target: Placement, mode: WriteMode, bandwidth: Int64?, parallelism: Int, why: String) async throws -> MigrationRecord {
+        try await controller(keys: try await sealed(dataset, target: target)) {
+            try await $0.start(dataset, target: target, mode: mode, bandwidth: bandwidth, parallelism: parallelism, why: why)
+        }
     }
 
     func transition(_ command: MigrationCommand, _ dataset: String, force: Bool, why: String) async throws -> MigrationRecord {
-        let catalog = try options.catalog()
-        guard try await catalog.bucket(dataset) != nil else { throw CommandFailure("no dataset named '\(dataset)'") }
-        let m = try await catalog.migration(dataset)
-        let (from, to, forced) = try await transitionCheck(command, dataset, m, catalog: catalog, force: force)
-        do {
-            let done = try await catalog.changePhase(PhaseTransition(bucket: dataset, from: from, to: to, who: Self.who, at: Date(), why: why, forced: forced))
-            try await options.audit("phase.\(to.rawValue)", dataset: dataset, detail: "\(from.rawValue) → \(to.rawValue)\(forced ? " (forced)" : ""): \(why)")
-            return done
-        } catch CatalogError.phase(let why) {
-            throw CommandFailure(why)
-        } catch CatalogError.notReady(let why) {
-            throw CommandFailure(why)
-        }
+        try await controller(keys: false) { try await $0.transition(command, dataset, force: force, why: why) }
     }
 
-    /// Retires the source once every object's target copy is current. Under a steady write
-    /// load the journal is rarely empty, so a journaled dataset is switched to sync writes
-    /// first (each write then commits with its target copy), and the retirement is retried
-    /// until the last queued replications are done.
     func retire(_ dataset: String, why: String, timeout: Double) async throws -> MigrationRecord {
-        let catalog = try options.catalog()
-        guard let m = try await catalog.migration(dataset) else { throw CommandFailure("\(dataset): no migration") }
-        _ = try await transitionCheck(.retire, dataset, m, catalog: catalog, force: false)
-        if m.mode == .journaled { try await catalog.tuneMigration(bucket: dataset, mode: .sync, bandwidth: nil, parallelism: nil) }
-        let deadline = Date().addingTimeInterval(timeout)
-        var waiting = ""
-        while Date() < deadline {
-            do {
-                let done = try await catalog.changePhase(PhaseTransition(bucket: dataset, from: .cutover, to: .retired, who: Self.who, at: Date(), why: why))
-                try await options.audit("phase.retired", dataset: dataset, detail: "cutover → retired: \(why)")
-                if m.mode == .journaled { try await catalog.tuneMigration(bucket: dataset, mode: .journaled, bandwidth: nil, parallelism: nil) }
-                return done
-            } catch CatalogError.notReady(let why) {
-                waiting = why
-                try await Task.sleep(for: .milliseconds(200))
+        try await controller(keys: false) { try await $0.retire(dataset, why: why, timeout: timeout) }
+    }
+
+    func tune(_ dataset: String, mode: WriteMode?, bandwidth: Int64??, parallelism: Int?) async throws -> MigrationRecord {
+        try await controller(keys: false) { try await $0.tune(dataset, mode: mode, bandwidth: bandwidth, parallelism: parallelism) }
+    }
+
+    /// Runs a verification (see `MigrationController.verify`) and says what it found.
+    func verify(_ dataset: String, mode: Verifier.Mode, reportPath: String?, quiet: Bool = false) async throws -> VerificationReport {
+        let v = try await controller(keys: try await sealed(dataset)) {
+            try await $0.verify(dataset, mode: mode, reportPath: reportPath, reportDirectory: "\(options.dataDir)/reports")
+        }
+        if !quiet {
+            print(v.report.summary)
+            print("  report: \(v.path)")
+            switch v.phase {
+            case .mirroring?: print("\(dataset): back to mirroring")
+            case .verified?: print("\(dataset): verified")
+            default: break
             }
         }
-        if m.mode == .journaled { try await catalog.tuneMigration(bucket: dataset, mode: .journaled, bandwidth: nil, parallelism: nil) }
-        throw CommandFailure("\(dataset): \(waiting) after \(Int(timeout)) s")
-    }
-
-    func transitionCheck(_ command: MigrationCommand, _ dataset: String, _ m: MigrationRecord?, catalog: SQLiteCatalog,
-                         force: Bool) async throws -> (from: Phase, to: Phase, forced: Bool) {
-        do {
-            return try PhaseMachine.check(command, migration: m, journal: try await catalog.journalStats(bucket: dataset), force: force)
-        } catch let r as PhaseRefusal {
-            throw CommandFailure("\(dataset): \(r.description)" + (r.forcible ? " (--force overrides, and is recorded)" : ""))
-        }
-    }
-
-    /// Runs a verification, writes its report, records it, and makes a clean mirroring dataset verified.
-    func verify(_ dataset: String, mode: Verifier.Mode, reportPath: String?, quiet: Bool = false) async throws -> VerificationReport {
-        let catalog = try options.catalog()
-        guard let m = try await catalog.migration(dataset), m.phase.mirrors else { throw CommandFailure("\(dataset): not mirroring to a target") }
-        let ring = m.source.sealed || m.target.sealed ? try options.keyring() : nil
-        let registry = try await options.registry(keyring: ring)
-        var logger = Logger(label: "passerelle")
-        logger.logLevel = .warning
-        let state = GatewayState(catalog: catalog, backends: registry, credentials: CredentialStore(named: [:]), region: "", logger: logger)
-        let report: VerificationReport
-        do {
-            report = try await Verifier(state: state, mode: mode).run(dataset: dataset)
-            await registry.shutdown()
-        } catch {
-            await registry.shutdown()
-            throw CommandFailure("\(dataset): verification failed to run: \(error)")
-        }
-        let json = try report.json()
-        let path = reportPath ?? "\(options.dataDir)/reports/\(dataset)-\(Int(report.started.timeIntervalSince1970)).json"
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try json.write(to: URL(fileURLWithPath: path))
-        try await catalog.recordVerification(bucket: dataset, at: report.started, clean: report.clean, report: String(decoding: json, as: UTF8.self))
-        try await options.audit("verification", dataset: dataset, detail: "\(mode.rawValue): " + report.summary.split(separator: "\n").joined(separator: "; "),
-                                result: report.clean ? "ok" : "failed")
-        if !quiet {
-            print(report.summary)
-            print("  report: \(path)")
-        }
-        if !report.clean, let now = try await catalog.migration(dataset), now.phase == .verified {
-            _ = try await catalog.changePhase(PhaseTransition(bucket: dataset, from: .verified, to: .mirroring, who: Self.who, at: Date(),
-                                                              why: "verification not clean (\(mode.rawValue))"))
-            try await options.audit("phase.mirroring", dataset: dataset, detail: "verified → mirroring: verification not clean")
-            if !quiet { print("\(dataset): back to mirroring") }
-        }
-        if report.clean, let now = try await catalog.migration(dataset), now.phase == .mirroring,
-           (try? PhaseMachine.check(.verified, migration: now, journal: try await catalog.journalStats(bucket: dataset))) != nil {
-            _ = try await catalog.changePhase(PhaseTransition(bucket: dataset, from: .mirroring, to: .verified, who: Self.who, at: Date(),
-                                                              why: "clean verification (\(mode.rawValue))"))
-            try await options.audit("phase.verified", dataset: dataset, detail: "mirroring → verified: clean verification")
-            if !quiet { print("\(dataset): verified") }
-        }
-        return report
+        return v.report
     }
 
     static func describe(_ m: MigrationRecord, journal: JournalStats, now: Date) -> String {

@@ -28,45 +28,36 @@ extension MigrateCommand {
                 }
             }
             if dryRun { return try await showDryRun(parsed, catalog: catalog) }
-            let ops = MigrationOps(options: options)
+            try await MigrationOps(options: options).controller(keys: try await parsed.waves.flatMap(\.steps).asyncContains { step in
+                try await MigrationOps(options: options).sealed(step.dataset, target: step.target)
+            }) { controller in
+                let runner = PlanRunner(controller: controller, catalog: catalog, why: "plan \(plan)", verifyAttempts: verifyAttempts,
+                                        reportDirectory: "\(options.dataDir)/reports")
+                try await run(parsed, runner: runner, catalog: catalog)
+            }
+        }
+
+        func run(_ parsed: MigrationPlan, runner: PlanRunner, catalog: SQLiteCatalog) async throws {
             let board = ProgressBoard()
             for wave in parsed.waves {
                 announce("\(wave.name): \(wave.steps.map(\.dataset).joined(separator: ", "))")
-                var failures: [String: Int] = [:]
                 while true {
                     var settled = 0
                     var lines: [String] = []
                     for step in wave.steps {
-                        let m = try await catalog.migration(step.dataset)
-                        let journal = try await catalog.journalStats(bucket: step.dataset)
-                        let action = PlanAction.next(step, migration: m, journal: journal)
-                        switch action {
-                        case .start:
-                            let started = try await ops.start(step.dataset, target: step.target, mode: step.mode, bandwidth: step.bandwidth,
-                                                              parallelism: step.parallelism, why: "plan \(plan), \(wave.name)")
-                            board.event("\(step.dataset): mirroring to \(started.target.description)")
-                        case .waitBackfill:
-                            break
-                        case .verify:
-                            let report = try await ops.verify(step.dataset, mode: step.verify == .full ? .full : .checksums, reportPath: nil, quiet: true)
-                            board.event("\(step.dataset): verification \(report.clean ? "clean" : "NOT clean")")
-                            if !report.clean {
-                                failures[step.dataset, default: 0] += 1
-                                if failures[step.dataset, default: 0] >= verifyAttempts {
-                                    print(report.summary)
-                                    throw CommandFailure("\(step.dataset): verification not clean after \(verifyAttempts) attempts; the plan stops here")
-                                }
-                            }
-                        case .cutover:
-                            _ = try await ops.transition(.cutover, step.dataset, force: false, why: "plan \(plan): automatic cutover")
-                            board.event("\(step.dataset): cutover")
-                        case .retire:
-                            _ = try await ops.retire(step.dataset, why: "plan \(plan): automatic retirement", timeout: 120)
-                            board.event("\(step.dataset): source retired")
-                        case .waitOperator, .done:
-                            settled += 1
-                        case .conflict(let why):
-                            throw CommandFailure("\(step.dataset): \(why)")
+                        let (action, event): (PlanAction, PlanRunner.Event?)
+                        do {
+                            (action, event) = try await runner.advance(step, wave: wave.name)
+                        } catch let stop as PlanRunner.Stop {
+                            if let report = stop.report { print(report.summary) }
+                            throw CommandFailure(stop.description)
+                        }
+                        switch event {
+                        case .started(let m)?: board.event("\(step.dataset): mirroring to \(m.target.description)")
+                        case .verification(let report)?: board.event("\(step.dataset): verification \(report.clean ? "clean" : "NOT clean")")
+                        case .cutover?: board.event("\(step.dataset): cutover")
+                        case .retired?: board.event("\(step.dataset): source retired")
+                        case nil: if action == .waitOperator || action == .done { settled += 1 }
                         }
                         let now = try await catalog.migration(step.dataset)
                         lines.append(board.line(step.dataset, now, journal: try await catalog.journalStats(bucket: step.dataset), action: action))
@@ -103,6 +94,11 @@ extension Sequence {
         var out: [Element] = []
         for e in self where try await keep(e) { out.append(e) }
         return out
+    }
+
+    func asyncContains(_ test: (Element) async throws -> Bool) async rethrows -> Bool {
+        for e in self where try await test(e) { return true }
+        return false
     }
 }
 

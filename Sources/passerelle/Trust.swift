@@ -21,10 +21,12 @@ extension AdminOptions {
 
     /// Records an administrative action done from the command line (principal: the OS user).
     func audit(_ action: String, dataset: String? = nil, project: String? = nil, detail: String? = nil, result: String = "ok") async throws {
-        let who = "cli:" + (ProcessInfo.processInfo.environment["USER"] ?? "unknown")
-        try auditLog().append([AuditEvent(time: Date(), principal: who, project: project, action: action, dataset: dataset,
+        try auditLog().append([AuditEvent(time: Date(), principal: Self.principal, project: project, action: action, dataset: dataset,
                                                 result: result, detail: detail)])
     }
+
+    /// The operator, as the audit log names actions done from the command line.
+    static var principal: String { "cli:" + (ProcessInfo.processInfo.environment["USER"] ?? "unknown") }
 }
 
 struct UserCommand: AsyncParsableCommand {

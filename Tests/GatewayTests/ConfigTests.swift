@@ -1,4 +1,5 @@
 import Catalog
+import Datasets
 import Foundation
 import Gateway
 import NIOConcurrencyHelpers

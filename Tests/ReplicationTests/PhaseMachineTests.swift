@@ -51,15 +51,6 @@ import Testing
         #expect(throws: PhaseRefusal.self) { try PhaseMachine.check(.verified, migration: migration(.mirroring, clean: true, verifiedAt: 1, backfillDone: false), journal: q) }
         #expect(throws: PhaseRefusal.self) { try PhaseMachine.check(.verified, migration: migration(.mirroring, clean: false, verifiedAt: 1), journal: q) }
     }
-
-    @Test func backoffGrowsCapsAndDeadLetters() {
-        let b = Backoff(base: 0.5, cap: 30, maxAttempts: 12)
-        #expect(b.delay(afterAttempts: 1, jitter: 1) == 0.5)
-        #expect(b.delay(afterAttempts: 4, jitter: 1) == 4)
-        #expect(b.delay(afterAttempts: 20, jitter: 1) == 30)
-        #expect(b.delay(afterAttempts: 20, jitter: 0) == 15)
-        #expect(!b.isDead(afterAttempts: 11) && b.isDead(afterAttempts: 12))
-    }
 }
 
 @Suite struct ReportAndPlanTests {

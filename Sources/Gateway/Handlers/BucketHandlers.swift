@@ -1,0 +1,81 @@
+import Catalog
+import Datasets
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import S3Protocol
+
+extension S3Dispatcher {
+    static let ownerID = "passerelle"
+
+    static func owner(_ w: inout XMLWriter) {
+        w.group("Owner") { w in
+            w.element("ID", ownerID)
+            w.element("DisplayName", ownerID)
+        }
+    }
+
+    func listBuckets(_ call: S3Call) async throws -> Response {
+        let visible = call.access.visibleDatasets
+        let buckets = try await objects.datasets().filter { visible?.contains($0.name) ?? true }
+        var w = XMLWriter()
+        w.open("ListAllMyBucketsResult")
+        Self.owner(&w)
+        w.group("Buckets") { w in
+            for b in buckets {
+                w.group("Bucket") { w in
+                    w.element("Name", b.name)
+                    w.element("CreationDate", HTTPDate.iso8601(b.created))
+                    w.element("BucketRegion", b.region)
+                }
+            }
+        }
+        w.close("ListAllMyBucketsResult")
+        return xmlResponse(w.result)
+    }
+
+    func createBucket(_ call: S3Call) async throws -> Response {
+        if let problem = GatewayNames.datasetNameProblem(call.bucket) {
+            throw S3Error(.invalidBucketName, "The specified bucket is not valid. \(problem)", details: [("BucketName", call.bucket)])
+        }
+        let body = try await readSmallBody(call)
+        if !body.isEmpty {
+            let config = try XMLRequests.createBucketConfiguration(body)
+            if let loc = config.locationConstraint, !loc.isEmpty, loc != state.region {
+                throw S3Error(.invalidArgument, "The specified location-constraint is not valid for this endpoint (region \(state.region)).",
+                              details: [("LocationConstraint", loc)])
+            }
+        }
+        try await objects.createDataset(call.bucket, region: state.region)
+        return Response(status: .ok, headers: [.location: "/\(call.bucket)"])
+    }
+
+    func headBucket(_ call: S3Call) async throws -> Response {
+        let b = try await objects.dataset(call.bucket)
+        return Response(status: .ok, headers: [.init("x-amz-bucket-region")!: b.region])
+    }
+
+    func deleteBucket(_ call: S3Call) async throws -> Response {
+        try await objects.deleteDataset(call.bucket)
+        return Response(status: .noContent)
+    }
+
+    func getBucketLocation(_ call: S3Call) async throws -> Response {
+        let b = try await objects.dataset(call.bucket)
+        var w = XMLWriter()
+        // us-east-1 is reported as an empty constraint, as AWS does.
+        w.open("LocationConstraint")
+        w.close("LocationConstraint")
+        let body = b.region == "us-east-1" ? w.result : w.result.replacingOccurrences(of: "</LocationConstraint>", with: "\(XMLWriter.escape(b.region))</LocationConstraint>")
+        return xmlResponse(body)
+    }
+
+    func getBucketVersioning(_ call: S3Call) async throws -> Response {
+        _ = try await objects.dataset(call.bucket)
+        var w = XMLWriter()
+        w.open("VersioningConfiguration")
+        w.close("VersioningConfiguration")
+        return xmlResponse(w.result)
+    }
+}

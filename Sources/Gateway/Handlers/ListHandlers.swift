@@ -1,0 +1,90 @@
+import Catalog
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import S3Protocol
+
+extension S3Dispatcher {
+    func listObjects(_ call: S3Call, v2: Bool) async throws -> Response {
+        _ = try await objects.dataset(call.bucket)
+        let t = call.target
+        let prefix = t.queryValue("prefix") ?? ""
+        let delimiter = t.queryValue("delimiter").flatMap { $0.isEmpty ? nil : $0 }
+        let encoding = t.queryValue("encoding-type")
+        if let encoding, encoding != "url" {
+            throw S3Error(.invalidArgument, "Invalid Encoding Method specified in Request", details: [("ArgumentName", "encoding-type")])
+        }
+        let urlEncode = encoding == "url"
+        func enc(_ s: String) -> String { urlEncode ? URIEncoding.encode(s, keepSlash: true) : s }
+        var maxKeys = 1000
+        if let m = t.queryValue("max-keys") {
+            guard let v = Int(m), v >= 0 else {
+                throw S3Error(.invalidArgument, "Provided max-keys not an integer or within integer range", details: [("ArgumentName", "max-keys")])
+            }
+            maxKeys = min(v, 1000)
+        }
+        var from: [UInt8] = []
+        var skipUpTo: String?
+        let token = t.queryValue("continuation-token")
+        let startAfter = t.queryValue("start-after")
+        let marker = t.queryValue("marker")
+        if v2 {
+            if let token {
+                guard let data = Data(base64Encoded: token), !data.isEmpty else {
+                    throw S3Error(.invalidArgument, "The continuation token provided is incorrect", details: [("ArgumentName", "continuation-token")])
+                }
+                from = Array(data)
+            } else if let startAfter {
+                from = Array(startAfter.utf8) + [0]
+                skipUpTo = startAfter
+            }
+        } else if let marker {
+            from = Array(marker.utf8) + [0]
+            skipUpTo = marker
+        }
+        let page = try await objects.list(call.bucket, prefix: prefix, delimiter: delimiter, from: from, skipPrefixesUpTo: skipUpTo,
+                                          maxKeys: maxKeys)
+        let fetchOwner = !v2 || t.queryValue("fetch-owner") == "true"
+
+        var w = XMLWriter()
+        w.open("ListBucketResult")
+        w.element("Name", call.bucket)
+        w.element("Prefix", enc(prefix))
+        if v2 {
+            if let token { w.element("ContinuationToken", token) }
+            if let startAfter { w.element("StartAfter", enc(startAfter)) }
+            w.element("KeyCount", page.contents.count + page.commonPrefixes.count)
+        } else {
+            w.element("Marker", enc(marker ?? ""))
+        }
+        w.element("MaxKeys", maxKeys)
+        if let delimiter { w.element("Delimiter", enc(delimiter)) }
+        if urlEncode { w.element("EncodingType", "url") }
+        w.element("IsTruncated", page.isTruncated)
+        if page.isTruncated {
+            if v2, let next = page.resumeFrom {
+                w.element("NextContinuationToken", Data(next).base64EncodedString())
+            } else if !v2, let last = page.lastReturned {
+                w.element("NextMarker", enc(last))
+            }
+        }
+        for r in page.contents {
+            w.group("Contents") { w in
+                w.element("Key", enc(r.key))
+                w.element("LastModified", HTTPDate.iso8601(r.lastModified))
+                w.element("ETag", r.etag)
+                if let c = r.checksum { w.element("ChecksumAlgorithm", c.algorithm.rawValue) }
+                if let ct = r.checksumType, r.checksum != nil { w.element("ChecksumType", ct) }
+                w.element("Size", r.size)
+                if fetchOwner { Self.owner(&w) }
+                w.element("StorageClass", "STANDARD")
+            }
+        }
+        for p in page.commonPrefixes {
+            w.group("CommonPrefixes") { w in w.element("Prefix", enc(p)) }
+        }
+        w.close("ListBucketResult")
+        return xmlResponse(w.result)
+    }
+}

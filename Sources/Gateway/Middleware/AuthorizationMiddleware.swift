@@ -1,0 +1,62 @@
+import Access
+import Foundation
+import HTTPTypes
+import Hummingbird
+import S3Protocol
+
+/// Decides every request of a session by the policy, against the project as the store holds
+/// it now (a revoke or an expiry applies on the next request); a copy needs read on its source
+/// too. A refusal is `AccessDenied`; the reason goes to the audit entry only. Root and service
+/// keys are not subject to grants.
+struct AuthorizationMiddleware: RouterMiddleware {
+    typealias Context = S3RequestContext
+    let state: GatewayState
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let op = context.operation, let target = context.target, let principal = context.principal else {
+            throw S3Error.internalError()
+        }
+        var context = context
+        context.access = try await authorize(op, target, request, principal: principal, audit: context.audit)
+        return try await next(request, context)
+    }
+
+    func authorize(_ op: S3Operation, _ target: RequestTarget, _ request: Request, principal: Principal, audit: RequestAudit) async throws -> AccessGrant {
+        guard let trust = state.trust, case .session(let claims) = principal else { return AccessGrant(principal: principal, project: nil) }
+        let (project, active) = try await trust.access.sessionState(user: claims.user, project: claims.project)
+        audit.update { d in
+            d.purpose = project?.purpose
+            d.hours = project?.hours
+        }
+        var requests = [Self.accessRequest(op, target)]
+        if op == .copyObject || op == .uploadPartCopy,
+           let source = request.headers[HTTPField.Name("x-amz-copy-source")!].flatMap({ try? CopySource.location($0) }) {
+            requests.append(AccessRequest(.read, .dataset(source.bucket, key: source.key)))
+        }
+        for r in requests {
+            if case .deny(let reason) = Policy.decide(principal, r, project: project, userActive: active, now: state.now()) {
+                audit.update { $0.denial = reason }
+                state.metrics.accessDenied.increment()
+                throw S3Error.accessDenied()
+            }
+        }
+        return AccessGrant(principal: principal, project: project)
+    }
+
+    static func accessRequest(_ op: S3Operation, _ t: RequestTarget) -> AccessRequest {
+        let bucket = t.bucket ?? ""
+        switch op {
+        case .listBuckets: return AccessRequest(.list, .service)
+        case .createBucket, .deleteBucket: return AccessRequest(.write, .administration)
+        case .headBucket, .getBucketLocation, .getBucketVersioning: return AccessRequest(.list, .dataset(bucket, key: nil))
+        case .listObjects, .listObjectsV2, .listMultipartUploads:
+            return AccessRequest(.list, .dataset(bucket, key: t.queryValue("prefix") ?? ""))
+        case .deleteObjects: return AccessRequest(.delete, .dataset(bucket, key: nil))
+        case .getObject, .headObject: return AccessRequest(.read, .dataset(bucket, key: t.key ?? ""))
+        case .listParts: return AccessRequest(.write, .dataset(bucket, key: t.key ?? ""))
+        case .putObject, .copyObject, .createMultipartUpload, .uploadPart, .uploadPartCopy, .completeMultipartUpload:
+            return AccessRequest(.write, .dataset(bucket, key: t.key ?? ""))
+        case .deleteObject, .abortMultipartUpload: return AccessRequest(.delete, .dataset(bucket, key: t.key ?? ""))
+        }
+    }
+}
