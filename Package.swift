@@ -2,14 +2,14 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(
     name: "passerelle",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "passerelle", targets: ["passerelle"]),
+        .executable(name: "passerelle", targets: ["passerelle"])
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "Sealing",
             dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Crypto", package: "swift-crypto")
             ],
             swiftSettings: strict
         ),
@@ -169,28 +169,45 @@ let package = Package(
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "S3ProtocolTests", dependencies: ["S3Protocol", "TestSupport"], resources: [.copy("Vectors")], swiftSettings: strict),
-        .testTarget(name: "SealingTests", dependencies: ["Sealing", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
-        .testTarget(name: "TrustTests", dependencies: ["Audit", "Access", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
+        .testTarget(
+            name: "SealingTests", dependencies: ["Sealing", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .testTarget(
+            name: "TrustTests",
+            dependencies: [
+                "Audit", "Access", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ], swiftSettings: strict),
         .testTarget(name: "CDCTests", dependencies: ["CDC", "TestSupport"], resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "S3Protocol", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "S3Protocol", "Catalog", "TestSupport",
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
-        ], swiftSettings: strict),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Catalog", "Storage", "Sealing", "S3Protocol", "Audit", "TestSupport",
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
-        .testTarget(name: "ReplicationTests", dependencies: ["Replication", "Datasets", "Catalog", "Storage", "TestSupport",
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Datasets", "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "TestSupport",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: [
+                "Storage", "S3Protocol", "Catalog", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "DatasetsTests",
+            dependencies: [
+                "Datasets", "Catalog", "Storage", "Sealing", "S3Protocol", "Audit", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "ReplicationTests",
+            dependencies: [
+                "Replication", "Datasets", "Catalog", "Storage", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway", "Datasets", "S3Protocol", "Storage", "Catalog", "Sealing", "Replication", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -27,8 +27,11 @@ public final class AccessStore: Sendable {
             master = SymmetricKey(data: raw)
         } else {
             let key = SymmetricKey(size: .bits256)
-            guard FileManager.default.createFile(atPath: secretPath, contents: key.withUnsafeBytes { Data($0) },
-                                                 attributes: [.posixPermissions: 0o600]) else {
+            guard
+                FileManager.default.createFile(
+                    atPath: secretPath, contents: key.withUnsafeBytes { Data($0) },
+                    attributes: [.posixPermissions: 0o600])
+            else {
                 throw AccessError("cannot write \(secretPath)")
             }
             master = key
@@ -38,18 +41,19 @@ public final class AccessStore: Sendable {
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL") }
         queue = try DatabaseQueue(path: directory + "/access.sqlite", configuration: config)
         try queue.write { db in
-            try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, password TEXT NOT NULL, totp BLOB NOT NULL,
-                    last_step INTEGER, failures INTEGER NOT NULL DEFAULT 0, last_failure REAL, disabled INTEGER NOT NULL DEFAULT 0,
-                    created REAL NOT NULL);
-                CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, purpose TEXT NOT NULL, expires REAL NOT NULL,
-                    hours TEXT, created REAL NOT NULL);
-                CREATE TABLE IF NOT EXISTS members (project TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (project, user)) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS grants (project TEXT NOT NULL, dataset TEXT NOT NULL, prefix TEXT NOT NULL,
-                    actions TEXT NOT NULL, PRIMARY KEY (project, dataset, prefix)) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS sign_in_failures (subject TEXT PRIMARY KEY, failures INTEGER NOT NULL,
-                    last_failure REAL NOT NULL) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, password TEXT NOT NULL, totp BLOB NOT NULL,
+                        last_step INTEGER, failures INTEGER NOT NULL DEFAULT 0, last_failure REAL, disabled INTEGER NOT NULL DEFAULT 0,
+                        created REAL NOT NULL);
+                    CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, purpose TEXT NOT NULL, expires REAL NOT NULL,
+                        hours TEXT, created REAL NOT NULL);
+                    CREATE TABLE IF NOT EXISTS members (project TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (project, user)) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS grants (project TEXT NOT NULL, dataset TEXT NOT NULL, prefix TEXT NOT NULL,
+                        actions TEXT NOT NULL, PRIMARY KEY (project, dataset, prefix)) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS sign_in_failures (subject TEXT PRIMARY KEY, failures INTEGER NOT NULL,
+                        last_failure REAL NOT NULL) WITHOUT ROWID;
+                    """)
         }
     }
 
@@ -80,8 +84,9 @@ public final class AccessStore: Sendable {
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [name]) == nil else {
                 throw AccessError("user \(name) exists")
             }
-            try db.execute(sql: "INSERT INTO users (name, password, totp, created) VALUES (?, ?, ?, ?)",
-                           arguments: [name, hash, sealed, now.timeIntervalSince1970])
+            try db.execute(
+                sql: "INSERT INTO users (name, password, totp, created) VALUES (?, ?, ?, ?)",
+                arguments: [name, hash, sealed, now.timeIntervalSince1970])
         }
         return secret
     }
@@ -97,8 +102,9 @@ public final class AccessStore: Sendable {
     }
 
     static func user(_ r: Row) -> UserRecord {
-        UserRecord(name: r["name"], passwordHash: r["password"], sealedTOTP: r["totp"], lastStep: (r["last_step"] as Int64?).map(UInt64.init),
-                   disabled: r["disabled"], created: Date(timeIntervalSince1970: r["created"]))
+        UserRecord(
+            name: r["name"], passwordHash: r["password"], sealedTOTP: r["totp"], lastStep: (r["last_step"] as Int64?).map(UInt64.init),
+            disabled: r["disabled"], created: Date(timeIntervalSince1970: r["created"]))
     }
 
     public func totp(of user: UserRecord) throws -> TOTP {
@@ -117,8 +123,9 @@ public final class AccessStore: Sendable {
     /// logins with one code: one wins).
     public func acceptStep(_ name: String, step: UInt64) throws -> Bool {
         try queue.write { db in
-            try db.execute(sql: "UPDATE users SET last_step = ? WHERE name = ? AND (last_step IS NULL OR last_step < ?)",
-                           arguments: [step, name, step])
+            try db.execute(
+                sql: "UPDATE users SET last_step = ? WHERE name = ? AND (last_step IS NULL OR last_step < ?)",
+                arguments: [step, name, step])
             return db.changesCount == 1
         }
     }
@@ -143,13 +150,15 @@ public final class AccessStore: Sendable {
             let locks = subjects.compactMap { s in counts[s].flatMap { policy.lockedUntil(s, $0, now: now) }.map { (s, $0) } }
             if let (subject, until) = locks.max(by: { $0.1 < $1.1 }) { return .delayed(until: until, subject: subject) }
             for s in subjects {
-                try db.execute(sql: "INSERT OR REPLACE INTO sign_in_failures (subject, failures, last_failure) VALUES (?, ?, ?)",
-                               arguments: [s.key, (counts[s]?.failures ?? 0) + 1, now.timeIntervalSince1970])
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO sign_in_failures (subject, failures, last_failure) VALUES (?, ?, ?)",
+                    arguments: [s.key, (counts[s]?.failures ?? 0) + 1, now.timeIntervalSince1970])
             }
             // Counts nobody renewed for a day or more go, so guessed names do not pile up.
             if Int.random(in: 0..<256) == 0 {
-                try db.execute(sql: "DELETE FROM sign_in_failures WHERE last_failure < ?",
-                               arguments: [now.timeIntervalSince1970 - policy.forgetAfter])
+                try db.execute(
+                    sql: "DELETE FROM sign_in_failures WHERE last_failure < ?",
+                    arguments: [now.timeIntervalSince1970 - policy.forgetAfter])
             }
             return .granted
         }
@@ -162,8 +171,9 @@ public final class AccessStore: Sendable {
             for s in [LockoutPolicy.Subject.userAtAddress(user, address), .user(user)] {
                 try db.execute(sql: "DELETE FROM sign_in_failures WHERE subject = ?", arguments: [s.key])
             }
-            try db.execute(sql: "UPDATE sign_in_failures SET failures = MAX(0, failures - 1) WHERE subject = ?",
-                           arguments: [LockoutPolicy.Subject.address(address).key])
+            try db.execute(
+                sql: "UPDATE sign_in_failures SET failures = MAX(0, failures - 1) WHERE subject = ?",
+                arguments: [LockoutPolicy.Subject.address(address).key])
         }
     }
 
@@ -182,8 +192,9 @@ public final class AccessStore: Sendable {
             var until: Date?
             if let c = try Self.failureCount(db, .user(user)) { until = policy.lockedUntil(.user(user), c, now: now) }
             let prefix = LockoutPolicy.Subject.userAtAddress(user, "").key
-            let pairs = try Row.fetchAll(db, sql: "SELECT failures, last_failure FROM sign_in_failures WHERE substr(subject, 1, ?) = ?",
-                                         arguments: [prefix.unicodeScalars.count, prefix])  // SQLite counts code points
+            let pairs = try Row.fetchAll(
+                db, sql: "SELECT failures, last_failure FROM sign_in_failures WHERE substr(subject, 1, ?) = ?",
+                arguments: [prefix.unicodeScalars.count, prefix])  // SQLite counts code points
             for r in pairs {
                 let c = FailureCount(failures: r["failures"], last: Date(timeIntervalSince1970: r["last_failure"]))
                 if let u = policy.lockedUntil(.userAtAddress(user, ""), c, now: now), u > (until ?? .distantPast) { until = u }
@@ -205,9 +216,12 @@ public final class AccessStore: Sendable {
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM projects WHERE name = ?", arguments: [p.name]) == nil else {
                 throw AccessError("project \(p.name) exists")
             }
-            try db.execute(sql: "INSERT INTO projects (name, purpose, expires, hours, created) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [p.name, p.purpose, p.expires.timeIntervalSince1970, p.hours.map { "\($0.lowerBound)-\($0.upperBound)" },
-                                       now.timeIntervalSince1970])
+            try db.execute(
+                sql: "INSERT INTO projects (name, purpose, expires, hours, created) VALUES (?, ?, ?, ?, ?)",
+                arguments: [
+                    p.name, p.purpose, p.expires.timeIntervalSince1970, p.hours.map { "\($0.lowerBound)-\($0.upperBound)" },
+                    now.timeIntervalSince1970,
+                ])
             for m in p.members { try Self.addMember(db, p.name, m) }
             for g in p.grants { try Self.putGrant(db, p.name, g) }
         }
@@ -227,12 +241,14 @@ public final class AccessStore: Sendable {
         guard let r = try Row.fetchOne(db, sql: "SELECT * FROM projects WHERE name = ?", arguments: [name]) else { return nil }
         let members = try String.fetchAll(db, sql: "SELECT user FROM members WHERE project = ?", arguments: [name])
         let grants = try Row.fetchAll(db, sql: "SELECT * FROM grants WHERE project = ? ORDER BY dataset, prefix", arguments: [name]).map { g in
-            Grant(dataset: g["dataset"], prefix: g["prefix"],
-                  actions: Set((g["actions"] as String).split(separator: ",").compactMap { AccessAction(rawValue: String($0)) }))
+            Grant(
+                dataset: g["dataset"], prefix: g["prefix"],
+                actions: Set((g["actions"] as String).split(separator: ",").compactMap { AccessAction(rawValue: String($0)) }))
         }
         let hours = (r["hours"] as String?).flatMap(Self.hours)
-        return Project(name: name, purpose: r["purpose"], expires: Date(timeIntervalSince1970: r["expires"]),
-                       members: Set(members), grants: grants, hours: hours)
+        return Project(
+            name: name, purpose: r["purpose"], expires: Date(timeIntervalSince1970: r["expires"]),
+            members: Set(members), grants: grants, hours: hours)
     }
 
     public static func hours(_ text: String) -> Range<Int>? {
@@ -249,8 +265,9 @@ public final class AccessStore: Sendable {
     }
 
     static func putGrant(_ db: Database, _ project: String, _ g: Grant) throws {
-        try db.execute(sql: "INSERT OR REPLACE INTO grants (project, dataset, prefix, actions) VALUES (?, ?, ?, ?)",
-                       arguments: [project, g.dataset, g.prefix, AccessAction.allCases.filter(g.actions.contains).map(\.rawValue).joined(separator: ",")])
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO grants (project, dataset, prefix, actions) VALUES (?, ?, ?, ?)",
+            arguments: [project, g.dataset, g.prefix, AccessAction.allCases.filter(g.actions.contains).map(\.rawValue).joined(separator: ",")])
     }
 
     func requireProject(_ db: Database, _ name: String) throws {
@@ -278,7 +295,9 @@ public final class AccessStore: Sendable {
     public func setMember(_ project: String, user: String, member: Bool) throws {
         try queue.write { db in
             try requireProject(db, project)
-            if member { try Self.addMember(db, project, user) } else {
+            if member {
+                try Self.addMember(db, project, user)
+            } else {
                 try db.execute(sql: "DELETE FROM members WHERE project = ? AND user = ?", arguments: [project, user])
             }
         }

@@ -1,6 +1,6 @@
 import Crypto
-import _CryptoExtras
 import Foundation
+import _CryptoExtras
 
 /// Password hashes: PBKDF2-HMAC-SHA-256 with 600,000 iterations and a 16-byte salt (OWASP's
 /// 2023 figure for this function; FIPS 140 approved). Argon2id would be stronger against
@@ -23,15 +23,16 @@ public enum PasswordHash {
     public static func verify(_ password: String, against stored: String) -> Bool {
         let parts = stored.split(separator: "$")
         guard parts.count == 4, parts[0] == "pbkdf2-sha256", let n = Int(parts[1]), n >= 1000,
-              let salt = Data(base64Encoded: String(parts[2])), let expected = Data(base64Encoded: String(parts[3])),
-              let hash = try? derive(password, salt: Array(salt), iterations: n)
+            let salt = Data(base64Encoded: String(parts[2])), let expected = Data(base64Encoded: String(parts[3])),
+            let hash = try? derive(password, salt: Array(salt), iterations: n)
         else { return false }
         return constantTimeEqual(hash, Array(expected))
     }
 
     static func derive(_ password: String, salt: [UInt8], iterations: Int) throws -> [UInt8] {
-        let key = try KDF.Insecure.PBKDF2.deriveKey(from: Array(password.utf8), salt: salt, using: .sha256,
-                                                    outputByteCount: 32, unsafeUncheckedRounds: iterations)
+        let key = try KDF.Insecure.PBKDF2.deriveKey(
+            from: Array(password.utf8), salt: salt, using: .sha256,
+            outputByteCount: 32, unsafeUncheckedRounds: iterations)
         return key.withUnsafeBytes { Array($0) }
     }
 }

@@ -1,9 +1,10 @@
 import Dispatch
 import Foundation
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
 
 /// Password checks on threads of their own, at most `threads` at once and `queue` waiting.
 ///
@@ -67,11 +68,13 @@ public final class PasswordHasher: Sendable {
         #endif
         while true {
             wake.wait()
-            guard let job = state.withLock({ s -> Job? in
-                guard !s.jobs.isEmpty else { return nil }
-                s.running += 1
-                return s.jobs.removeFirst()
-            }) else { continue }
+            guard
+                let job = state.withLock({ s -> Job? in
+                    guard !s.jobs.isEmpty else { return nil }
+                    s.running += 1
+                    return s.jobs.removeFirst()
+                })
+            else { continue }
             let ok = PasswordHash.verify(job.password, against: job.stored)
             state.withLock { $0.running -= 1 }
             job.done.resume(returning: ok)

@@ -105,7 +105,8 @@ public enum Policy {
                 guard let key else { return true }
                 return key.hasPrefix(g.prefix)
             }
-            return covered ? .allow : .deny("project \(project.name) has no \(request.action.rawValue) grant on \(dataset)\(key.map { "/" + $0 } ?? "")")
+            return covered
+                ? .allow : .deny("project \(project.name) has no \(request.action.rawValue) grant on \(dataset)\(key.map { "/" + $0 } ?? "")")
         }
     }
 

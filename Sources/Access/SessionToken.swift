@@ -57,8 +57,9 @@ public struct SessionAuthority: Sendable {
         let ak = Self.accessKeyPrefix + Base32.encode((0..<10).map { _ in UInt8.random(in: 0...255) })
         let claims = SessionClaims(accessKey: ak, user: user, project: project, issued: now, expires: now.addingTimeInterval(lifetime))
         let token = self.token(for: claims)
-        let creds = Credentials(accessKeyId: ak, secretAccessKey: secret(for: token), sessionToken: token,
-                                expiration: claims.expiry.formatted(.iso8601), project: project)
+        let creds = Credentials(
+            accessKeyId: ak, secretAccessKey: secret(for: token), sessionToken: token,
+            expiration: claims.expiry.formatted(.iso8601), project: project)
         return (creds, claims)
     }
 
@@ -85,7 +86,7 @@ public struct SessionAuthority: Sendable {
         guard token.hasPrefix(Self.tokenPrefix), let dot = token.lastIndex(of: ".") else { throw .malformed }
         let payload = String(token[..<dot])
         guard let mac = Self.unbase64url(String(token[token.index(after: dot)...])),
-              let body = Self.unbase64url(String(payload.dropFirst(Self.tokenPrefix.count)))
+            let body = Self.unbase64url(String(payload.dropFirst(Self.tokenPrefix.count)))
         else { throw .malformed }
         let expected = Array(HMAC<SHA256>.authenticationCode(for: Array(payload.utf8), using: tokenKey))
         guard constantTimeEqual(expected, Array(mac)) else { throw .forged }

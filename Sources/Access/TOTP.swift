@@ -18,8 +18,10 @@ public struct TOTP: Sendable {
     }
 
     public func code(step: UInt64) -> String {
-        let mac = Array(HMAC<Insecure.SHA1>.authenticationCode(for: withUnsafeBytes(of: step.bigEndian) { Array($0) },
-                                                               using: SymmetricKey(data: secret)))
+        let mac = Array(
+            HMAC<Insecure.SHA1>.authenticationCode(
+                for: withUnsafeBytes(of: step.bigEndian) { Array($0) },
+                using: SymmetricKey(data: secret)))
         let offset = Int(mac[mac.count - 1] & 0x0f)
         let binary = (UInt32(mac[offset] & 0x7f) << 24) | (UInt32(mac[offset + 1]) << 16) | (UInt32(mac[offset + 2]) << 8) | UInt32(mac[offset + 3])
         var modulus: UInt32 = 1

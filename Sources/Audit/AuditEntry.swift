@@ -21,9 +21,11 @@ public struct AuditEvent: Sendable, Equatable {
     public var source: String?
     public var detail: String?
 
-    public init(time: Date, principal: String, project: String? = nil, purpose: String? = nil, action: String,
-                dataset: String? = nil, key: String? = nil, version: String? = nil, bytes: Int64? = nil, result: String,
-                status: Int? = nil, requestID: String? = nil, source: String? = nil, detail: String? = nil) {
+    public init(
+        time: Date, principal: String, project: String? = nil, purpose: String? = nil, action: String,
+        dataset: String? = nil, key: String? = nil, version: String? = nil, bytes: Int64? = nil, result: String,
+        status: Int? = nil, requestID: String? = nil, source: String? = nil, detail: String? = nil
+    ) {
         self.time = time
         self.principal = principal
         self.project = project
@@ -140,7 +142,9 @@ public struct AuditEntry: Codable, Sendable, Equatable {
                 out.append(UInt8(ascii: "\\"))
                 out.append(b)
             case 0..<0x20:
-                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 15)]])
+                out.append(contentsOf: [
+                    UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 15)],
+                ])
             default:
                 out.append(b)
             }
@@ -167,7 +171,9 @@ public struct AuditEntry: Codable, Sendable, Equatable {
             return String(repeating: "0", count: max(0, width - s.count)) + s
         }
         let millis = Int32(((ms % 1000) + 1000) % 1000)
-        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(millis, 3))Z"
+        return
+            "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))"
+            + "T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(millis, 3))Z"
     }
 
     public static func day(_ date: Date) -> String {

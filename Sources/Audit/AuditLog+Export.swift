@@ -23,7 +23,10 @@ public struct ExportLine: Codable, Sendable {
 
     /// Feeds the line to a verifier.
     public func feed(_ v: inout LogVerifier) throws(NoteError) {
-        if let checkpoint { try v.checkpoint(checkpoint); return }
+        if let checkpoint {
+            try v.checkpoint(checkpoint)
+            return
+        }
         guard let index else { throw NoteError("export line with neither checkpoint nor index") }
         v.entry(index: index, leaf: leaf.flatMap(Hex.decode), json: entry.map { Array($0.utf8) }, problem: problem)
     }
@@ -52,10 +55,13 @@ extension AuditLog {
         while true {
             // Each page and the leaves of its entries in one read transaction.
             let rows = try queue.read { db in
-                try Row.fetchAll(db, sql: """
-                    SELECT idx, principal, project, dataset, action, result, period, body
-                    FROM entries WHERE idx > ? ORDER BY idx LIMIT 1000
-                    """, arguments: [after]).map { row in (row, try? Self.node(db, 0, UInt64(row["idx"] as Int64))) }
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT idx, principal, project, dataset, action, result, period, body
+                        FROM entries WHERE idx > ? ORDER BY idx LIMIT 1000
+                        """, arguments: [after]
+                ).map { row in (row, try? Self.node(db, 0, UInt64(row["idx"] as Int64))) }
             }
             guard !rows.isEmpty else { return }
             for (row, leafHash) in rows {
@@ -76,7 +82,10 @@ extension AuditLog {
     }
 
     static func open(_ row: Row, index: UInt64, key: SymmetricKey, problem: inout String?) -> String? {
-        guard let body = row["body"] as Data? else { problem = "its content was removed"; return nil }
+        guard let body = row["body"] as Data? else {
+            problem = "its content was removed"
+            return nil
+        }
         guard let json = try? EntrySeal.open(body, index: index, key: key), let entry = try? AuditEntry.decode(json) else {
             problem = "its stored content does not open under its period key (modified, or moved from another position)"
             return nil
@@ -102,20 +111,31 @@ extension AuditLog {
         var clauses: [String] = ["body IS NOT NULL"]
         var args: [any DatabaseValueConvertible] = []
         for (column, value) in [("principal", f.principal), ("project", f.project), ("dataset", f.dataset), ("action", f.action)] {
-            if let value { clauses.append("\(column) = ?"); args.append(value) }
+            if let value {
+                clauses.append("\(column) = ?")
+                args.append(value)
+            }
         }
-        if let s = f.since { clauses.append("time >= ?"); args.append(s.timeIntervalSince1970) }
-        if let u = f.until { clauses.append("time < ?"); args.append(u.timeIntervalSince1970) }
+        if let s = f.since {
+            clauses.append("time >= ?")
+            args.append(s.timeIntervalSince1970)
+        }
+        if let u = f.until {
+            clauses.append("time < ?")
+            args.append(u.timeIntervalSince1970)
+        }
         let rows = try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT idx, period, body FROM entries WHERE \(clauses.joined(separator: " AND ")) ORDER BY idx LIMIT ?",
-                             arguments: StatementArguments(args + [f.limit]))
+            try Row.fetchAll(
+                db, sql: "SELECT idx, period, body FROM entries WHERE \(clauses.joined(separator: " AND ")) ORDER BY idx LIMIT ?",
+                arguments: StatementArguments(args + [f.limit]))
         }
         var keyCache: [String: SymmetricKey?] = [:]
         return try rows.compactMap { row in
             let period: String = row["period"]
             if keyCache[period] == nil { keyCache[period] = .some(try keys.existingKey(for: period)) }
             guard let key = keyCache[period] ?? nil, let body = row["body"] as Data?,
-                  let json = try? EntrySeal.open(body, index: UInt64(row["idx"] as Int64), key: key) else { return nil }
+                let json = try? EntrySeal.open(body, index: UInt64(row["idx"] as Int64), key: key)
+            else { return nil }
             return try? AuditEntry.decode(json)
         }
     }

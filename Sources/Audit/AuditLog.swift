@@ -27,14 +27,18 @@ public final class AuditLog: Sendable {
             key = try P256.Signing.PrivateKey(pemRepresentation: pem)
         } else {
             key = P256.Signing.PrivateKey()
-            guard FileManager.default.createFile(atPath: keyPath, contents: Data(key.pemRepresentation.utf8),
-                                                 attributes: [.posixPermissions: 0o600]) else {
+            guard
+                FileManager.default.createFile(
+                    atPath: keyPath, contents: Data(key.pemRepresentation.utf8),
+                    attributes: [.posixPermissions: 0o600])
+            else {
                 throw AuditError(description: "cannot write \(keyPath)")
             }
         }
         let name = origin ?? "passerelle.local/audit-\(NoteVerifier(name: "k", key: key.publicKey).keyIDHex)"
-        try self.init(path: directory + "/audit.sqlite", keys: PeriodKeys(path: directory + "/audit-keys.sqlite"),
-                      signer: NoteSigner(name: name, key: key))
+        try self.init(
+            path: directory + "/audit.sqlite", keys: PeriodKeys(path: directory + "/audit-keys.sqlite"),
+            signer: NoteSigner(name: name, key: key))
     }
 
     public init(path: String, keys: PeriodKeys, signer: NoteSigner) throws {
@@ -42,13 +46,14 @@ public final class AuditLog: Sendable {
         self.keys = keys
         self.signer = signer
         try queue.write { db in
-            try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS entries (
-                    idx INTEGER PRIMARY KEY, time REAL, principal TEXT, project TEXT, dataset TEXT,
-                    action TEXT, result TEXT, period TEXT NOT NULL, body BLOB);
-                CREATE TABLE IF NOT EXISTS tree (pos INTEGER PRIMARY KEY, hash BLOB NOT NULL);
-                CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS entries (
+                        idx INTEGER PRIMARY KEY, time REAL, principal TEXT, project TEXT, dataset TEXT,
+                        action TEXT, result TEXT, period TEXT NOT NULL, body BLOB);
+                    CREATE TABLE IF NOT EXISTS tree (pos INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+                    CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+                    """)
         }
     }
 
@@ -57,18 +62,23 @@ public final class AuditLog: Sendable {
     public func append(_ events: [AuditEvent]) throws -> UInt64 {
         let (first, range) = try queue.write { [signer, keys] db in
             let first = try UInt64.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(MAX(idx) + 1, 0) FROM entries")) ?? 0
-            var range = try self.frontier.withLock({ $0 }).flatMap { $0.size == first ? $0 : nil }
+            var range =
+                try self.frontier.withLock({ $0 }).flatMap { $0.size == first ? $0 : nil }
                 ?? CompactRange(size: first) { l, i in try Self.node(db, l, i) }
             var size = first
             for e in events {
                 let entry = AuditEntry(index: size, event: e)
                 let json = entry.canonicalJSON()
                 let period = entry.period
-                try db.cachedStatement(sql: """
-                    INSERT INTO entries (idx, time, principal, project, dataset, action, result, period, body)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: [size, e.time.timeIntervalSince1970, e.principal, e.project, e.dataset, e.action, e.result,
-                                             period, try EntrySeal.seal(json, index: size, key: keys.key(for: period))])
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO entries (idx, time, principal, project, dataset, action, result, period, body)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """
+                ).execute(arguments: [
+                    size, e.time.timeIntervalSince1970, e.principal, e.project, e.dataset, e.action, e.result,
+                    period, try EntrySeal.seal(json, index: size, key: keys.key(for: period)),
+                ])
                 let nodes = range.append(MerkleTree.leafHash(json))
                 let insertNode = try db.cachedStatement(sql: "INSERT INTO tree (pos, hash) VALUES (?, ?)")
                 for n in nodes {
@@ -103,8 +113,11 @@ public final class AuditLog: Sendable {
     }
 
     static func node(_ db: Database, _ level: Int, _ index: UInt64) throws -> MerkleTree.Hash {
-        guard let h = try Data.fetchOne(db.cachedStatement(sql: "SELECT hash FROM tree WHERE pos = ?"),
-                                        arguments: [position(level: level, index: index)]) else {
+        guard
+            let h = try Data.fetchOne(
+                db.cachedStatement(sql: "SELECT hash FROM tree WHERE pos = ?"),
+                arguments: [position(level: level, index: index)])
+        else {
             throw MerkleError.missingNode(level: level, index: index)
         }
         return Array(h)
@@ -140,10 +153,11 @@ public final class AuditLog: Sendable {
     public func expire(before period: String) throws -> [String] {
         let periods = try keys.shred(before: period)
         try queue.write { db in
-            try db.execute(sql: """
-                UPDATE entries SET body = NULL, principal = NULL, project = NULL, dataset = NULL, action = NULL, result = NULL
-                WHERE period < ? AND (body IS NOT NULL OR action IS NOT NULL)
-                """, arguments: [period])
+            try db.execute(
+                sql: """
+                    UPDATE entries SET body = NULL, principal = NULL, project = NULL, dataset = NULL, action = NULL, result = NULL
+                    WHERE period < ? AND (body IS NOT NULL OR action IS NOT NULL)
+                    """, arguments: [period])
         }
         return periods
     }

@@ -21,8 +21,8 @@ public struct Checkpoint: Sendable, Equatable {
     public static func parse(text: String) throws(NoteError) -> Checkpoint {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.count >= 4, lines.last == "", !lines[0].isEmpty,
-              let size = UInt64(lines[1]), String(size) == lines[1],
-              let root = Data(base64Encoded: String(lines[2])), root.count == 32
+            let size = UInt64(lines[1]), String(size) == lines[1],
+            let root = Data(base64Encoded: String(lines[2])), root.count == 32
         else { throw NoteError("not a checkpoint: expected origin, decimal tree size and base64 root hash lines") }
         return Checkpoint(origin: String(lines[0]), size: size, root: Array(root))
     }
@@ -78,7 +78,7 @@ public struct NoteVerifier: Sendable {
     public init(encoded: String) throws(NoteError) {
         let parts = encoded.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, let raw = Data(base64Encoded: String(parts[2])), raw.first == 0x02,
-              let key = try? P256.Signing.PublicKey(derRepresentation: Data(raw.dropFirst()))
+            let key = try? P256.Signing.PublicKey(derRepresentation: Data(raw.dropFirst()))
         else { throw NoteError("not an ECDSA P-256 note verifier key (name+keyid+base64(0x02 || SPKI))") }
         self.init(name: String(parts[0]), key: key)
         guard keyIDHex == parts[1] else { throw NoteError("the verifier key's ID does not match its key") }
@@ -91,7 +91,9 @@ public struct NoteVerifier: Sendable {
     /// Returns the note text when a signature line by this key verifies. A signature line of
     /// this key that does not verify rejects the note (C2SP signed-note §Signatures).
     public func open(_ note: String) throws(NoteError) -> String {
-        guard let split = note.range(of: "\n\n", options: .backwards) else { throw NoteError("not a signed note: no blank line before the signatures") }
+        guard let split = note.range(of: "\n\n", options: .backwards) else {
+            throw NoteError("not a signed note: no blank line before the signatures")
+        }
         let text = String(note[..<split.lowerBound]) + "\n"
         let signatures = note[split.upperBound...]
         guard signatures.hasSuffix("\n") else { throw NoteError("signature lines must end with a newline") }
@@ -102,7 +104,7 @@ public struct NoteVerifier: Sendable {
             guard let raw = Data(base64Encoded: String(fields[2])), raw.count > 4 else { throw NoteError("malformed signature") }
             guard fields[1] == name, Array(raw.prefix(4)) == keyID else { continue }
             guard let sig = try? P256.Signing.ECDSASignature(derRepresentation: raw.dropFirst(4)),
-                  key.isValidSignature(sig, for: Data(text.utf8))
+                key.isValidSignature(sig, for: Data(text.utf8))
             else { throw NoteError("the signature by \(name) does not verify: the note was altered or forged") }
             verified = true
         }

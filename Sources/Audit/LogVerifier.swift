@@ -87,18 +87,36 @@ public struct LogVerifier {
         guard report.firstBad == nil else { return }
         let expected = tree.size
         if index != expected {
-            fail(expected, index > expected ? "missing (the next entry present is \(index))" : "out of order (entry \(index) appears again after \(expected - 1))")
+            fail(
+                expected,
+                index > expected
+                    ? "missing (the next entry present is \(index))" : "out of order (entry \(index) appears again after \(expected - 1))")
             return
         }
-        if let problem { fail(index, problem); return }
+        if let problem {
+            fail(index, problem)
+            return
+        }
         let hash: MerkleTree.Hash
         if let json {
             hash = MerkleTree.leafHash(json)
-            guard let entry = try? AuditEntry.decode(json) else { fail(index, "not a valid entry"); return }
-            guard entry.index == index else { fail(index, "holds the content of entry \(entry.index) (reordered)"); return }
-            if let leaf, leaf != hash { fail(index, "its content does not match its recorded leaf hash (modified)"); return }
+            guard let entry = try? AuditEntry.decode(json) else {
+                fail(index, "not a valid entry")
+                return
+            }
+            guard entry.index == index else {
+                fail(index, "holds the content of entry \(entry.index) (reordered)")
+                return
+            }
+            if let leaf, leaf != hash {
+                fail(index, "its content does not match its recorded leaf hash (modified)")
+                return
+            }
         } else {
-            guard let leaf else { fail(index, "neither content nor leaf hash"); return }
+            guard let leaf else {
+                fail(index, "neither content nor leaf hash")
+                return
+            }
             hash = leaf
             report.expired += 1
         }
@@ -109,7 +127,9 @@ public struct LogVerifier {
                 lastGood = tree.size
                 report.checkpointsVerified += 1
             } else {
-                fail(lastGood, "entries \(lastGood)…\(tree.size - 1) do not match the checkpoint signed for size \(tree.size) (modified, inserted or removed)")
+                fail(
+                    lastGood,
+                    "entries \(lastGood)…\(tree.size - 1) do not match the checkpoint signed for size \(tree.size) (modified, inserted or removed)")
             }
         }
     }

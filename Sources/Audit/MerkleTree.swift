@@ -76,7 +76,10 @@ public enum MerkleTree {
             if fn & 1 == 1 || fn == sn {
                 r = nodeHash(p, r)
                 if fn & 1 == 0 {
-                    while fn & 1 == 0, fn != 0 { fn >>= 1; sn >>= 1 }
+                    while fn & 1 == 0, fn != 0 {
+                        fn >>= 1
+                        sn >>= 1
+                    }
                 }
             } else {
                 r = nodeHash(r, p)
@@ -96,7 +99,10 @@ public enum MerkleTree {
         if oldSize & (oldSize - 1) == 0 { path.insert(oldRoot, at: 0) }
         guard let first = path.first else { return false }
         var fn = oldSize - 1, sn = newSize - 1
-        while fn & 1 == 1 { fn >>= 1; sn >>= 1 }
+        while fn & 1 == 1 {
+            fn >>= 1
+            sn >>= 1
+        }
         var fr = first, sr = first
         for c in path.dropFirst() {
             guard sn != 0 else { return false }
@@ -104,7 +110,10 @@ public enum MerkleTree {
                 fr = nodeHash(c, fr)
                 sr = nodeHash(c, sr)
                 if fn & 1 == 0 {
-                    while fn & 1 == 0, fn != 0 { fn >>= 1; sn >>= 1 }
+                    while fn & 1 == 0, fn != 0 {
+                        fn >>= 1
+                        sn >>= 1
+                    }
                 }
             } else {
                 sr = nodeHash(sr, c)

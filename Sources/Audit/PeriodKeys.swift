@@ -28,8 +28,9 @@ public final class PeriodKeys: Sendable {
     public func key(for period: String) throws -> SymmetricKey {
         if let c = current.withLock({ $0 }), c.period == period { return c.key }
         let key = try queue.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO period_keys (period, key) VALUES (?, ?)",
-                           arguments: [period, SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }])
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO period_keys (period, key) VALUES (?, ?)",
+                arguments: [period, SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }])
             guard let raw = try Data.fetchOne(db, sql: "SELECT key FROM period_keys WHERE period = ?", arguments: [period]) else {
                 throw AuditError.corrupt("the key of period \(period) vanished")
             }

@@ -89,8 +89,10 @@ public struct Supervisor: Sendable {
             }
         }
         var out: [Anomaly] = []
-        let failed = e.result == "denied" && (e.action == "login" || e.detail?.hasPrefix("authentication failed") == true
-                                               || e.detail?.hasPrefix("session token refused") == true)
+        let failed =
+            e.result == "denied"
+            && (e.action == "login" || e.detail?.hasPrefix("authentication failed") == true
+                || e.detail?.hasPrefix("session token refused") == true)
         // Failures count per claimed principal and per source address (guessing many names).
         for who in failed ? [e.principal] + (e.source.map { ["source " + $0] } ?? []) : [e.principal] {
             var u = rolled(who, at: e.time)
@@ -98,16 +100,20 @@ public struct Supervisor: Sendable {
             if failed {
                 u.failures += 1
                 if u.failures >= rules.authFailures, u.fired.insert(.authFailures).inserted {
-                    out.append(Anomaly(rule: .authFailures, principal: who, project: e.project,
-                                       detail: "\(u.failures) authentication failures within \(Int(rules.windowSeconds)) s"))
+                    out.append(
+                        Anomaly(
+                            rule: .authFailures, principal: who, project: e.project,
+                            detail: "\(u.failures) authentication failures within \(Int(rules.windowSeconds)) s"))
                 }
                 continue
             }
             guard e.result == "allowed" else { continue }
             if let d = e.dataset { u.datasets.insert(d) }
             if u.datasets.count >= rules.datasets, u.fired.insert(.manyDatasets).inserted {
-                out.append(Anomaly(rule: .manyDatasets, principal: who, project: e.project,
-                                   detail: "\(u.datasets.count) datasets within \(Int(rules.windowSeconds)) s"))
+                out.append(
+                    Anomaly(
+                        rule: .manyDatasets, principal: who, project: e.project,
+                        detail: "\(u.datasets.count) datasets within \(Int(rules.windowSeconds)) s"))
             }
             if e.isObjectRead {
                 u.objects += 1
@@ -115,15 +121,22 @@ public struct Supervisor: Sendable {
                 let overBytes = u.bytes >= rules.downloadMinBytes && Double(u.bytes) > rules.downloadFactor * u.baselineBytes
                 let overObjects = u.objects >= rules.downloadMinObjects && Double(u.objects) > rules.downloadFactor * u.baselineObjects
                 if overBytes || overObjects, u.fired.insert(.massDownload).inserted {
-                    out.append(Anomaly(rule: .massDownload, principal: who, project: e.project,
-                                       detail: "\(u.objects) objects, \(u.bytes) bytes read within \(Int(rules.windowSeconds)) s (baseline \(Int(u.baselineObjects)) objects, \(Int64(u.baselineBytes)) bytes)"))
+                    out.append(
+                        Anomaly(
+                            rule: .massDownload, principal: who, project: e.project,
+                            detail:
+                                "\(u.objects) objects, \(u.bytes) bytes read within \(Int(rules.windowSeconds)) s (baseline "
+                                + "\(Int(u.baselineObjects)) objects, \(Int64(u.baselineBytes)) bytes)"
+                        ))
                 }
             }
             if rules.offHours, let hours, e.project != nil {
                 let hour = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC") ?? .current, from: e.time).hour ?? 0
                 if !hours.contains(hour), u.fired.insert(.offHours).inserted {
-                    out.append(Anomaly(rule: .offHours, principal: who, project: e.project,
-                                       detail: "access at \(hour):xx UTC, outside the project's declared hours \(hours.lowerBound)-\(hours.upperBound)"))
+                    out.append(
+                        Anomaly(
+                            rule: .offHours, principal: who, project: e.project,
+                            detail: "access at \(hour):xx UTC, outside the project's declared hours \(hours.lowerBound)-\(hours.upperBound)"))
                 }
             }
         }

@@ -24,12 +24,16 @@ public struct ApplyPlan: Sendable {
         var key: [Int] = []
         for name in targetKey {
             guard let i = relation.columns.firstIndex(where: { $0.name == name }) else {
-                throw CDCError("the target's primary key of \(relation.namespace).\(relation.name) has column \(name), which the source does not publish")
+                throw CDCError(
+                    "the target's primary key of \(relation.namespace).\(relation.name) has column \(name), which the source does not publish")
             }
             key.append(i)
         }
         if key.isEmpty, relation.replicaIdentity != UInt8(ascii: "f") {
-            throw CDCError("\(relation.namespace).\(relation.name) has no primary key on the target and REPLICA IDENTITY is not FULL on the source: its updates and deletes cannot be applied")
+            throw CDCError(
+                "\(relation.namespace).\(relation.name) has no primary key on the target and REPLICA IDENTITY is not FULL on the source: its "
+                    + "updates and deletes cannot be applied"
+            )
         }
         tables[relation.oid] = Table(relation: relation, key: key)
     }
@@ -131,6 +135,8 @@ public struct ApplyPlan: Sendable {
 
 extension PgOutputMessage.OldRow {
     var values: [PgOutputMessage.Column] {
-        switch self { case let .key(v), let .full(v): v }
+        switch self {
+        case let .key(v), let .full(v): v
+        }
     }
 }

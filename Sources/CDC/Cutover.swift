@@ -40,10 +40,12 @@ public enum Cutover {
                 log("manual gate: the applications are stopped by the operator; the source is not altered")
             } else {
                 try await src.exec("ALTER DATABASE \(db) SET default_transaction_read_only = on")
-                let ended = try await src.rows("""
+                let ended = try await src.rows(
+                    """
                     SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity
                     WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-                    """).count
+                    """
+                ).count
                 try await StreamState.stepDone(tgt, slot: slot, "read-only", detail: "\(ended) session(s) ended")
                 log("source \(source) is read-only for new sessions; \(ended) open session(s) ended")
             }
@@ -63,7 +65,8 @@ public enum Cutover {
             log("drained: \(applied) transaction(s) applied, the target holds the source up to \(drainTo)")
         }
         if !done.contains("sequences") {
-            let seqs = try await src.rows("""
+            let seqs = try await src.rows(
+                """
                 SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), last_value::text FROM pg_sequences WHERE last_value IS NOT NULL
                 """)
             for s in seqs where s.count == 2 {
@@ -77,9 +80,15 @@ public enum Cutover {
             let tables = try await InitialCopy.tables(src, schemas: [])
             let reports = try await Verify.compare(source: src, target: tgt, tables: tables)
             let bad = reports.filter { !$0.clean }
-            for r in bad { log("DIFFERENT \(r.table): \(r.sourceRows) rows on the source, \(r.targetRows) on the target; \(r.differences.joined(separator: "; "))") }
+            for r in bad {
+                log(
+                    "DIFFERENT \(r.table): \(r.sourceRows) rows on the source, \(r.targetRows) on the target; "
+                        + "\(r.differences.joined(separator: "; "))"
+                )
+            }
             guard bad.isEmpty else {
-                throw CDCError("verification found \(bad.count) differing table(s): fix them and run `cdc cutover` again (the source stays read-only)")
+                throw CDCError(
+                    "verification found \(bad.count) differing table(s): fix them and run `cdc cutover` again (the source stays read-only)")
             }
             try await StreamState.stepDone(tgt, slot: slot, "verify", detail: "\(reports.count) tables")
             log("verified: \(reports.count) table(s) identical (\(reports.reduce(0) { $0 + $1.targetRows }) rows)")
@@ -90,7 +99,8 @@ public enum Cutover {
             log("slot \(slot) and publication \(state.publication) dropped on the source")
         }
         try await StreamState.setPhase(tgt, slot: slot, "done")
-        log("""
+        log(
+            """
             cutover complete. Switch the applications to \(target) now: it holds every row and the sequences' values.
             The source stays read-only; to undo that gate: ALTER DATABASE \(db) RESET default_transaction_read_only
             """)

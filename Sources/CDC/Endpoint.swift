@@ -45,7 +45,7 @@ public struct PgEndpoint: Sendable, Equatable, CustomStringConvertible {
             default: throw CDCError("unsupported URL parameter '\(item.name)' (sslmode and sslrootcert are)")
             }
         }
-        if (sslMode == .verifyCA || sslMode == .verifyFull), sslRootCert == nil {
+        if sslMode == .verifyCA || sslMode == .verifyFull, sslRootCert == nil {
             throw CDCError("sslmode=\(sslMode.rawValue) needs sslrootcert=FILE (the CA that signed the server's certificate)")
         }
     }

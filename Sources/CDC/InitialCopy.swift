@@ -35,7 +35,8 @@ public enum InitialCopy {
     /// The source's ordinary and partitioned tables (leaves only), outside system schemas, with
     /// their published columns (generated columns are not published by PostgreSQL 15).
     public static func tables(_ source: PgSession, schemas: [String]) async throws(CDCError) -> [Table] {
-        let rows = try await source.rows("""
+        let rows = try await source.rows(
+            """
             SELECT n.nspname, c.relname, string_agg(a.attname, chr(31) ORDER BY a.attnum)
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
@@ -56,8 +57,10 @@ public enum InitialCopy {
     public static func applySchema(source: PgEndpoint, target: PgEndpoint, section: String, schemas: [String]) async throws(CDCError) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("passerelle-cdc-\(UUID().uuidString).sql")
         defer { try? FileManager.default.removeItem(at: file) }
-        var args = ["--schema-only", "--section=\(section)", "--no-owner", "--no-acl", "--no-publications",
-                    "--no-subscriptions", "--file=\(file.path)", "--dbname=\(source.conninfo)"]
+        var args = [
+            "--schema-only", "--section=\(section)", "--no-owner", "--no-acl", "--no-publications",
+            "--no-subscriptions", "--file=\(file.path)", "--dbname=\(source.conninfo)",
+        ]
         args += schemas.map { "--schema=\($0)" }
         let dump = try ChildProcess(tool: "pg_dump", arguments: args, environment: source.childEnvironment)
         try await dump.finish()
@@ -69,13 +72,16 @@ public enum InitialCopy {
     }
 
     /// Copies one table, replacing what the target has of it; returns the rows and bytes copied.
-    public static func copy(_ table: Table, source: PgEndpoint, target: PgSession, slot: String) async throws(CDCError) -> (rows: Int64, bytes: Int64) {
+    public static func copy(_ table: Table, source: PgEndpoint, target: PgSession, slot: String) async throws(CDCError) -> (rows: Int64, bytes: Int64)
+    {
         var env = source.childEnvironment
         env["PGOPTIONS"] = "-c DateStyle=ISO,YMD -c TimeZone=UTC -c IntervalStyle=postgres -c extra_float_digits=1"
         let reader = try ChildProcess(
             tool: "psql",
-            arguments: ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", source.conninfo,
-                        "-c", "COPY (SELECT \(table.columnList) FROM ONLY \(table.qualified)) TO STDOUT"],
+            arguments: [
+                "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", source.conninfo,
+                "-c", "COPY (SELECT \(table.columnList) FROM ONLY \(table.qualified)) TO STDOUT",
+            ],
             environment: env)
         var rows: Int64 = 0
         var bytes: Int64 = 0
@@ -99,7 +105,8 @@ public enum InitialCopy {
                 try await reader.finish()
             }
             let seconds = Date().timeIntervalSince(started)
-            _ = try await target.rows("""
+            _ = try await target.rows(
+                """
                 INSERT INTO passerelle_cdc.copied (slot, table_name, rows, seconds) VALUES (\(slot), \(table.display), \(rows), \(seconds))
                 ON CONFLICT (slot, table_name) DO UPDATE SET rows = EXCLUDED.rows, seconds = EXCLUDED.seconds, copied_at = now()
                 """)

@@ -6,7 +6,7 @@ public struct LSN: Sendable, Hashable, Comparable, CustomStringConvertible {
     public init?(_ text: String) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, (1...8).contains(parts[0].count), (1...8).contains(parts[1].count),
-              let hi = UInt64(parts[0], radix: 16), let lo = UInt64(parts[1], radix: 16)
+            let hi = UInt64(parts[0], radix: 16), let lo = UInt64(parts[1], radix: 16)
         else { return nil }
         value = hi << 32 | lo
     }

@@ -71,8 +71,10 @@ extension PgOutputMessage {
             let count = try r.u16()
             var columns: [ColumnInfo] = []
             for _ in 0..<count {
-                columns.append(ColumnInfo(isKey: try r.byte() & 1 == 1, name: try r.string(), typeOID: try r.u32(),
-                                          typeModifier: Int32(bitPattern: try r.u32())))
+                columns.append(
+                    ColumnInfo(
+                        isKey: try r.byte() & 1 == 1, name: try r.string(), typeOID: try r.u32(),
+                        typeModifier: Int32(bitPattern: try r.u32())))
             }
             message = .relation(Relation(oid: oid, namespace: namespace, name: name, replicaIdentity: identity, columns: columns))
         case UInt8(ascii: "Y"):
@@ -94,7 +96,9 @@ extension PgOutputMessage {
         case UInt8(ascii: "D"):
             let relation = try r.u32()
             let marker = try r.byte()
-            guard marker == UInt8(ascii: "K") || marker == UInt8(ascii: "O") else { throw PgOutputError("delete: expected an old key ('K') or row ('O')") }
+            guard marker == UInt8(ascii: "K") || marker == UInt8(ascii: "O") else {
+                throw PgOutputError("delete: expected an old key ('K') or row ('O')")
+            }
             message = .delete(relation: relation, old: marker == UInt8(ascii: "K") ? .key(try r.tuple()) : .full(try r.tuple()))
         case UInt8(ascii: "T"):
             let count = try r.u32()

@@ -98,10 +98,12 @@ public struct PgSession: Sendable {
 
     /// The primary-key columns of a table (unquoted, in key order); empty when it has none.
     public func primaryKey(of qualifiedTable: String) async throws(CDCError) -> [String] {
-        try await rows("""
+        try await rows(
+            """
             SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
             WHERE i.indrelid = to_regclass(\(qualifiedTable)) AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)
-            """).compactMap { $0.first ?? nil }
+            """
+        ).compactMap { $0.first ?? nil }
     }
 
     /// The first column of the first row, as text.

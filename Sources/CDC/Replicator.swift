@@ -54,9 +54,12 @@ public final class Replicator {
         guard try await target.value("SELECT pg_try_advisory_lock(hashtext('passerelle_cdc'), hashtext(\(slot)))::text") == "true" else {
             throw CDCError("another replicator is applying slot \(slot) to this target (stop it first)")
         }
-        guard let info = try await source.rows("""
-            SELECT plugin, database, active_pid::text, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = \(slot)
-            """).first, info.count == 4
+        guard
+            let info = try await source.rows(
+                """
+                SELECT plugin, database, active_pid::text, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = \(slot)
+                """
+            ).first, info.count == 4
         else { throw CDCError("the source has no replication slot \(slot) (dropped? run `passerelle cdc init` to start over)") }
         guard info[0] == "pgoutput", info[1] == source.endpoint.database else {
             throw CDCError("slot \(slot) on the source is not a pgoutput slot of database \(source.endpoint.database)")
@@ -65,7 +68,8 @@ public final class Replicator {
         do {
             try await target.exec("SET session_replication_role = replica")
         } catch {
-            throw CDCError("\(error) — the target user must be allowed to set session_replication_role (a superuser), as for native logical replication")
+            throw CDCError(
+                "\(error) — the target user must be allowed to set session_replication_role (a superuser), as for native logical replication")
         }
         let r = Replicator(source: source, target: target, slot: slot, publication: s.publication, options: options)
         r.appliedCommit = s.appliedCommit
@@ -95,7 +99,8 @@ public final class Replicator {
         var sawAny = false
         do {
             let upto = uptoLSN?.description
-            let rows = try await source.query("""
+            let rows = try await source.query(
+                """
                 SELECT data FROM pg_logical_slot_peek_binary_changes(\(slot), \(upto)::pg_lsn, \(options.changesPerPeek),
                     'proto_version', '1', 'publication_names', \(publication))
                 """)
@@ -103,7 +108,9 @@ public final class Replicator {
                 sawAny = true
                 let data = try row.decode(ByteBuffer.self)
                 let message: PgOutputMessage
-                do { message = try PgOutputMessage.decode(Array(data.readableBytesView)) } catch { throw CDCError("undecodable change from the source: \(error)") }
+                do { message = try PgOutputMessage.decode(Array(data.readableBytesView)) } catch {
+                    throw CDCError("undecodable change from the source: \(error)")
+                }
                 switch message {
                 case let .begin(finalLSN, time, _):
                     skipping = LSN(finalLSN) <= appliedCommit

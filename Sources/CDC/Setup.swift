@@ -37,12 +37,14 @@ public enum Setup {
         let source = src.endpoint, target = tgt.endpoint
         let existing = try await StreamState.load(tgt, slot: options.slot)
         if let existing, existing.phase != "copying" {
-            throw CDCError("slot \(options.slot) is already initialised on this target (phase \(existing.phase)): use `cdc run`, or `cdc drop` to start over")
+            throw CDCError(
+                "slot \(options.slot) is already initialised on this target (phase \(existing.phase)): use `cdc run`, or `cdc drop` to start over")
         }
         if existing == nil { try await check(source: src, target: tgt, options: options, log: log) }
         try await StreamState.ensureSchema(tgt)
         if existing == nil {
-            _ = try await tgt.rows("""
+            _ = try await tgt.rows(
+                """
                 INSERT INTO passerelle_cdc.stream (slot, publication, source) VALUES (\(options.slot), \(options.publication), \(source.description))
                 ON CONFLICT (slot) DO NOTHING
                 """)
@@ -56,7 +58,8 @@ public enum Setup {
             try await StreamState.stepDone(tgt, slot: options.slot, "schema.pre-data")
         }
         if try await src.value("SELECT 1::text FROM pg_publication WHERE pubname = \(options.publication)") == nil {
-            try await src.exec("CREATE PUBLICATION \(SQLText.identifier(options.publication)) FOR TABLE \(tables.map(\.qualified).joined(separator: ", "))")
+            try await src.exec(
+                "CREATE PUBLICATION \(SQLText.identifier(options.publication)) FOR TABLE \(tables.map(\.qualified).joined(separator: ", "))")
             log("publication \(options.publication) created for \(tables.count) table(s)")
         }
         if let db = try await src.rows("SELECT coalesce(database, '') FROM pg_replication_slots WHERE slot_name = \(options.slot)").first {
@@ -83,13 +86,17 @@ public enum Setup {
         func next() -> InitialCopy.Table? { items.popLast() }
     }
 
-    static func copyTables(_ all: [InitialCopy.Table], source: PgEndpoint, target: PgEndpoint, slot: String, jobs: Int, log: @escaping Log) async throws {
+    static func copyTables(
+        _ all: [InitialCopy.Table], source: PgEndpoint, target: PgEndpoint, slot: String, jobs: Int, log: @escaping Log
+    ) async throws {
         try await PgSession.using(target, purpose: "progress") { progress in
             try await copyTables(all, source: source, target: target, progress: progress, slot: slot, jobs: jobs, log: log)
         }
     }
 
-    static func copyTables(_ all: [InitialCopy.Table], source: PgEndpoint, target: PgEndpoint, progress: PgSession, slot: String, jobs: Int, log: @escaping Log) async throws {
+    static func copyTables(
+        _ all: [InitialCopy.Table], source: PgEndpoint, target: PgEndpoint, progress: PgSession, slot: String, jobs: Int, log: @escaping Log
+    ) async throws {
         let done = try await InitialCopy.copied(progress, slot: slot)
         let todo = all.filter { !done.contains($0.display) }
         if todo.count < all.count { log("\(all.count - todo.count) table(s) already copied, \(todo.count) to go") }
@@ -98,10 +105,12 @@ public enum Setup {
         let ticker = Task {
             while !Task.isCancelled {
                 try await Task.sleep(for: .seconds(5))
-                let rows = (try? await progress.rows("""
-                    SELECT relid::regclass::text, tuples_processed::text, pg_size_pretty(bytes_processed) FROM pg_stat_progress_copy
-                    WHERE command = 'COPY FROM' AND datname = current_database()
-                    """)) ?? []
+                let rows =
+                    (try? await progress.rows(
+                        """
+                        SELECT relid::regclass::text, tuples_processed::text, pg_size_pretty(bytes_processed) FROM pg_stat_progress_copy
+                        WHERE command = 'COPY FROM' AND datname = current_database()
+                        """)) ?? []
                 for r in rows where r.count == 3 { log("  copying \(r[0] ?? "?"): \(r[1] ?? "0") rows, \(r[2] ?? "?")") }
             }
         }

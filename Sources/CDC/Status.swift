@@ -20,7 +20,9 @@ public struct StreamStatus: Sendable, Codable, Equatable {
     public var lastApplied: String?
     public var tablesCopied: Int
 
-    public static func read(source: PgSession?, target: PgSession, slot: String, window: Duration = .seconds(1)) async throws(CDCError) -> StreamStatus {
+    public static func read(
+        source: PgSession?, target: PgSession, slot: String, window: Duration = .seconds(1)
+    ) async throws(CDCError) -> StreamStatus {
         guard let first = try await StreamState.load(target, slot: slot) else {
             throw CDCError("the target has no replication stream for slot \(slot)")
         }
@@ -33,13 +35,17 @@ public struct StreamStatus: Sendable, Codable, Equatable {
             lagBytes: nil, lagSeconds: nil, retainedBytes: nil, transactions: s.transactions, changes: s.changes,
             changesPerSecond: seconds > 0 ? Double(s.changes - first.changes) / seconds : 0,
             lastSourceCommit: s.sourceCommitTime, lastApplied: s.appliedAt, tablesCopied: copied)
-        if let source, let r = try await source.rows("""
-            SELECT pg_current_wal_lsn()::text, confirmed_flush_lsn::text, (active_pid IS NOT NULL)::text,
-              pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint::text,
-              pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text,
-              extract(epoch FROM now())::text
-            FROM pg_replication_slots WHERE slot_name = \(slot)
-            """).first, r.count == 6 {
+        if let source,
+            let r = try await source.rows(
+                """
+                SELECT pg_current_wal_lsn()::text, confirmed_flush_lsn::text, (active_pid IS NOT NULL)::text,
+                  pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint::text,
+                  pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text,
+                  extract(epoch FROM now())::text
+                FROM pg_replication_slots WHERE slot_name = \(slot)
+                """
+            ).first, r.count == 6
+        {
             status.sourceLSN = r[0]
             status.confirmedLSN = r[1]
             status.slotActive = r[2] == "true"
@@ -48,9 +54,12 @@ public struct StreamStatus: Sendable, Codable, Equatable {
             // Seconds behind: since the later of the last applied source commit and the last
             // moment the replicator found nothing left to apply; 0 when no WAL is pending.
             if let lag = status.lagBytes, lag > 0, let now = r[5].flatMap(Double.init),
-               let last = try await target.value("""
-                   SELECT extract(epoch FROM greatest(source_commit_time, caught_up_at))::text FROM passerelle_cdc.stream WHERE slot = \(slot)
-                   """).flatMap(Double.init) {
+                let last = try await target.value(
+                    """
+                    SELECT extract(epoch FROM greatest(source_commit_time, caught_up_at))::text FROM passerelle_cdc.stream WHERE slot = \(slot)
+                    """
+                ).flatMap(Double.init)
+            {
                 status.lagSeconds = max(0, now - last)
             } else if status.lagBytes != nil {
                 status.lagSeconds = 0
@@ -61,8 +70,14 @@ public struct StreamStatus: Sendable, Codable, Equatable {
 
     public var text: String {
         var lines = ["slot \(slot): phase \(phase), \(tablesCopied) table(s) copied"]
-        lines.append("applied up to source commit \(appliedLSN) (source at \(sourceLSN ?? "?"), slot confirmed \(confirmedLSN ?? "?")\(slotActive ? ", in use" : ""))")
-        if let lagBytes { lines.append("lag: \(lagBytes) bytes, \(String(format: "%.1f", lagSeconds ?? 0)) s; WAL retained by the slot: \(retainedBytes ?? 0) bytes") } else {
+        lines.append(
+            "applied up to source commit \(appliedLSN) (source at \(sourceLSN ?? "?"), slot confirmed "
+                + "\(confirmedLSN ?? "?")\(slotActive ? ", in use" : ""))"
+        )
+        if let lagBytes {
+            lines.append(
+                "lag: \(lagBytes) bytes, \(String(format: "%.1f", lagSeconds ?? 0)) s; WAL retained by the slot: \(retainedBytes ?? 0) bytes")
+        } else {
             lines.append("lag: unknown (no slot on the source)")
         }
         lines.append(String(format: "%lld transactions, %lld changes applied; %.0f changes/s now", transactions, changes, changesPerSecond))

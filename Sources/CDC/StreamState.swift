@@ -43,11 +43,14 @@ public struct StreamState: Sendable, Equatable {
     public static func load(_ target: PgSession, slot: String) async throws(CDCError) -> StreamState? {
         let exists = try await target.value("SELECT to_regclass('passerelle_cdc.stream')::text")
         guard exists != nil else { return nil }
-        guard let r = try await target.rows("""
-            SELECT slot, publication, source, phase, applied_commit_lsn::text,
-                   source_commit_time::text, applied_at::text, transactions::text, changes::text
-            FROM passerelle_cdc.stream WHERE slot = \(slot)
-            """).first, r.count == 9
+        guard
+            let r = try await target.rows(
+                """
+                SELECT slot, publication, source, phase, applied_commit_lsn::text,
+                       source_commit_time::text, applied_at::text, transactions::text, changes::text
+                FROM passerelle_cdc.stream WHERE slot = \(slot)
+                """
+            ).first, r.count == 9
         else { return nil }
         return StreamState(
             slot: r[0] ?? slot, publication: r[1] ?? "", source: r[2] ?? "", phase: r[3] ?? "",
@@ -62,7 +65,8 @@ public struct StreamState: Sendable, Equatable {
 
     /// Records a finished step (cutover, copy) so that a rerun skips it.
     public static func stepDone(_ target: PgSession, slot: String, _ step: String, detail: String = "") async throws(CDCError) {
-        _ = try await target.rows("""
+        _ = try await target.rows(
+            """
             INSERT INTO passerelle_cdc.steps (slot, step, detail) VALUES (\(slot), \(step), \(detail))
             ON CONFLICT (slot, step) DO UPDATE SET detail = EXCLUDED.detail, done_at = now()
             """)

@@ -23,7 +23,9 @@ public enum Verify {
         var out: [TableReport] = []
         for t in tables {
             let row = "ROW(\(t.columnList))::text"
-            let sumSQL = "SELECT count(*)::text, coalesce(sum(('x' || substr(md5(\(row)), 1, 16))::bit(64)::bigint::numeric), 0)::text FROM ONLY \(t.qualified)"
+            let sumSQL =
+                "SELECT count(*)::text, coalesce(sum(('x' || substr(md5(\(row)), 1, 16))::bit(64)::bigint::numeric), 0)::text FROM ONLY "
+                + "\(t.qualified)"
             async let s = source.rows(.init(unsafeSQL: sumSQL))
             let tr: [[String?]]
             do { tr = try await target.rows(.init(unsafeSQL: sumSQL)) } catch {
@@ -49,7 +51,9 @@ public enum Verify {
         let keyText = "ROW(\(key.joined(separator: ", ")))::text"
         let rowHash = "md5(ROW(\(t.columnList))::text)"
         let bucket = "(hashtext(\(keyText)) & \(buckets - 1))"
-        let bucketSQL = "SELECT \(bucket)::text, count(*)::text || ':' || sum(('x' || substr(\(rowHash), 1, 16))::bit(64)::bigint::numeric)::text FROM ONLY \(t.qualified) GROUP BY 1"
+        let bucketSQL =
+            "SELECT \(bucket)::text, count(*)::text || ':' || sum(('x' || substr(\(rowHash), 1, 16))::bit(64)::bigint::numeric)::text FROM ONLY "
+            + "\(t.qualified) GROUP BY 1"
         func map(_ rows: [[String?]]) -> [String: String] {
             Dictionary(rows.compactMap { r in r.count == 2 ? r[0].flatMap { b in r[1].map { (b, $0) } } : nil }, uniquingKeysWith: { a, _ in a })
         }

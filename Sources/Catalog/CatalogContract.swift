@@ -34,7 +34,9 @@ public protocol ObjectCatalog: Sendable {
     /// across its whole life (deleted and written again included) and are not drawn from one
     /// counter row every writer would update. Isolation: locks the object row (and the
     /// migration row it reads) before `precondition` runs.
-    func putObject(_ record: ObjectRecord, mirror: MirrorCommit, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> WriteResult
+    func putObject(
+        _ record: ObjectRecord, mirror: MirrorCommit, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void
+    ) async throws -> WriteResult
     /// Deletes the object (and, mirrored, its target copy's row or a journal entry); returns the
     /// deleted object's blob and its target copy's, nil if there was none. Isolation: locks the
     /// object row.
@@ -56,8 +58,10 @@ public protocol MultipartCatalog: Sendable {
     func parts(uploadID: String) async throws -> [PartRecord]
     /// Makes `record` the object and removes the upload; returns its parts and what the write
     /// replaced. Isolation: as `putObject`, and locks the upload row.
-    func completeUpload(_ uploadID: String, record: ObjectRecord, mirror: MirrorCommit,
-                        precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> (parts: [PartRecord], result: WriteResult)
+    func completeUpload(
+        _ uploadID: String, record: ObjectRecord, mirror: MirrorCommit,
+        precondition: @escaping @Sendable (ObjectRecord?) throws -> Void
+    ) async throws -> (parts: [PartRecord], result: WriteResult)
     /// Removes the upload; returns its parts. Isolation: locks the upload row.
     func abortUpload(_ uploadID: String) async throws -> [PartRecord]
     func uploads(bucket: String) async throws -> [UploadRecord]

@@ -77,9 +77,11 @@ public struct MigrationRecord: Sendable, Equatable {
     public var verifiedClean: Bool
     public var report: String?
 
-    public init(bucket: String, source: Placement, target: Placement, mode: WriteMode, phase: Phase = .mirroring, epoch: Int = 1,
-                bandwidth: Int64? = nil, parallelism: Int = 8, backfill: BackfillState = BackfillState(), started: Date,
-                lastFailure: Date? = nil, verifiedAt: Date? = nil, verifiedClean: Bool = false, report: String? = nil) {
+    public init(
+        bucket: String, source: Placement, target: Placement, mode: WriteMode, phase: Phase = .mirroring, epoch: Int = 1,
+        bandwidth: Int64? = nil, parallelism: Int = 8, backfill: BackfillState = BackfillState(), started: Date,
+        lastFailure: Date? = nil, verifiedAt: Date? = nil, verifiedClean: Bool = false, report: String? = nil
+    ) {
         self.bucket = bucket
         self.source = source
         self.target = target
@@ -170,8 +172,10 @@ public struct JournalEntry: Sendable, Equatable {
     public var owner: String?
     public var leaseUntil: Date?
 
-    public init(bucket: String, key: String, version: Int64, attempts: Int, nextTry: Date, lastError: String?, dead: Bool, created: Date,
-                owner: String? = nil, leaseUntil: Date? = nil) {
+    public init(
+        bucket: String, key: String, version: Int64, attempts: Int, nextTry: Date, lastError: String?, dead: Bool, created: Date,
+        owner: String? = nil, leaseUntil: Date? = nil
+    ) {
         self.bucket = bucket
         self.key = key
         self.version = version

@@ -39,11 +39,12 @@ public struct Placement: Sendable, Equatable, Codable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(backend: try c.decode(String.self, forKey: .backend),
-                  container: try c.decodeIfPresent(String.self, forKey: .container) ?? c.decodeIfPresent(String.self, forKey: .bucket) ?? "",
-                  prefix: try c.decodeIfPresent(String.self, forKey: .prefix) ?? "",
-                  layout: try c.decodeIfPresent(String.self, forKey: .layout) ?? "native",
-                  keyID: try c.decodeIfPresent(String.self, forKey: .keyID))
+        self.init(
+            backend: try c.decode(String.self, forKey: .backend),
+            container: try c.decodeIfPresent(String.self, forKey: .container) ?? c.decodeIfPresent(String.self, forKey: .bucket) ?? "",
+            prefix: try c.decodeIfPresent(String.self, forKey: .prefix) ?? "",
+            layout: try c.decodeIfPresent(String.self, forKey: .layout) ?? "native",
+            keyID: try c.decodeIfPresent(String.self, forKey: .keyID))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -123,9 +124,11 @@ public struct ObjectRecord: Sendable, Equatable {
     /// migration target says which version it holds.
     public var version: Int64 = 0
 
-    public init(bucket: String, key: String, size: Int64, etag: String, lastModified: Date, headers: ObjectHeaders,
-                checksum: ChecksumValue?, checksumType: String?, blob: String, partsCount: Int?, backendETag: String? = nil,
-                seal: SealRecord? = nil) {
+    public init(
+        bucket: String, key: String, size: Int64, etag: String, lastModified: Date, headers: ObjectHeaders,
+        checksum: ChecksumValue?, checksumType: String?, blob: String, partsCount: Int?, backendETag: String? = nil,
+        seal: SealRecord? = nil
+    ) {
         self.bucket = bucket
         self.key = key
         self.size = size
@@ -180,9 +183,11 @@ public struct UploadRecord: Sendable, Equatable {
     /// The sealed upload's keys (segments filled in at completion).
     public var seal: SealRecord?
 
-    public init(uploadID: String, bucket: String, key: String, initiated: Date, headers: ObjectHeaders,
-                checksumAlgorithm: ChecksumAlgorithm?, checksumType: String?, backendUpload: String? = nil, blob: String? = nil,
-                seal: SealRecord? = nil) {
+    public init(
+        uploadID: String, bucket: String, key: String, initiated: Date, headers: ObjectHeaders,
+        checksumAlgorithm: ChecksumAlgorithm?, checksumType: String?, backendUpload: String? = nil, blob: String? = nil,
+        seal: SealRecord? = nil
+    ) {
         self.uploadID = uploadID
         self.bucket = bucket
         self.key = key

@@ -1,9 +1,9 @@
 import Foundation
 import GRDB
-import Synchronization
 import NIOConcurrencyHelpers
 import S3Protocol
 import Sealing
+import Synchronization
 
 /// The embedded catalog: SQLite in WAL mode with `synchronous=FULL`, so a committed
 /// transaction is on disk when `write` returns (SQLite "Atomic Commit", WAL §"Durability").
@@ -31,47 +31,51 @@ public final class SQLiteCatalog: Catalog {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE buckets (name TEXT PRIMARY KEY, region TEXT NOT NULL, created REAL NOT NULL);
-                CREATE TABLE objects (
-                    bucket TEXT NOT NULL, key BLOB NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
-                    last_modified REAL NOT NULL, headers TEXT NOT NULL, checksum_algorithm TEXT, checksum TEXT,
-                    checksum_type TEXT, blob TEXT NOT NULL, parts_count INTEGER,
-                    PRIMARY KEY (bucket, key)) WITHOUT ROWID;
-                CREATE TABLE uploads (
-                    upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key BLOB NOT NULL, initiated REAL NOT NULL,
-                    headers TEXT NOT NULL, checksum_algorithm TEXT, checksum_type TEXT);
-                CREATE INDEX uploads_by_key ON uploads (bucket, key, initiated);
-                CREATE TABLE parts (
-                    upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
-                    last_modified REAL NOT NULL, checksum_algorithm TEXT, checksum TEXT, blob TEXT NOT NULL,
-                    PRIMARY KEY (upload_id, part_number)) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE buckets (name TEXT PRIMARY KEY, region TEXT NOT NULL, created REAL NOT NULL);
+                    CREATE TABLE objects (
+                        bucket TEXT NOT NULL, key BLOB NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+                        last_modified REAL NOT NULL, headers TEXT NOT NULL, checksum_algorithm TEXT, checksum TEXT,
+                        checksum_type TEXT, blob TEXT NOT NULL, parts_count INTEGER,
+                        PRIMARY KEY (bucket, key)) WITHOUT ROWID;
+                    CREATE TABLE uploads (
+                        upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key BLOB NOT NULL, initiated REAL NOT NULL,
+                        headers TEXT NOT NULL, checksum_algorithm TEXT, checksum_type TEXT);
+                    CREATE INDEX uploads_by_key ON uploads (bucket, key, initiated);
+                    CREATE TABLE parts (
+                        upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+                        last_modified REAL NOT NULL, checksum_algorithm TEXT, checksum TEXT, blob TEXT NOT NULL,
+                        PRIMARY KEY (upload_id, part_number)) WITHOUT ROWID;
+                    """)
         }
         m.registerMigration("v2-placements") { db in
-            try db.execute(sql: """
-                ALTER TABLE buckets ADD COLUMN placement TEXT;
-                ALTER TABLE objects ADD COLUMN backend_etag TEXT;
-                ALTER TABLE uploads ADD COLUMN backend_upload TEXT;
-                ALTER TABLE uploads ADD COLUMN blob TEXT;
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE buckets ADD COLUMN placement TEXT;
+                    ALTER TABLE objects ADD COLUMN backend_etag TEXT;
+                    ALTER TABLE uploads ADD COLUMN backend_upload TEXT;
+                    ALTER TABLE uploads ADD COLUMN blob TEXT;
+                    """)
         }
         m.registerMigration("v3-intents") { db in
             // Writes and deletes in progress on in-place placements (see `beginIntent`).
-            try db.execute(sql: """
-                CREATE TABLE intents (bucket TEXT NOT NULL, key BLOB NOT NULL, started REAL NOT NULL,
-                                      PRIMARY KEY (bucket, key)) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE intents (bucket TEXT NOT NULL, key BLOB NOT NULL, started REAL NOT NULL,
+                                          PRIMARY KEY (bucket, key)) WITHOUT ROWID;
+                    """)
         }
         m.registerMigration("v4-sealed") { db in
             // `seal` is the SealRecord as JSON; `kek_version` copies its KEK version for rotation.
-            try db.execute(sql: """
-                ALTER TABLE objects ADD COLUMN seal TEXT;
-                ALTER TABLE objects ADD COLUMN kek_version INTEGER;
-                ALTER TABLE uploads ADD COLUMN seal TEXT;
-                ALTER TABLE uploads ADD COLUMN kek_version INTEGER;
-                CREATE INDEX objects_by_kek ON objects (bucket, kek_version) WHERE kek_version IS NOT NULL;
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE objects ADD COLUMN seal TEXT;
+                    ALTER TABLE objects ADD COLUMN kek_version INTEGER;
+                    ALTER TABLE uploads ADD COLUMN seal TEXT;
+                    ALTER TABLE uploads ADD COLUMN kek_version INTEGER;
+                    CREATE INDEX objects_by_kek ON objects (bucket, kek_version) WHERE kek_version IS NOT NULL;
+                    """)
         }
         registerMigrationTables(&m)
         return m
@@ -87,8 +91,10 @@ public final class SQLiteCatalog: Catalog {
 
     public func objects(bucket: String, wrappedBelow version: UInt32, limit: Int) async throws -> [ObjectRecord] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM objects WHERE bucket = ? AND kek_version < ? ORDER BY key LIMIT ?",
-                             arguments: [bucket, version, limit]).map(Self.object)
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM objects WHERE bucket = ? AND kek_version < ? ORDER BY key LIMIT ?",
+                arguments: [bucket, version, limit]
+            ).map(Self.object)
         }
     }
 
@@ -96,8 +102,9 @@ public final class SQLiteCatalog: Catalog {
         try await write { db in
             var changed = 0
             for u in updates {
-                try db.execute(sql: "UPDATE objects SET seal = ?, kek_version = ? WHERE bucket = ? AND key = ? AND blob = ?",
-                               arguments: [try Self.json(u.seal), u.seal.key.version, bucket, Data(u.key.utf8), u.blob])
+                try db.execute(
+                    sql: "UPDATE objects SET seal = ?, kek_version = ? WHERE bucket = ? AND key = ? AND blob = ?",
+                    arguments: [try Self.json(u.seal), u.seal.key.version, bucket, Data(u.key.utf8), u.blob])
                 changed += db.changesCount
             }
             return changed
@@ -112,18 +119,22 @@ public final class SQLiteCatalog: Catalog {
 
     public func updateSeal(uploadID: String, seal: SealRecord) async throws {
         try await write { db in
-            try db.execute(sql: "UPDATE uploads SET seal = ?, kek_version = ? WHERE upload_id = ?",
-                           arguments: [try Self.json(seal), seal.key.version, uploadID])
+            try db.execute(
+                sql: "UPDATE uploads SET seal = ?, kek_version = ? WHERE upload_id = ?",
+                arguments: [try Self.json(seal), seal.key.version, uploadID])
         }
     }
 
     public func keyUsage(bucket: String) async throws -> [UInt32: Int] {
         try await read { db in
             var usage: [UInt32: Int] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT kek_version AS v, COUNT(*) AS n FROM (SELECT kek_version FROM objects WHERE bucket = ? AND kek_version IS NOT NULL
-                UNION ALL SELECT kek_version FROM uploads WHERE bucket = ? AND kek_version IS NOT NULL) GROUP BY kek_version
-                """, arguments: [bucket, bucket]) {
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT kek_version AS v, COUNT(*) AS n FROM (SELECT kek_version FROM objects WHERE bucket = ? AND kek_version IS NOT NULL
+                    UNION ALL SELECT kek_version FROM uploads WHERE bucket = ? AND kek_version IS NOT NULL) GROUP BY kek_version
+                    """, arguments: [bucket, bucket])
+            {
                 usage[row["v"]] = row["n"]
             }
             return usage
@@ -137,8 +148,9 @@ public final class SQLiteCatalog: Catalog {
     /// a power loss a lost intent leaves a stale row that reads refuse (backend ETag check).
     public func beginIntent(bucket: String, key: String, owner: String, now: Date) async throws {
         try await writeRelaxed { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO intents (bucket, key, started, owner) VALUES (?, ?, ?, ?)",
-                           arguments: [bucket, Data(key.utf8), now.timeIntervalSince1970, owner])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO intents (bucket, key, started, owner) VALUES (?, ?, ?, ?)",
+                arguments: [bucket, Data(key.utf8), now.timeIntervalSince1970, owner])
         }
     }
 
@@ -198,9 +210,12 @@ public final class SQLiteCatalog: Catalog {
             if try Row.fetchOne(db, sql: "SELECT 1 FROM buckets WHERE name = ?", arguments: [bucket.name]) != nil {
                 throw CatalogError.bucketExists
             }
-            try db.execute(sql: "INSERT INTO buckets (name, region, created, placement) VALUES (?, ?, ?, ?)",
-                           arguments: [bucket.name, bucket.region, bucket.created.timeIntervalSince1970,
-                                       String(decoding: try JSONEncoder().encode(bucket.placement), as: UTF8.self)])
+            try db.execute(
+                sql: "INSERT INTO buckets (name, region, created, placement) VALUES (?, ?, ?, ?)",
+                arguments: [
+                    bucket.name, bucket.region, bucket.created.timeIntervalSince1970,
+                    String(decoding: try JSONEncoder().encode(bucket.placement), as: UTF8.self),
+                ])
         }
     }
 
@@ -247,7 +262,8 @@ public final class SQLiteCatalog: Catalog {
 
     public func usage(bucket: String) async throws -> (objects: Int, bytes: Int64) {
         try await read { db in
-            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS total FROM objects WHERE bucket = ?", arguments: [bucket])
+            let row = try Row.fetchOne(
+                db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS total FROM objects WHERE bucket = ?", arguments: [bucket])
             return (row?["n"] ?? 0, row?["total"] ?? 0)
         }
     }
@@ -260,7 +276,9 @@ public final class SQLiteCatalog: Catalog {
             let k = Data(key.utf8)
             let migration = try Self.migration(db, bucket)
             let object = try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, k]).map(Self.object)
-            guard migration?.phase.mirrors == true else { return ObjectReadState(bucket: b, migration: migration, object: object, replica: nil, journal: nil) }
+            guard migration?.phase.mirrors == true else {
+                return ObjectReadState(bucket: b, migration: migration, object: object, replica: nil, journal: nil)
+            }
             let replica = try Row.fetchOne(db, sql: "SELECT * FROM replicas WHERE bucket = ? AND key = ?", arguments: [bucket, k]).map(Self.replica)
             let journal = try Row.fetchOne(db, sql: "SELECT * FROM journal WHERE bucket = ? AND key = ?", arguments: [bucket, k]).map(Self.entry)
             return ObjectReadState(bucket: b, migration: migration, object: object, replica: replica, journal: journal)
@@ -274,11 +292,15 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    public func putObject(_ record: ObjectRecord, mirror: MirrorCommit, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> WriteResult {
+    public func putObject(
+        _ record: ObjectRecord, mirror: MirrorCommit, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void
+    ) async throws -> WriteResult {
         try await write { db in
             try Self.requireBucket(db, record.bucket)
-            let current = try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ?",
-                                           arguments: [record.bucket, Data(record.key.utf8)]).map(Self.object)
+            let current = try Row.fetchOne(
+                db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ?",
+                arguments: [record.bucket, Data(record.key.utf8)]
+            ).map(Self.object)
             try precondition(current)
             return try Self.write(db, record, replacing: current, mirror: mirror)
         }
@@ -298,11 +320,15 @@ public final class SQLiteCatalog: Catalog {
     public func objects(bucket: String, from: [UInt8], until: [UInt8]?, limit: Int) async throws -> [ObjectRecord] {
         try await read { db in
             if let until {
-                return try Row.fetchAll(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?",
-                                        arguments: [bucket, Data(from), Data(until), limit]).map(Self.object)
+                return try Row.fetchAll(
+                    db, sql: "SELECT * FROM objects WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?",
+                    arguments: [bucket, Data(from), Data(until), limit]
+                ).map(Self.object)
             }
-            return try Row.fetchAll(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key >= ? ORDER BY key LIMIT ?",
-                                    arguments: [bucket, Data(from), limit]).map(Self.object)
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM objects WHERE bucket = ? AND key >= ? ORDER BY key LIMIT ?",
+                arguments: [bucket, Data(from), limit]
+            ).map(Self.object)
         }
     }
 
@@ -311,13 +337,17 @@ public final class SQLiteCatalog: Catalog {
     public func createUpload(_ upload: UploadRecord) async throws {
         try await write { db in
             try Self.requireBucket(db, upload.bucket)
-            try db.execute(sql: """
-                INSERT INTO uploads (upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type, backend_upload, blob,
-                                     seal, kek_version)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [upload.uploadID, upload.bucket, Data(upload.key.utf8), upload.initiated.timeIntervalSince1970,
-                                 try Self.json(upload.headers), upload.checksumAlgorithm?.rawValue, upload.checksumType,
-                                 upload.backendUpload, upload.blob, try upload.seal.map(Self.json), upload.seal?.key.version])
+            try db.execute(
+                sql: """
+                    INSERT INTO uploads (upload_id, bucket, key, initiated, headers, checksum_algorithm, checksum_type, backend_upload, blob,
+                                         seal, kek_version)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    upload.uploadID, upload.bucket, Data(upload.key.utf8), upload.initiated.timeIntervalSince1970,
+                    try Self.json(upload.headers), upload.checksumAlgorithm?.rawValue, upload.checksumType,
+                    upload.backendUpload, upload.blob, try upload.seal.map(Self.json), upload.seal?.key.version,
+                ])
         }
     }
 
@@ -332,13 +362,19 @@ public final class SQLiteCatalog: Catalog {
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM uploads WHERE upload_id = ?", arguments: [part.uploadID]) != nil else {
                 throw CatalogError.noSuchUpload
             }
-            let old = try Row.fetchOne(db, sql: "SELECT * FROM parts WHERE upload_id = ? AND part_number = ?",
-                                       arguments: [part.uploadID, part.partNumber]).map(Self.part)
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, last_modified, checksum_algorithm, checksum, blob)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [part.uploadID, part.partNumber, part.size, part.etag, part.lastModified.timeIntervalSince1970,
-                                 part.checksum?.algorithm.rawValue, part.checksum?.base64, part.blob])
+            let old = try Row.fetchOne(
+                db, sql: "SELECT * FROM parts WHERE upload_id = ? AND part_number = ?",
+                arguments: [part.uploadID, part.partNumber]
+            ).map(Self.part)
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, last_modified, checksum_algorithm, checksum, blob)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    part.uploadID, part.partNumber, part.size, part.etag, part.lastModified.timeIntervalSince1970,
+                    part.checksum?.algorithm.rawValue, part.checksum?.base64, part.blob,
+                ])
             return old
         }
     }
@@ -349,15 +385,19 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    public func completeUpload(_ uploadID: String, record: ObjectRecord, mirror: MirrorCommit,
-                               precondition: @escaping @Sendable (ObjectRecord?) throws -> Void) async throws -> (parts: [PartRecord], result: WriteResult) {
+    public func completeUpload(
+        _ uploadID: String, record: ObjectRecord, mirror: MirrorCommit,
+        precondition: @escaping @Sendable (ObjectRecord?) throws -> Void
+    ) async throws -> (parts: [PartRecord], result: WriteResult) {
         try await write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM uploads WHERE upload_id = ?", arguments: [uploadID]) != nil else {
                 throw CatalogError.noSuchUpload
             }
             try Self.requireBucket(db, record.bucket)
-            let current = try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ?",
-                                           arguments: [record.bucket, Data(record.key.utf8)]).map(Self.object)
+            let current = try Row.fetchOne(
+                db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ?",
+                arguments: [record.bucket, Data(record.key.utf8)]
+            ).map(Self.object)
             try precondition(current)
             let parts = try Row.fetchAll(db, sql: "SELECT * FROM parts WHERE upload_id = ?", arguments: [uploadID]).map(Self.part)
             try db.execute(sql: "DELETE FROM parts WHERE upload_id = ?", arguments: [uploadID])
@@ -380,7 +420,8 @@ public final class SQLiteCatalog: Catalog {
 
     public func uploads(bucket: String) async throws -> [UploadRecord] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM uploads WHERE bucket = ? ORDER BY key, initiated, upload_id", arguments: [bucket]).map(Self.upload)
+            try Row.fetchAll(db, sql: "SELECT * FROM uploads WHERE bucket = ? ORDER BY key, initiated, upload_id", arguments: [bucket]).map(
+                Self.upload)
         }
     }
 
@@ -404,20 +445,25 @@ public final class SQLiteCatalog: Catalog {
         record.version = try nextVersion(db, bucket: record.bucket, key: record.key, after: current?.version)
         try upsert(db, record)
         let replica = try settleMirror(db, bucket: record.bucket, key: record.key, version: record.version, mirror: mirror)
-        return WriteResult(replaced: current.map(\.blob).flatMap { $0 == record.blob ? nil : $0 }, replacedReplica: replica,
-                           version: record.version)
+        return WriteResult(
+            replaced: current.map(\.blob).flatMap { $0 == record.blob ? nil : $0 }, replacedReplica: replica,
+            version: record.version)
     }
 
     /// Writes an object row; an intent on its key is settled in the same transaction.
     static func upsert(_ db: Database, _ r: ObjectRecord) throws {
         try db.execute(sql: "DELETE FROM intents WHERE bucket = ? AND key = ?", arguments: [r.bucket, Data(r.key.utf8)])
-        try db.execute(sql: """
-            INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, headers, checksum_algorithm, checksum,
-                                            checksum_type, blob, parts_count, backend_etag, seal, kek_version, version)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [r.bucket, Data(r.key.utf8), r.size, r.etag, r.lastModified.timeIntervalSince1970, try json(r.headers),
-                             r.checksum?.algorithm.rawValue, r.checksum?.base64, r.checksumType, r.blob, r.partsCount, r.backendETag,
-                             try r.seal.map(json), r.seal?.key.version, r.version])
+        try db.execute(
+            sql: """
+                INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, headers, checksum_algorithm, checksum,
+                                                checksum_type, blob, parts_count, backend_etag, seal, kek_version, version)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                r.bucket, Data(r.key.utf8), r.size, r.etag, r.lastModified.timeIntervalSince1970, try json(r.headers),
+                r.checksum?.algorithm.rawValue, r.checksum?.base64, r.checksumType, r.blob, r.partsCount, r.backendETag,
+                try r.seal.map(json), r.seal?.key.version, r.version,
+            ])
     }
 
     static func json(_ value: some Encodable) throws -> String {
@@ -450,27 +496,32 @@ public final class SQLiteCatalog: Catalog {
 
     static func bucket(_ row: Row) -> BucketRecord {
         let placement = (row["placement"] as String?).flatMap { try? JSONDecoder().decode(Placement.self, from: Data($0.utf8)) }
-        return BucketRecord(name: row["name"], region: row["region"], created: Date(timeIntervalSince1970: row["created"]),
-                            placement: placement ?? .local)
+        return BucketRecord(
+            name: row["name"], region: row["region"], created: Date(timeIntervalSince1970: row["created"]),
+            placement: placement ?? .local)
     }
 
     static func object(_ row: Row) throws -> ObjectRecord {
-        ObjectRecord(bucket: row["bucket"], key: key(row), size: row["size"], etag: row["etag"],
-                     lastModified: Date(timeIntervalSince1970: row["last_modified"]), headers: headers(row["headers"]),
-                     checksum: checksum(row), checksumType: row["checksum_type"], blob: row["blob"], partsCount: row["parts_count"],
-                     backendETag: row["backend_etag"], seal: try seal(row)).with(version: row["version"])
+        ObjectRecord(
+            bucket: row["bucket"], key: key(row), size: row["size"], etag: row["etag"],
+            lastModified: Date(timeIntervalSince1970: row["last_modified"]), headers: headers(row["headers"]),
+            checksum: checksum(row), checksumType: row["checksum_type"], blob: row["blob"], partsCount: row["parts_count"],
+            backendETag: row["backend_etag"], seal: try seal(row)
+        ).with(version: row["version"])
     }
 
     static func upload(_ row: Row) throws -> UploadRecord {
-        UploadRecord(uploadID: row["upload_id"], bucket: row["bucket"], key: key(row),
-                     initiated: Date(timeIntervalSince1970: row["initiated"]), headers: headers(row["headers"]),
-                     checksumAlgorithm: (row["checksum_algorithm"] as String?).flatMap(ChecksumAlgorithm.init(rawValue:)),
-                     checksumType: row["checksum_type"], backendUpload: row["backend_upload"], blob: row["blob"], seal: try seal(row))
+        UploadRecord(
+            uploadID: row["upload_id"], bucket: row["bucket"], key: key(row),
+            initiated: Date(timeIntervalSince1970: row["initiated"]), headers: headers(row["headers"]),
+            checksumAlgorithm: (row["checksum_algorithm"] as String?).flatMap(ChecksumAlgorithm.init(rawValue:)),
+            checksumType: row["checksum_type"], backendUpload: row["backend_upload"], blob: row["blob"], seal: try seal(row))
     }
 
     static func part(_ row: Row) -> PartRecord {
-        PartRecord(uploadID: row["upload_id"], partNumber: row["part_number"], size: row["size"], etag: row["etag"],
-                   lastModified: Date(timeIntervalSince1970: row["last_modified"]), checksum: checksum(row), blob: row["blob"])
+        PartRecord(
+            uploadID: row["upload_id"], partNumber: row["part_number"], size: row["size"], etag: row["etag"],
+            lastModified: Date(timeIntervalSince1970: row["last_modified"]), checksum: checksum(row), blob: row["blob"])
     }
 }
 

@@ -76,7 +76,9 @@ extension SealedDataset {
         let record = ObjectRecord(
             bucket: dataset, key: meta.key, size: meta.size, etag: meta.etag, lastModified: Date(timeIntervalSince1970: meta.lastModified),
             headers: ObjectHeaders(contentType: meta.contentType, standard: meta.headers, user: meta.user),
-            checksum: meta.checksumAlgorithm.flatMap(ChecksumAlgorithm.init(rawValue:)).flatMap { alg in meta.checksum.map { ChecksumValue(algorithm: alg, base64: $0) } },
+            checksum: meta.checksumAlgorithm.flatMap(ChecksumAlgorithm.init(rawValue:)).flatMap { alg in
+                meta.checksum.map { ChecksumValue(algorithm: alg, base64: $0) }
+            },
             checksumType: meta.checksumType, blob: payload, partsCount: meta.partsCount, backendETag: stored.etag,
             seal: seal)
         let layout = PayloadLayout(segments: meta.segments)
@@ -84,8 +86,9 @@ extension SealedDataset {
             throw SealingError.truncated
         }
         // The payload's first chunk must open under this header's keys.
-        let first = try await SealedReader.open(record, range: meta.size > 0 ? ByteRange(start: 0, end: 0) : nil,
-                                                placement: placement, sealer: sealer, report: { _ in })
+        let first = try await SealedReader.open(
+            record, range: meta.size > 0 ? ByteRange(start: 0, end: 0) : nil,
+            placement: placement, sealer: sealer, report: { _ in })
         for try await _ in first {}
         return record
     }

@@ -26,22 +26,27 @@ extension ObjectLayer {
                 return
             }
             observer.integrityFailure()
-            logger.error("integrity alert: sealed object refused", metadata: [
-                "dataset": .string(record.bucket), "key": .string(record.key), "blob": .string(record.blob), "error": .string(error.description),
-            ])
+            logger.error(
+                "integrity alert: sealed object refused",
+                metadata: [
+                    "dataset": .string(record.bucket), "key": .string(record.key), "blob": .string(record.blob), "error": .string(error.description),
+                ])
         }
     }
 
     /// Writes `length` plaintext bytes of `body` as `name`: as they are, or sealed as one
     /// segment (then nothing about the object is left in clear on the backend: no attributes).
-    public func storeObject<Body: AsyncSequence & Sendable>(_ placement: ResolvedPlacement, name: String, length: Int64, body: Body,
-                                                            attributes: BlobAttributes, sealing keys: ObjectKeys?) async throws -> StoredObject
-        where Body.Element == ByteBuffer {
+    public func storeObject<Body: AsyncSequence & Sendable>(
+        _ placement: ResolvedPlacement, name: String, length: Int64, body: Body,
+        attributes: BlobAttributes, sealing keys: ObjectKeys?
+    ) async throws -> StoredObject
+    where Body.Element == ByteBuffer {
         guard let keys else { return try await placement.store.put(name: name, length: length, body: body, attributes: attributes) }
         let sealer = try SegmentSealer(keys: keys, segment: 0, plainLength: length)
-        var stored = try await placement.store.put(name: name, length: SealedFormat.sealedLength(length),
-                                                   body: SealingBody(source: body, sealer: sealer), attributes: .none)
-        stored.md5 = nil // of the ciphertext; every chunk carries its own tag instead
+        var stored = try await placement.store.put(
+            name: name, length: SealedFormat.sealedLength(length),
+            body: SealingBody(source: body, sealer: sealer), attributes: .none)
+        stored.md5 = nil  // of the ciphertext; every chunk carries its own tag instead
         return stored
     }
 

@@ -9,8 +9,10 @@ extension ObjectLayer {
     }
 
     /// One page of `dataset`'s objects (S3 ListObjects semantics, `Listing.page`).
-    public func list(_ dataset: String, prefix: String, delimiter: String?, from: [UInt8], skipPrefixesUpTo: String?,
-                     maxKeys: Int) async throws -> ListingPage<ObjectRecord> {
+    public func list(
+        _ dataset: String, prefix: String, delimiter: String?, from: [UInt8], skipPrefixesUpTo: String?,
+        maxKeys: Int
+    ) async throws -> ListingPage<ObjectRecord> {
         _ = try await self.dataset(dataset)
         let catalog = catalog
         return try await Listing.page(

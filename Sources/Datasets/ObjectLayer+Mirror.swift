@@ -38,13 +38,17 @@ extension ObjectLayer {
     /// Every transfer to the target is in the audit log, recorded once the target holds (or no
     /// longer holds) the bytes and *before* the catalog records it: a crash in between can only
     /// leave an entry for a copy that is then made again, never a recorded copy without its entry.
-    public func replicate(_ route: DatasetRoute, key: String, limiter: (any BandwidthLimiting)? = nil, backfill: Bool = false,
-                          slots: (any TransferSlots)? = nil) async throws -> ReplicationOutcome {
+    public func replicate(
+        _ route: DatasetRoute, key: String, limiter: (any BandwidthLimiting)? = nil, backfill: Bool = false,
+        slots: (any TransferSlots)? = nil
+    ) async throws -> ReplicationOutcome {
         guard let target = route.target else { return .absent }
         let bucket = route.name
         @Sendable func audit(_ action: String, bytes: Int64? = nil, detail: String? = nil) async {
-            await record(AuditEvent(time: now(), principal: "gateway", action: action, dataset: bucket, key: key, bytes: bytes,
-                                    result: "ok", detail: detail))
+            await record(
+                AuditEvent(
+                    time: now(), principal: "gateway", action: action, dataset: bucket, key: key, bytes: bytes,
+                    result: "ok", detail: detail))
         }
         return try await locks.with(Self.lockName(bucket, key)) {
             let object = try await catalog.object(bucket: bucket, key: key)
@@ -81,11 +85,18 @@ extension ObjectLayer {
 
     /// Copies the plaintext of `object` to `target` (sealed there under fresh keys when the
     /// target is sealed); checks it against the object's MD5 ETag on the way.
-    public func copyToTarget(_ object: ObjectRecord, from source: ResolvedPlacement, to target: ResolvedPlacement,
-                             limiter: (any BandwidthLimiting)?) async throws -> ReplicaRecord {
+    public func copyToTarget(
+        _ object: ObjectRecord, from source: ResolvedPlacement, to target: ResolvedPlacement,
+        limiter: (any BandwidthLimiting)?
+    ) async throws -> ReplicaRecord {
         let sealing = try target.sealer?.newObject()
         let seal = sealing?.1.single(size: object.size)
-        let placed = { var r = object; r.blob = target.name(for: object.key); r.seal = seal; return r }()
+        let placed = {
+            var r = object
+            r.blob = target.name(for: object.key)
+            r.seal = seal
+            return r
+        }()
         // A sealed copy's header depends on nothing the copy computes: it is written alongside.
         async let header: Void = {
             if let sealer = target.sealer, let seal { try await sealer.writeHeader(for: placed, seal: seal, to: target.store) }
@@ -99,10 +110,12 @@ extension ObjectLayer {
             let etagMD5 = ETag.md5(of: object.etag)
             let targetChecks = target.sealer == nil && etagMD5 != nil && target.store.checksContentMD5(length: object.size)
             if targetChecks { attributes.contentMD5 = etagMD5 }
-            let body = CopyBody(source: try await openPlain(object, range: nil, in: source), limiter: limiter, hashing: !targetChecks,
-                                result: digests)
-            stored = try await storeObject(target, name: placed.blob, length: object.size, body: body, attributes: attributes,
-                                           sealing: sealing?.0)
+            let body = CopyBody(
+                source: try await openPlain(object, range: nil, in: source), limiter: limiter, hashing: !targetChecks,
+                result: digests)
+            stored = try await storeObject(
+                target, name: placed.blob, length: object.size, body: body, attributes: attributes,
+                sealing: sealing?.0)
             try await header
         } catch {
             try? await header
@@ -114,8 +127,9 @@ extension ObjectLayer {
             if !target.inPlace { await discard(target.names(of: placed.blob), in: target) }
             throw StoreError.changed("\(object.bucket)/\(object.key): the source's bytes do not match the catalog's ETag")
         }
-        return ReplicaRecord(bucket: object.bucket, key: object.key, version: object.version, blob: stored.name, backendETag: stored.etag,
-                             seal: seal, md5: md5.map { Hex.encode($0) })
+        return ReplicaRecord(
+            bucket: object.bucket, key: object.key, version: object.version, blob: stored.name, backendETag: stored.etag,
+            seal: seal, md5: md5.map { Hex.encode($0) })
     }
 }
 

@@ -11,15 +11,18 @@ extension ObjectLayer {
     public static let minPartSize: Int64 = 5 * 1024 * 1024
 
     /// Starts an upload of `key` on the dataset's primary placement.
-    public func createUpload(_ route: DatasetRoute, key: String, headers: ObjectHeaders, checksumAlgorithm: ChecksumAlgorithm?,
-                             checksumType: String?) async throws -> UploadRecord {
+    public func createUpload(
+        _ route: DatasetRoute, key: String, headers: ObjectHeaders, checksumAlgorithm: ChecksumAlgorithm?,
+        checksumType: String?
+    ) async throws -> UploadRecord {
         let placement = route.primary
         let name = placement.name(for: key)
         let sealing = try placement.sealer?.newObject()
         let backendUpload = try await placement.store.startParts(name: name, attributes: placement.attributes(headers))
-        let upload = UploadRecord(uploadID: FileSystemStore.newID() + FileSystemStore.newID(), bucket: route.name, key: key, initiated: now(),
-                                  headers: headers, checksumAlgorithm: checksumAlgorithm, checksumType: checksumType,
-                                  backendUpload: backendUpload, blob: name, seal: sealing?.1)
+        let upload = UploadRecord(
+            uploadID: FileSystemStore.newID() + FileSystemStore.newID(), bucket: route.name, key: key, initiated: now(),
+            headers: headers, checksumAlgorithm: checksumAlgorithm, checksumType: checksumType,
+            backendUpload: backendUpload, blob: name, seal: sealing?.1)
         do {
             try await catalog.createUpload(upload)
         } catch {
@@ -54,21 +57,24 @@ extension ObjectLayer {
             // Each part is sealed as the segment numbered like the part (docs/sealed-format.md).
             guard let sealer = placement.sealer else { throw SealingError.malformed("a sealed upload on a plaintext placement") }
             let segment = try SegmentSealer(keys: try sealer.keys(seal), segment: UInt32(number), plainLength: body.length)
-            var t = try await placement.store.putPart(name: try Self.target(upload), upload: upload.backendUpload ?? "", number: number,
-                                                      length: SealedFormat.sealedLength(body.length),
-                                                      body: SealingBody(source: body.bytes, sealer: segment))
+            var t = try await placement.store.putPart(
+                name: try Self.target(upload), upload: upload.backendUpload ?? "", number: number,
+                length: SealedFormat.sealedLength(body.length),
+                body: SealingBody(source: body.bytes, sealer: segment))
             t.md5 = nil
             token = t
         } else {
-            token = try await placement.store.putPart(name: try Self.target(upload), upload: upload.backendUpload ?? "", number: number,
-                                                      length: body.length, body: body.bytes)
+            token = try await placement.store.putPart(
+                name: try Self.target(upload), upload: upload.backendUpload ?? "", number: number,
+                length: body.length, body: body.bytes)
         }
         let digests = try body.digests()
         if let md5 = token.md5, md5 != digests.md5 {
             throw StoreError.io("the backend stored bytes whose MD5 differs from what the client sent")
         }
-        let part = PartRecord(uploadID: upload.uploadID, partNumber: number, size: digests.length, etag: ETag.quoted(md5: digests.md5),
-                              lastModified: now(), checksum: digests.checksum, blob: token.token)
+        let part = PartRecord(
+            uploadID: upload.uploadID, partNumber: number, size: digests.length, etag: ETag.quoted(md5: digests.md5),
+            lastModified: now(), checksum: digests.checksum, blob: token.token)
         let replaced: PartRecord?
         do {
             replaced = try await catalog.putPart(part)
@@ -81,21 +87,25 @@ extension ObjectLayer {
     }
 
     /// Makes the upload's `parts` (checked by the caller: order, ETags, sizes) the object `key`.
-    public func completeUpload(_ upload: UploadRecord, route: DatasetRoute, parts chosen: [PartRecord],
-                               precondition: WritePrecondition?) async throws -> ObjectRecord {
+    public func completeUpload(
+        _ upload: UploadRecord, route: DatasetRoute, parts chosen: [PartRecord],
+        precondition: WritePrecondition?
+    ) async throws -> ObjectRecord {
         let md5s = chosen.compactMap { ETag.md5(of: $0.etag) }
         guard md5s.count == chosen.count else { throw CatalogError.corrupt("a stored part of upload \(upload.uploadID) has a malformed ETag") }
         let placement = route.primary
         let name = try Self.target(upload)
         let record = try await exclusive(route, key: upload.key, precondition: precondition) {
-            let stored = try await placement.store.finishParts(name: name, upload: upload.backendUpload ?? "",
-                                                               parts: chosen.map { PartToken(number: $0.partNumber, token: $0.blob) },
-                                                               attributes: placement.attributes(upload.headers))
+            let stored = try await placement.store.finishParts(
+                name: name, upload: upload.backendUpload ?? "",
+                parts: chosen.map { PartToken(number: $0.partNumber, token: $0.blob) },
+                attributes: placement.attributes(upload.headers))
             var seal = upload.seal
             seal?.segments = chosen.map { Segment(number: UInt32($0.partNumber), size: $0.size) }
-            var record = ObjectRecord(bucket: route.name, key: upload.key, size: chosen.reduce(0) { $0 + $1.size }, etag: ETag.multipart(partMD5s: md5s),
-                                      lastModified: now(), headers: upload.headers, checksum: nil, checksumType: nil,
-                                      blob: name, partsCount: chosen.count, backendETag: stored.etag, seal: seal)
+            var record = ObjectRecord(
+                bucket: route.name, key: upload.key, size: chosen.reduce(0) { $0 + $1.size }, etag: ETag.multipart(partMD5s: md5s),
+                lastModified: now(), headers: upload.headers, checksum: nil, checksumType: nil,
+                blob: name, partsCount: chosen.count, backendETag: stored.etag, seal: seal)
             if let alg = upload.checksumAlgorithm {
                 if upload.checksumType == "FULL_OBJECT" {
                     var hasher = ChecksumHasher(alg)
@@ -137,8 +147,9 @@ extension ObjectLayer {
     func abandon(_ upload: UploadRecord, _ parts: [PartRecord], in placement: ResolvedPlacement) async {
         guard let name = upload.blob else { return await discardParts(parts, in: placement) }
         do {
-            try await placement.store.abortParts(name: name, upload: upload.backendUpload ?? "",
-                                                 parts: parts.map { PartToken(number: $0.partNumber, token: $0.blob) })
+            try await placement.store.abortParts(
+                name: name, upload: upload.backendUpload ?? "",
+                parts: parts.map { PartToken(number: $0.partNumber, token: $0.blob) })
         } catch {
             logger.warning("could not abort a backend upload", metadata: ["upload": .string(upload.uploadID), "error": .string("\(error)")])
         }

@@ -23,8 +23,9 @@ public struct Representation: Sendable, Equatable {
     public var rangesAllowed: Bool
 
     public static func stored(_ r: ObjectRecord) -> Representation {
-        Representation(source: .stored, size: r.size, etag: r.etag, lastModified: r.lastModified, checksum: r.checksum,
-                       checksumType: r.checksumType, partsCount: r.partsCount, rangesAllowed: true)
+        Representation(
+            source: .stored, size: r.size, etag: r.etag, lastModified: r.lastModified, checksum: r.checksum,
+            checksumType: r.checksumType, partsCount: r.partsCount, rangesAllowed: true)
     }
 }
 
@@ -57,8 +58,9 @@ extension ObjectLayer {
                 status = state.journal?.dead == true ? "FAILED" : "PENDING"
             }
         }
-        return ReadPlan(route: route, record: record, representation: .stored(record), replica: state.replica, queued: state.journal != nil,
-                        replicationStatus: status)
+        return ReadPlan(
+            route: route, record: record, representation: .stored(record), replica: state.replica, queued: state.journal != nil,
+            replicationStatus: status)
     }
 
     /// Throws what a read of the plan would throw before any byte (a shredded key), for HEAD.
@@ -78,8 +80,12 @@ extension ObjectLayer {
                     observer.targetRead()
                     return stream
                 } catch {
-                    logger.warning("target read failed, serving the source", metadata: ["dataset": .string(record.bucket), "key": .string(record.key),
-                                                                                        "error": .string("\(error)")])
+                    logger.warning(
+                        "target read failed, serving the source",
+                        metadata: [
+                            "dataset": .string(record.bucket), "key": .string(record.key),
+                            "error": .string("\(error)"),
+                        ])
                     _ = try? await catalog.dropReplica(bucket: record.bucket, key: record.key, version: replica.version)
                 }
             }

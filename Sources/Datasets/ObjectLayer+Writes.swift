@@ -15,8 +15,10 @@ extension ObjectLayer {
     /// a failure or a crash leaves it for `Reconciler` to settle. While a dataset mirrors, every
     /// write of a key is serialised too, with the replication copies of it, so no copy of an
     /// older version lands after a newer one.
-    public func exclusive<T: Sendable>(_ route: DatasetRoute, key: String, precondition: WritePrecondition? = nil,
-                                       _ body: @Sendable () async throws -> T) async throws -> T {
+    public func exclusive<T: Sendable>(
+        _ route: DatasetRoute, key: String, precondition: WritePrecondition? = nil,
+        _ body: @Sendable () async throws -> T
+    ) async throws -> T {
         let (placement, bucket, catalog) = (route.primary, route.name, catalog)
         @Sendable func check() async throws {
             guard let precondition else { return }
@@ -51,7 +53,9 @@ extension ObjectLayer {
     /// commit fails. A target copy the commit makes obsolete is removed too. Returns the record
     /// as committed (with its version).
     @discardableResult
-    public func commit(_ record: ObjectRecord, route: DatasetRoute, mirror: MirrorCommit, precondition: WritePrecondition?) async throws -> ObjectRecord {
+    public func commit(
+        _ record: ObjectRecord, route: DatasetRoute, mirror: MirrorCommit, precondition: WritePrecondition?
+    ) async throws -> ObjectRecord {
         let placement = route.primary
         try await writeHeader(record, in: placement)
         let result: WriteResult
@@ -73,8 +77,10 @@ extension ObjectLayer {
     }
 
     /// Stores `body` as the object `key` and commits it; in sync mode the target copy too.
-    public func put<Bytes>(_ route: DatasetRoute, key: String, headers: ObjectHeaders, body: IncomingBody<Bytes>,
-                           precondition: WritePrecondition?) async throws -> ObjectRecord {
+    public func put<Bytes>(
+        _ route: DatasetRoute, key: String, headers: ObjectHeaders, body: IncomingBody<Bytes>,
+        precondition: WritePrecondition?
+    ) async throws -> ObjectRecord {
         try await exclusive(route, key: key, precondition: precondition) {
             if route.sync, let target = route.target {
                 return try await putBothCopies(route, target: target, key: key, headers: headers, body: body, precondition: precondition)
@@ -87,19 +93,25 @@ extension ObjectLayer {
         }
     }
 
-    func newRecord(_ bucket: String, _ key: String, headers: ObjectHeaders, digests: BodyDigests, stored: StoredObject,
-                   seal: SealRecord?) -> ObjectRecord {
-        ObjectRecord(bucket: bucket, key: key, size: digests.length, etag: ETag.quoted(md5: digests.md5), lastModified: now(),
-                     headers: headers, checksum: digests.checksum, checksumType: digests.checksum == nil ? nil : "FULL_OBJECT",
-                     blob: stored.name, partsCount: nil, backendETag: stored.etag, seal: seal?.single(size: digests.length))
+    func newRecord(
+        _ bucket: String, _ key: String, headers: ObjectHeaders, digests: BodyDigests, stored: StoredObject,
+        seal: SealRecord?
+    ) -> ObjectRecord {
+        ObjectRecord(
+            bucket: bucket, key: key, size: digests.length, etag: ETag.quoted(md5: digests.md5), lastModified: now(),
+            headers: headers, checksum: digests.checksum, checksumType: digests.checksum == nil ? nil : "FULL_OBJECT",
+            blob: stored.name, partsCount: nil, backendETag: stored.etag, seal: seal?.single(size: digests.length))
     }
 
     /// Streams a verified body into `name`; its digests are checked against the MD5 the
     /// backend reports for what it stored.
-    func receive<Bytes>(_ body: IncomingBody<Bytes>, into placement: ResolvedPlacement, name: String, headers: ObjectHeaders,
-                        sealing keys: ObjectKeys?) async throws -> (StoredObject, BodyDigests) {
-        let stored = try await storeObject(placement, name: name, length: body.length, body: body.bytes,
-                                           attributes: headers.attributes, sealing: keys)
+    func receive<Bytes>(
+        _ body: IncomingBody<Bytes>, into placement: ResolvedPlacement, name: String, headers: ObjectHeaders,
+        sealing keys: ObjectKeys?
+    ) async throws -> (StoredObject, BodyDigests) {
+        let stored = try await storeObject(
+            placement, name: name, length: body.length, body: body.bytes,
+            attributes: headers.attributes, sealing: keys)
         let digests = try body.digests()
         if let md5 = stored.md5, md5 != digests.md5 {
             throw StoreError.io("the backend stored bytes whose MD5 differs from what the client sent")
@@ -110,8 +122,10 @@ extension ObjectLayer {
     /// A PUT in sync mode: the body goes to the target first, then from there to the source,
     /// then one catalog commit records both. A target that cannot take it fails the write with
     /// `targetUnavailable` before the source is touched, so nothing is half-written.
-    func putBothCopies<Bytes>(_ route: DatasetRoute, target: ResolvedPlacement, key: String, headers: ObjectHeaders,
-                              body: IncomingBody<Bytes>, precondition: WritePrecondition?) async throws -> ObjectRecord {
+    func putBothCopies<Bytes>(
+        _ route: DatasetRoute, target: ResolvedPlacement, key: String, headers: ObjectHeaders,
+        body: IncomingBody<Bytes>, precondition: WritePrecondition?
+    ) async throws -> ObjectRecord {
         let sealing = try target.sealer?.newObject()
         // An in-place target copy is replaced before the commit: until then the key is queued,
         // so a crash in between has it copied again.
@@ -122,25 +136,29 @@ extension ObjectLayer {
             copy = newRecord(route.name, key, headers: headers, digests: digests, stored: stored, seal: sealing?.1)
             try await writeHeader(copy, in: target)
         } catch let error as StoreError {
-            logger.error("sync write refused: migration target failed", metadata: ["dataset": .string(route.name), "error": .string(error.description)])
+            logger.error(
+                "sync write refused: migration target failed", metadata: ["dataset": .string(route.name), "error": .string(error.description)])
             observer.replicationFailure(backend: route.migration?.target.backend ?? "")
             try? await catalog.recordReplicationFailure(bucket: route.name, at: now())
             throw DatasetError(.targetUnavailable, dataset: route.name, key: key, subject: "write", "\(error)")
         }
-        let replica = ReplicaRecord(bucket: route.name, key: key, version: 0, blob: copy.blob, backendETag: copy.backendETag,
-                                    seal: copy.seal, md5: ETag.md5(of: copy.etag).map { Hex.encode($0) })
+        let replica = ReplicaRecord(
+            bucket: route.name, key: key, version: 0, blob: copy.blob, backendETag: copy.backendETag,
+            seal: copy.seal, md5: ETag.md5(of: copy.etag).map { Hex.encode($0) })
         do {
             let placement = route.primary
             let sealing = try placement.sealer?.newObject()
-            let stored = try await storeObject(placement, name: placement.name(for: key), length: copy.size,
-                                               body: try await openPlain(copy, range: nil, in: target), attributes: placement.attributes(headers),
-                                               sealing: sealing?.0)
+            let stored = try await storeObject(
+                placement, name: placement.name(for: key), length: copy.size,
+                body: try await openPlain(copy, range: nil, in: target), attributes: placement.attributes(headers),
+                sealing: sealing?.0)
             var record = copy
             record.blob = stored.name
             record.backendETag = stored.etag
             record.seal = sealing?.1.single(size: copy.size)
-            return try await commit(record, route: route, mirror: MirrorCommit(epoch: route.epoch, target: .written(replica)),
-                                    precondition: precondition)
+            return try await commit(
+                record, route: route, mirror: MirrorCommit(epoch: route.epoch, target: .written(replica)),
+                precondition: precondition)
         } catch {
             if !target.inPlace { await discard(target.names(of: copy.blob), in: target) }
             throw error
@@ -180,8 +198,10 @@ extension ObjectLayer {
     /// with `headers`: as the backend's own copy where both are one container under the same
     /// keys, else through plaintext (sealed again under the destination's keys). In sync mode
     /// the target copy is made before this returns, or queued if the target fails.
-    public func copy(_ source: ObjectRecord, from sourceRoute: DatasetRoute, to route: DatasetRoute, key: String, headers: ObjectHeaders,
-                     precondition: WritePrecondition?) async throws -> ObjectRecord {
+    public func copy(
+        _ source: ObjectRecord, from sourceRoute: DatasetRoute, to route: DatasetRoute, key: String, headers: ObjectHeaders,
+        precondition: WritePrecondition?
+    ) async throws -> ObjectRecord {
         let placement = route.primary
         let (origin, target, sourcePlacement) = (sourceRoute.bucket, route.bucket, sourceRoute.primary)
         let record = try await exclusive(route, key: key, precondition: precondition) {
@@ -199,8 +219,9 @@ extension ObjectLayer {
             } else {
                 let sealing = try placement.sealer?.newObject()
                 let stream = try await openPlain(source, range: nil, in: sourcePlacement)
-                stored = try await storeObject(placement, name: name, length: source.size, body: stream, attributes: headers.attributes,
-                                               sealing: sealing?.0)
+                stored = try await storeObject(
+                    placement, name: name, length: source.size, body: stream, attributes: headers.attributes,
+                    sealing: sealing?.0)
                 seal = sealing?.1.single(size: source.size)
             }
             var record = source
@@ -226,8 +247,12 @@ extension ObjectLayer {
             _ = try await replicate(route, key: key)
             if let e = try await catalog.journal(bucket: route.name, key: key) { try await catalog.finishJournal(e) }
         } catch {
-            logger.warning("sync replication deferred to the journal", metadata: ["dataset": .string(route.name), "key": .string(key),
-                                                                               "error": .string("\(error)")])
+            logger.warning(
+                "sync replication deferred to the journal",
+                metadata: [
+                    "dataset": .string(route.name), "key": .string(key),
+                    "error": .string("\(error)"),
+                ])
         }
     }
 }

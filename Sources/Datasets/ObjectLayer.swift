@@ -21,9 +21,11 @@ public struct ObjectLayer: Sendable {
     /// This process, as the intents it records name it (empty: no owner, the CLI).
     public let owner: String
 
-    public init(catalog: any Catalog, backends: BackendRegistry, locks: any KeyLocking = InProcessKeyLocks(),
-                observer: any ObjectLayerObserver = SilentObserver(), audit: (any AuditRecording)? = nil, owner: String = "",
-                logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+    public init(
+        catalog: any Catalog, backends: BackendRegistry, locks: any KeyLocking = InProcessKeyLocks(),
+        observer: any ObjectLayerObserver = SilentObserver(), audit: (any AuditRecording)? = nil, owner: String = "",
+        logger: Logger, now: @escaping @Sendable () -> Date = Date.init
+    ) {
         self.owner = owner
         self.catalog = catalog
         self.backends = backends

@@ -74,7 +74,9 @@ public final class BackendRegistry: Sendable {
         }
         var sealer: DatasetSealer?
         if p.sealed {
-            guard let keyring else { throw DatasetError(.keysUnavailable, dataset: dataset, "the dataset is sealed and this gateway has no master key") }
+            guard let keyring else {
+                throw DatasetError(.keysUnavailable, dataset: dataset, "the dataset is sealed and this gateway has no master key")
+            }
             sealer = DatasetSealer(dataset: p.keyring(of: dataset), keyring: keyring)
         }
         let store = try backend.store(container: p.container)

@@ -52,10 +52,13 @@ public struct Reconciler: Sendable {
             }
             try await catalog.endIntent(bucket: bucket, key: key)
             if outcome != .consistent {
-                logger.warning("reconciled an interrupted write", metadata: ["bucket": .string(bucket), "key": .string(key), "outcome": .string("\(outcome)")])
+                logger.warning(
+                    "reconciled an interrupted write", metadata: ["bucket": .string(bucket), "key": .string(key), "outcome": .string("\(outcome)")])
             }
         } catch {
-            logger.warning("could not reconcile an interrupted write yet", metadata: ["bucket": .string(bucket), "key": .string(key), "error": .string("\(error)")])
+            logger.warning(
+                "could not reconcile an interrupted write yet",
+                metadata: ["bucket": .string(bucket), "key": .string(key), "error": .string("\(error)")])
         }
     }
 

@@ -63,8 +63,9 @@ public struct DatasetSealer: Sendable {
     /// Writes (or replaces) the header object of `record`'s payload with `seal`.
     public func writeHeader(for record: ObjectRecord, seal: SealRecord, to store: any ObjectStore) async throws {
         let bytes = try header(for: record, seal: seal)
-        _ = try await store.put(name: Self.headerName(of: record.blob), length: Int64(bytes.count),
-                                body: BufferSequence(ByteBuffer(bytes: bytes)), attributes: .none)
+        _ = try await store.put(
+            name: Self.headerName(of: record.blob), length: Int64(bytes.count),
+            body: BufferSequence(ByteBuffer(bytes: bytes)), attributes: .none)
     }
 
     /// The id part of a backend name (after the placement's prefix).
@@ -165,8 +166,10 @@ final class SealedReader: @unchecked Sendable {
     /// Opens the plaintext of `range` (whole object when nil) of a sealed object. The backend
     /// length is checked and the first chunk decrypted before this returns, so a wrong key, a
     /// foreign or truncated object fails before any response starts.
-    static func open(_ record: ObjectRecord, range: ByteRange?, placement: ResolvedPlacement, sealer: DatasetSealer,
-                     report: @escaping @Sendable (SealingError) -> Void) async throws -> BlobStream {
+    static func open(
+        _ record: ObjectRecord, range: ByteRange?, placement: ResolvedPlacement, sealer: DatasetSealer,
+        report: @escaping @Sendable (SealingError) -> Void
+    ) async throws -> BlobStream {
         guard let seal = record.seal else {
             report(.malformed("no seal"))
             throw SealingError.malformed("the catalog has no seal for '\(record.key)' on a sealed placement")
@@ -185,7 +188,8 @@ final class SealedReader: @unchecked Sendable {
         if let range, record.size > 0 {
             guard let s = layout.span(first: range.start, last: range.end) else { throw SealingError.malformed("range outside the object") }
             span = s
-            stream = try await placement.store.open(name: record.blob, range: ByteRange(start: s.sealedFirst, end: s.sealedLast), ifMatch: record.backendETag)
+            stream = try await placement.store.open(
+                name: record.blob, range: ByteRange(start: s.sealedFirst, end: s.sealedLast), ifMatch: record.backendETag)
         } else {
             span = layout.whole()
             stream = try await placement.store.open(name: record.blob, range: nil, ifMatch: record.backendETag)
@@ -199,7 +203,12 @@ final class SealedReader: @unchecked Sendable {
         let first = try await reader.next()
         let pending = NIOLockedValueBox(first)
         return BlobStream(length: span.plainLength) {
-            if let held = pending.withLockedValue({ b -> ByteBuffer? in defer { b = nil }; return b }) { return held }
+            if let held = pending.withLockedValue({ b -> ByteBuffer? in
+                defer { b = nil }
+                return b
+            }) {
+                return held
+            }
             return try await reader.next()
         }
     }

@@ -12,7 +12,7 @@ public enum DataDirectory {
         for name in names {
             let path = directory + "/" + name
             guard let attributes = try? fm.attributesOfItem(atPath: path), attributes[.type] as? FileAttributeType == .typeRegular,
-                  let mode = attributes[.posixPermissions] as? Int, mode & 0o077 != 0
+                let mode = attributes[.posixPermissions] as? Int, mode & 0o077 != 0
             else { continue }
             do {
                 try fm.setAttributes([.posixPermissions: mode & 0o700], ofItemAtPath: path)

@@ -27,8 +27,9 @@ public final class GatewayMetrics: Sendable {
     /// Failed authentications: sign-ins (wrong password or code, replayed code, locked
     /// account), request signatures, session tokens.
     func authFailures(_ kind: String) -> Counter {
-        registry.makeCounter(descriptor: Self.name("passerelle_auth_failures_total", "Failed sign-ins, signatures and session tokens."),
-                             labels: [("kind", kind)])
+        registry.makeCounter(
+            descriptor: Self.name("passerelle_auth_failures_total", "Failed sign-ins, signatures and session tokens."),
+            labels: [("kind", kind)])
     }
 
     /// Audited requests by result. No project or user label: names of research projects say
@@ -37,8 +38,9 @@ public final class GatewayMetrics: Sendable {
     /// lookup, not a registry lookup with labels.
     func requests(result: String) -> Counter {
         if let c = requestCounters.withLock({ $0[result] }) { return c }
-        let c = registry.makeCounter(descriptor: Self.name("passerelle_requests_total", "Audited requests by result."),
-                                     labels: [("result", result)])
+        let c = registry.makeCounter(
+            descriptor: Self.name("passerelle_requests_total", "Audited requests by result."),
+            labels: [("result", result)])
         requestCounters.withLock { $0[result] = c }
         return c
     }
@@ -49,8 +51,9 @@ public final class GatewayMetrics: Sendable {
     /// body minimum rate).
     var closedConnections: @Sendable (String) -> Counter {
         { [registry] reason in
-            registry.makeCounter(descriptor: Self.name("passerelle_slow_clients_closed_total", "Connections closed for a slow request."),
-                                 labels: [("reason", reason)])
+            registry.makeCounter(
+                descriptor: Self.name("passerelle_slow_clients_closed_total", "Connections closed for a slow request."),
+                labels: [("reason", reason)])
         }
     }
 
@@ -61,11 +64,14 @@ public final class GatewayMetrics: Sendable {
 
     /// Failed replications per target backend.
     func replicationFailures(backend: String) -> Counter {
-        registry.makeCounter(descriptor: Self.name("passerelle_replication_failures_total", "Failed replications per target backend."), labels: [("backend", backend)])
+        registry.makeCounter(
+            descriptor: Self.name("passerelle_replication_failures_total", "Failed replications per target backend."), labels: [("backend", backend)])
     }
 
     public init() {
-        integrityFailures = Self.counter(registry, "passerelle_integrity_failures_total", "Sealed objects refused: failed authentication, wrong key, truncated or extended payload.")
+        integrityFailures = Self.counter(
+            registry, "passerelle_integrity_failures_total",
+            "Sealed objects refused: failed authentication, wrong key, truncated or extended payload.")
         shreddedReads = Self.counter(registry, "passerelle_shredded_reads_total", "Reads of objects whose key version was shredded.")
         bytesCopied = Self.counter(registry, "passerelle_replication_bytes_total", "Plaintext bytes copied to migration targets.")
         targetReads = Self.counter(registry, "passerelle_target_reads_total", "Reads in cutover served by the migration target.")

@@ -7,9 +7,9 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
-import Replication
 import NIOCore
 import NIOSSL
+import Replication
 import S3Protocol
 import Sealing
 import ServiceLifecycle
@@ -30,8 +30,10 @@ public struct ServeOptions: Sendable {
     public var audit = true
     public var sessionLifetime: TimeInterval = 3600
 
-    public init(dataDirectory: String, listen: (String, Int), tlsListen: (String, Int)?, metricsListen: (String, Int)? = nil,
-                region: String, domains: [String], config: GatewayConfig = GatewayConfig()) {
+    public init(
+        dataDirectory: String, listen: (String, Int), tlsListen: (String, Int)?, metricsListen: (String, Int)? = nil,
+        region: String, domains: [String], config: GatewayConfig = GatewayConfig()
+    ) {
         self.config = config
         self.metricsListen = metricsListen
         self.dataDirectory = dataDirectory
@@ -52,8 +54,9 @@ public enum GatewayServer {
         let catalog = try SQLiteCatalog(path: dir + "/catalog.sqlite")
         let keyring = try options.config.openKeyring(dataDirectory: dir)
         try await options.config.requireKeyring(keyring, catalog: catalog)
-        let backends = try await BackendFactory.registry(config: options.config, local: try localStore(dataDirectory: dir),
-                                                         keyring: keyring, logger: logger)
+        let backends = try await BackendFactory.registry(
+            config: options.config, local: try localStore(dataDirectory: dir),
+            keyring: keyring, logger: logger)
         let gateway = try GatewayIdentity.load(dataDirectory: dir)
         let metrics = GatewayMetrics()
         let auditLog = options.audit ? try AuditLog(directory: dir) : nil
@@ -68,14 +71,16 @@ public enum GatewayServer {
         try await Reconciler(catalog: catalog, logger: logger).settleAll(backends: backends, ownedBy: gateway.id)
         _ = try await catalog.releaseClaims(ownerPrefix: gateway.id + "/")
         await TargetGarbage.collect(catalog: catalog, backends: backends, logger: logger)
-        let trust = Trust(access: try AccessStore(directory: dir), audit: writer,
-                          rules: options.config.supervision, signIn: options.config.signIn, metrics: metrics, logger: logger,
-                          sessionLifetime: options.sessionLifetime)
+        let trust = Trust(
+            access: try AccessStore(directory: dir), audit: writer,
+            rules: options.config.supervision, signIn: options.config.signIn, metrics: metrics, logger: logger,
+            sessionLifetime: options.sessionLifetime)
         if !options.audit { logger.warning("auditing is OFF: requests are not recorded") }
-        let state = GatewayState(objects: objects,
-                                 credentials: try options.config.operatorKeys(root: rootCredentials, environment: ProcessInfo.processInfo.environment),
-                                 region: options.region, domains: options.domains, logger: logger, trust: trust,
-                                 metrics: metrics, metricsToken: try options.config.metrics.token(environment: ProcessInfo.processInfo.environment))
+        let state = GatewayState(
+            objects: objects,
+            credentials: try options.config.operatorKeys(root: rootCredentials, environment: ProcessInfo.processInfo.environment),
+            region: options.region, domains: options.domains, logger: logger, trust: trust,
+            metrics: metrics, metricsToken: try options.config.metrics.token(environment: ProcessInfo.processInfo.environment))
         let responder = S3Responder(state: state)
         let limits = options.config.http
         let closedConnections = metrics.closedConnections
@@ -93,17 +98,21 @@ public enum GatewayServer {
         if let auditLog, let days = options.config.audit?.retentionDays {
             services.append(AuditRetention(log: auditLog, days: days, logger: logger))
         }
-        services.append(Application(
-            responder: responder, server: .http1(configuration: http1),
-            configuration: .init(address: .hostname(options.listen.host, port: options.listen.port), serverName: "Passerelle"),
-            onServerRunning: { channel in announce("listening on http://\(options.listen.host):\(channel.localAddress?.port ?? options.listen.port)") },
-            logger: logger))
-        if let listen = options.metricsListen {
-            services.append(Application(
-                responder: MetricsResponder(endpoint: MetricsEndpoint(state: state)), server: .http1(configuration: http1),
-                configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "Passerelle"),
-                onServerRunning: { channel in announce("metrics on http://\(listen.host):\(channel.localAddress?.port ?? listen.port)/metrics") },
+        services.append(
+            Application(
+                responder: responder, server: .http1(configuration: http1),
+                configuration: .init(address: .hostname(options.listen.host, port: options.listen.port), serverName: "Passerelle"),
+                onServerRunning: { channel in
+                    announce("listening on http://\(options.listen.host):\(channel.localAddress?.port ?? options.listen.port)")
+                },
                 logger: logger))
+        if let listen = options.metricsListen {
+            services.append(
+                Application(
+                    responder: MetricsResponder(endpoint: MetricsEndpoint(state: state)), server: .http1(configuration: http1),
+                    configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "Passerelle"),
+                    onServerRunning: { channel in announce("metrics on http://\(listen.host):\(channel.localAddress?.port ?? listen.port)/metrics") },
+                    logger: logger))
         }
         if let tls = options.tlsListen {
             let (paths, replaced) = try SelfSignedCertificate.ensure(in: dir)
@@ -112,11 +121,12 @@ public enum GatewayServer {
                 certificateChain: try NIOSSLCertificate.fromPEMFile(paths.certificate).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: paths.privateKey, format: .pem)))
             announce("TLS certificate: \(paths.certificate)")
-            services.append(Application(
-                responder: responder, server: try .tls(.http1(configuration: http1), tlsConfiguration: config),
-                configuration: .init(address: .hostname(tls.host, port: tls.port), serverName: "Passerelle"),
-                onServerRunning: { channel in announce("listening on https://\(tls.host):\(channel.localAddress?.port ?? tls.port)") },
-                logger: logger))
+            services.append(
+                Application(
+                    responder: responder, server: try .tls(.http1(configuration: http1), tlsConfiguration: config),
+                    configuration: .init(address: .hostname(tls.host, port: tls.port), serverName: "Passerelle"),
+                    onServerRunning: { channel in announce("listening on https://\(tls.host):\(channel.localAddress?.port ?? tls.port)") },
+                    logger: logger))
         }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
@@ -135,15 +145,18 @@ public enum GatewayServer {
 
     /// Creates the datasets the configuration declares; one that exists with another placement
     /// is an error (moving a dataset is a migration, not an edit).
-    public static func declareDatasets(_ config: GatewayConfig, catalog: any Catalog, region: String, now: Date,
-                                       keyring: KeyringFile? = nil) async throws {
+    public static func declareDatasets(
+        _ config: GatewayConfig, catalog: any Catalog, region: String, now: Date,
+        keyring: KeyringFile? = nil
+    ) async throws {
         for (name, placement) in config.datasets.sorted(by: { $0.key < $1.key }) {
             if placement.sealed { try keyring?.ensureKeys(for: name, now: now) }
             if let existing = try await catalog.bucket(name) {
                 // A migrated dataset keeps the placement its configuration had before the move.
                 let migratedFrom = try await catalog.migration(name).map { $0.source == placement } ?? false
                 guard existing.placement == placement || migratedFrom else {
-                    throw ConfigError("dataset '\(name)' exists with placement \(existing.placement.description); the configuration says \(placement.description)")
+                    throw ConfigError(
+                        "dataset '\(name)' exists with placement \(existing.placement.description); the configuration says \(placement.description)")
                 }
                 continue
             }

@@ -22,8 +22,10 @@ public struct GatewayState: Sendable {
     public var metricsToken: String?
     let signingKeys = SigningKeyCache()
 
-    public init(objects: ObjectLayer, credentials: CredentialStore, region: String, domains: [String] = ["localhost"], logger: Logger,
-                trust: Trust? = nil, metrics: GatewayMetrics, metricsToken: String? = nil) {
+    public init(
+        objects: ObjectLayer, credentials: CredentialStore, region: String, domains: [String] = ["localhost"], logger: Logger,
+        trust: Trust? = nil, metrics: GatewayMetrics, metricsToken: String? = nil
+    ) {
         self.objects = objects
         self.credentials = credentials
         self.region = region

@@ -30,8 +30,10 @@ public struct Backfill: Sendable {
         guard route.mirrors, route.epoch == m.epoch else { return }
         var progress = m.backfill
         progress.runs += 1
-        await objects.record(AuditEvent(time: objects.now(), principal: "gateway", action: "backfill.run", dataset: bucket,
-                                result: "ok", detail: "run \(progress.runs), stage \(progress.stage.rawValue)"))
+        await objects.record(
+            AuditEvent(
+                time: objects.now(), principal: "gateway", action: "backfill.run", dataset: bucket,
+                result: "ok", detail: "run \(progress.runs), stage \(progress.stage.rawValue)"))
         if progress.runs == 1 {
             let usage = try await catalog.usage(bucket: bucket)
             (progress.total, progress.totalBytes) = (usage.objects, usage.bytes)
@@ -52,11 +54,16 @@ public struct Backfill: Sendable {
             progress.cursor = nil
             try await save(progress, m)
             let counted = try await catalog.migration(bucket)?.backfill ?? progress
-            await objects.record(AuditEvent(
-                time: objects.now(), principal: "gateway", action: "backfill.done", dataset: bucket, bytes: counted.copiedBytes, result: "ok",
-                detail: "\(counted.copied) copied, \(counted.skipped) already current, \(counted.imported) imported"))
-            objects.logger.info("backfill done", metadata: ["dataset": .string(bucket), "copied": .stringConvertible(counted.copied),
-                                                            "skipped": .stringConvertible(counted.skipped), "imported": .stringConvertible(counted.imported)])
+            await objects.record(
+                AuditEvent(
+                    time: objects.now(), principal: "gateway", action: "backfill.done", dataset: bucket, bytes: counted.copiedBytes, result: "ok",
+                    detail: "\(counted.copied) copied, \(counted.skipped) already current, \(counted.imported) imported"))
+            objects.logger.info(
+                "backfill done",
+                metadata: [
+                    "dataset": .string(bucket), "copied": .stringConvertible(counted.copied),
+                    "skipped": .stringConvertible(counted.skipped), "imported": .stringConvertible(counted.imported),
+                ])
         }
     }
 
@@ -68,8 +75,10 @@ public struct Backfill: Sendable {
     /// `parallelism` transfers always in flight across pages (among twice as many copies, the
     /// others reading the catalog or recording, see `CopySlots`): the cursor moves past a page
     /// once every copy of it, and of the pages before it, is done.
-    func copyPass(_ route: DatasetRoute, _ m: MigrationRecord, _ progress: inout BackfillState, limiter: RateLimiter?,
-                  durable: Bool) async throws {
+    func copyPass(
+        _ route: DatasetRoute, _ m: MigrationRecord, _ progress: inout BackfillState, limiter: RateLimiter?,
+        durable: Bool
+    ) async throws {
         var from: [UInt8] = durable ? (progress.cursor.map { Array($0.utf8) + [0] } ?? []) : []
         var pass = Pass(progress: progress)
         defer { progress = pass.progress }
@@ -98,8 +107,9 @@ public struct Backfill: Sendable {
                     }
                     group.addTask {
                         do {
-                            return Copied(page: index, key: key, error: nil,
-                                          outcome: try await objects.replicate(route, key: key, limiter: limiter, backfill: true, slots: slots))
+                            return Copied(
+                                page: index, key: key, error: nil,
+                                outcome: try await objects.replicate(route, key: key, limiter: limiter, backfill: true, slots: slots))
                         } catch {
                             return Copied(page: index, key: key, error: error, outcome: nil)
                         }
@@ -139,8 +149,9 @@ public struct Backfill: Sendable {
             // Retried by the journal workers, with backoff. An outage shows in the pause that
             // follows; a failure of this object alone is said here.
             if !Self.isOutage(error) {
-                objects.logger.warning("backfill could not copy an object; the journal retries it",
-                                     metadata: ["dataset": .string(bucket), "key": .string(done.key), "error": .string("\(error)")])
+                objects.logger.warning(
+                    "backfill could not copy an object; the journal retries it",
+                    metadata: ["dataset": .string(bucket), "key": .string(done.key), "error": .string("\(error)")])
             }
             try await catalog.enqueue(bucket: bucket, key: done.key, now: objects.now())
             pass.pages[done.page].failed += 1
@@ -204,9 +215,11 @@ public struct Backfill: Sendable {
         try await objects.locks.with(ObjectLayer.lockName(bucket, key)) {
             let known = try await catalog.object(bucket: bucket, key: key)
             guard let fresh = try await route.primary.store.head(name: stored.name),
-                  known == nil || known?.backendETag != fresh.etag else { return false }
-            var record = ObjectRecord(bucket: bucket, key: key, size: fresh.size, etag: "", lastModified: objects.now(), headers: ObjectHeaders(),
-                                      checksum: nil, checksumType: nil, blob: stored.name, partsCount: nil, backendETag: fresh.etag)
+                known == nil || known?.backendETag != fresh.etag
+            else { return false }
+            var record = ObjectRecord(
+                bucket: bucket, key: key, size: fresh.size, etag: "", lastModified: objects.now(), headers: ObjectHeaders(),
+                checksum: nil, checksumType: nil, blob: stored.name, partsCount: nil, backendETag: fresh.etag)
             var copy = try await objects.copyToTarget(record, from: route.primary, to: target, limiter: nil)
             record.etag = "\"\(copy.md5 ?? "")\""
             let observed = known?.backendETag

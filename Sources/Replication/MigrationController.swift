@@ -34,8 +34,10 @@ public struct MigrationController: Sendable {
         try await audit.record([AuditEvent(time: Date(), principal: principal, action: action, dataset: dataset, result: result, detail: detail)])
     }
 
-    public func start(_ dataset: String, target: Placement, mode: WriteMode, bandwidth: Int64?, parallelism: Int,
-                      why: String) async throws -> MigrationRecord {
+    public func start(
+        _ dataset: String, target: Placement, mode: WriteMode, bandwidth: Int64?, parallelism: Int,
+        why: String
+    ) async throws -> MigrationRecord {
         guard let b = try await catalog.bucket(dataset) else { throw MigrationError("no dataset named '\(dataset)'") }
         let current = try await catalog.migration(dataset)
         let source = current?.phase == .retired ? current?.target ?? b.placement : b.placement
@@ -46,7 +48,8 @@ public struct MigrationController: Sendable {
         } catch let r as PhaseRefusal { throw MigrationError("\(dataset): \(r.description)") }
         var target = target
         if target.sealed || source.sealed, objects.backends.keyring == nil {
-            throw MigrationError("no master key: set \(MasterKey.environmentVariable) or \(MasterKey.fileVariable) (generate one with `passerelle keys master-key`)")
+            throw MigrationError(
+                "no master key: set \(MasterKey.environmentVariable) or \(MasterKey.fileVariable) (generate one with `passerelle keys master-key`)")
         }
         if target.sealed, source.sealed, target.keyring(of: dataset) == source.keyring(of: dataset) {
             // Own keys for the target copy, so retiring the source can shred the source's.
@@ -58,12 +61,16 @@ public struct MigrationController: Sendable {
         } catch {
             throw MigrationError("the target placement cannot be used: \(error)")
         }
-        let record = MigrationRecord(bucket: dataset, source: source, target: target, mode: mode, bandwidth: bandwidth, parallelism: parallelism,
-                                     started: Date())
+        let record = MigrationRecord(
+            bucket: dataset, source: source, target: target, mode: mode, bandwidth: bandwidth, parallelism: parallelism,
+            started: Date())
         let started: MigrationRecord
         do {
-            started = try await catalog.startMigration(record, transition: PhaseTransition(bucket: dataset, from: .legacy, to: .mirroring,
-                                                                                          who: who, at: Date(), why: why))
+            started = try await catalog.startMigration(
+                record,
+                transition: PhaseTransition(
+                    bucket: dataset, from: .legacy, to: .mirroring,
+                    who: who, at: Date(), why: why))
         } catch CatalogError.phase(let why) { throw MigrationError(why) }
         try await audited("phase.mirroring", dataset: dataset, detail: "migration to \(target.description) (\(mode.rawValue)): \(why)")
         return started
@@ -74,8 +81,10 @@ public struct MigrationController: Sendable {
         let m = try await catalog.migration(dataset)
         let (from, to, forced) = try await check(command, dataset, m, force: force)
         do {
-            let done = try await catalog.changePhase(PhaseTransition(bucket: dataset, from: from, to: to, who: who, at: Date(), why: why, forced: forced))
-            try await audited("phase.\(to.rawValue)", dataset: dataset, detail: "\(from.rawValue) → \(to.rawValue)\(forced ? " (forced)" : ""): \(why)")
+            let done = try await catalog.changePhase(
+                PhaseTransition(bucket: dataset, from: from, to: to, who: who, at: Date(), why: why, forced: forced))
+            try await audited(
+                "phase.\(to.rawValue)", dataset: dataset, detail: "\(from.rawValue) → \(to.rawValue)\(forced ? " (forced)" : ""): \(why)")
             return done
         } catch CatalogError.phase(let why) {
             throw MigrationError(why)
@@ -96,7 +105,8 @@ public struct MigrationController: Sendable {
         var waiting = ""
         while Date() < deadline {
             do {
-                let done = try await catalog.changePhase(PhaseTransition(bucket: dataset, from: .cutover, to: .retired, who: who, at: Date(), why: why))
+                let done = try await catalog.changePhase(
+                    PhaseTransition(bucket: dataset, from: .cutover, to: .retired, who: who, at: Date(), why: why))
                 try await audited("phase.retired", dataset: dataset, detail: "cutover → retired: \(why)")
                 if m.mode == .journaled { try await catalog.tuneMigration(bucket: dataset, mode: .journaled, bandwidth: nil, parallelism: nil) }
                 return done
@@ -109,7 +119,9 @@ public struct MigrationController: Sendable {
         throw MigrationError("\(dataset): \(waiting) after \(Int(timeout)) s")
     }
 
-    func check(_ command: MigrationCommand, _ dataset: String, _ m: MigrationRecord?, force: Bool) async throws -> (from: Phase, to: Phase, forced: Bool) {
+    func check(
+        _ command: MigrationCommand, _ dataset: String, _ m: MigrationRecord?, force: Bool
+    ) async throws -> (from: Phase, to: Phase, forced: Bool) {
         do {
             return try PhaseMachine.check(command, migration: m, journal: try await catalog.journalStats(bucket: dataset), force: force)
         } catch let r as PhaseRefusal {
@@ -141,19 +153,25 @@ public struct MigrationController: Sendable {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try json.write(to: URL(fileURLWithPath: path))
         try await catalog.recordVerification(bucket: dataset, at: report.started, clean: report.clean, report: String(decoding: json, as: UTF8.self))
-        try await audited("verification", dataset: dataset, detail: "\(mode.rawValue): " + report.summary.split(separator: "\n").joined(separator: "; "),
-                         result: report.clean ? "ok" : "failed")
+        try await audited(
+            "verification", dataset: dataset, detail: "\(mode.rawValue): " + report.summary.split(separator: "\n").joined(separator: "; "),
+            result: report.clean ? "ok" : "failed")
         var changed: Phase?
         if !report.clean, let now = try await catalog.migration(dataset), now.phase == .verified {
-            _ = try await catalog.changePhase(PhaseTransition(bucket: dataset, from: .verified, to: .mirroring, who: who, at: Date(),
-                                                              why: "verification not clean (\(mode.rawValue))"))
+            _ = try await catalog.changePhase(
+                PhaseTransition(
+                    bucket: dataset, from: .verified, to: .mirroring, who: who, at: Date(),
+                    why: "verification not clean (\(mode.rawValue))"))
             try await audited("phase.mirroring", dataset: dataset, detail: "verified → mirroring: verification not clean")
             changed = .mirroring
         }
         if report.clean, let now = try await catalog.migration(dataset), now.phase == .mirroring,
-           (try? PhaseMachine.check(.verified, migration: now, journal: try await catalog.journalStats(bucket: dataset))) != nil {
-            _ = try await catalog.changePhase(PhaseTransition(bucket: dataset, from: .mirroring, to: .verified, who: who, at: Date(),
-                                                              why: "clean verification (\(mode.rawValue))"))
+            (try? PhaseMachine.check(.verified, migration: now, journal: try await catalog.journalStats(bucket: dataset))) != nil
+        {
+            _ = try await catalog.changePhase(
+                PhaseTransition(
+                    bucket: dataset, from: .mirroring, to: .verified, who: who, at: Date(),
+                    why: "clean verification (\(mode.rawValue))"))
             try await audited("phase.verified", dataset: dataset, detail: "mirroring → verified: clean verification")
             changed = .verified
         }

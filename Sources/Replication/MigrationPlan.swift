@@ -65,8 +65,10 @@ public struct MigrationPlan: Sendable, Equatable {
                 let parallelism = o.parallelism ?? 8
                 guard (1...256).contains(parallelism) else { throw PlanError("\(s.dataset): parallelism must be between 1 and 256") }
                 guard Placement.layouts.contains(s.target.layout) else { throw PlanError("\(s.dataset): unknown layout '\(s.target.layout)'") }
-                steps.append(Step(dataset: s.dataset, target: s.target, mode: o.mode ?? .journaled, bandwidth: bandwidth,
-                                  parallelism: parallelism, verify: o.verify ?? .full, cutover: o.cutover ?? .manual, retire: o.retire ?? false))
+                steps.append(
+                    Step(
+                        dataset: s.dataset, target: s.target, mode: o.mode ?? .journaled, bandwidth: bandwidth,
+                        parallelism: parallelism, verify: o.verify ?? .full, cutover: o.cutover ?? .manual, retire: o.retire ?? false))
             }
             waves.append(Wave(name: w.name ?? "wave \(i + 1)", steps: steps))
         }
@@ -83,8 +85,9 @@ public struct MigrationPlan: Sendable, Equatable {
         var retire: Bool?
 
         func merged(over d: Options) -> Options {
-            Options(mode: mode ?? d.mode, bandwidth: bandwidth ?? d.bandwidth, parallelism: parallelism ?? d.parallelism,
-                    verify: verify ?? d.verify, cutover: cutover ?? d.cutover, retire: retire ?? d.retire)
+            Options(
+                mode: mode ?? d.mode, bandwidth: bandwidth ?? d.bandwidth, parallelism: parallelism ?? d.parallelism,
+                verify: verify ?? d.verify, cutover: cutover ?? d.cutover, retire: retire ?? d.retire)
         }
     }
 
@@ -135,7 +138,8 @@ public enum PlanAction: Sendable, Equatable {
     public static func next(_ step: MigrationPlan.Step, migration m: MigrationRecord?, journal: JournalStats) -> PlanAction {
         guard let m, m.phase != .legacy else { return .start }
         guard m.target.sameLocation(as: step.target) && m.target.layout == step.target.layout else {
-            return m.phase == .retired && m.target.sameLocation(as: step.target) ? .done
+            return m.phase == .retired && m.target.sameLocation(as: step.target)
+                ? .done
                 : m.phase == .retired ? .start : .conflict("migrating to \(m.target.description), the plan says \(step.target.description)")
         }
         switch m.phase {

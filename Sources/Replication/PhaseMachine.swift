@@ -18,8 +18,10 @@ public struct PhaseRefusal: Error, Sendable, Equatable, CustomStringConvertible 
 
 public enum PhaseMachine {
     /// The change `command` makes: from and to, and whether a precondition was overridden.
-    public static func check(_ command: MigrationCommand, migration m: MigrationRecord?, journal: JournalStats,
-                             force: Bool = false) throws -> (from: Phase, to: Phase, forced: Bool) {
+    public static func check(
+        _ command: MigrationCommand, migration m: MigrationRecord?, journal: JournalStats,
+        force: Bool = false
+    ) throws -> (from: Phase, to: Phase, forced: Bool) {
         let phase = m?.phase ?? .legacy
         func refusal(_ why: String) -> PhaseRefusal { PhaseRefusal(description: why, forcible: false) }
         /// A precondition `--force` may override.
@@ -44,8 +46,9 @@ public enum PhaseMachine {
             guard let m, phase == .verified || phase == .mirroring else {
                 throw refusal("cutover needs a mirroring or verified dataset (phase \(phase.rawValue))")
             }
-            let unverified = try overridable(cleanVerification(m),
-                                             "cutover needs a clean verification report newer than the last replication failure (run `passerelle migrate verify`)")
+            let unverified = try overridable(
+                cleanVerification(m),
+                "cutover needs a clean verification report newer than the last replication failure (run `passerelle migrate verify`)")
             let dead = try overridable(journal.dead == 0, "\(journal.dead) replications are dead-lettered (`passerelle migrate retry`)")
             return (phase, .cutover, unverified || dead)
         case .rollback:

@@ -45,17 +45,23 @@ public final class PlanRunner: Sendable {
         let action = PlanAction.next(step, migration: m, journal: try await catalog.journalStats(bucket: step.dataset))
         switch action {
         case .start:
-            let started = try await controller.start(step.dataset, target: step.target, mode: step.mode, bandwidth: step.bandwidth,
-                                                     parallelism: step.parallelism, why: "\(why), \(wave)")
+            let started = try await controller.start(
+                step.dataset, target: step.target, mode: step.mode, bandwidth: step.bandwidth,
+                parallelism: step.parallelism, why: "\(why), \(wave)")
             return (action, .started(started))
         case .verify:
-            let v = try await controller.verify(step.dataset, mode: step.verify == .full ? .full : .checksums, reportPath: nil,
-                                                reportDirectory: reportDirectory)
+            let v = try await controller.verify(
+                step.dataset, mode: step.verify == .full ? .full : .checksums, reportPath: nil,
+                reportDirectory: reportDirectory)
             if !v.report.clean {
-                let n = failures.withLockedValue { f in f[step.dataset, default: 0] += 1; return f[step.dataset, default: 0] }
+                let n = failures.withLockedValue { f in
+                    f[step.dataset, default: 0] += 1
+                    return f[step.dataset, default: 0]
+                }
                 if n >= verifyAttempts {
-                    throw Stop(description: "\(step.dataset): verification not clean after \(verifyAttempts) attempts; the plan stops here",
-                               report: v.report)
+                    throw Stop(
+                        description: "\(step.dataset): verification not clean after \(verifyAttempts) attempts; the plan stops here",
+                        report: v.report)
                 }
             }
             return (action, .verification(v.report))

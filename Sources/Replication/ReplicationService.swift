@@ -21,8 +21,10 @@ public struct ReplicationService: Service {
     /// How long a claim holds: a worker that dies leaves its entries to others after this long.
     let lease: TimeInterval
 
-    public init(objects: ObjectLayer, owner: String, backoff: Backoff = Backoff(), workers: Int = 16, poll: Duration = .milliseconds(50),
-                lease: TimeInterval = 300) {
+    public init(
+        objects: ObjectLayer, owner: String, backoff: Backoff = Backoff(), workers: Int = 16, poll: Duration = .milliseconds(50),
+        lease: TimeInterval = 300
+    ) {
         self.objects = objects
         self.owner = owner
         self.backoff = backoff
@@ -56,7 +58,9 @@ public struct ReplicationService: Service {
                     var routes: [String: Result<DatasetRoute?, any Error>] = [:]
                     for e in claimed {
                         if routes[e.bucket] == nil {
-                            do { routes[e.bucket] = .success(try await objects.routeIfMirroring(e.bucket)) } catch { routes[e.bucket] = .failure(error) }
+                            do { routes[e.bucket] = .success(try await objects.routeIfMirroring(e.bucket)) } catch {
+                                routes[e.bucket] = .failure(error)
+                            }
                         }
                         guard case .success(let route) = routes[e.bucket] else {
                             _ = try? await objects.catalog.release(e, owner: owner)
@@ -81,8 +85,11 @@ public struct ReplicationService: Service {
         do {
             if let route { _ = try await objects.replicate(route, key: entry.key) }
             if try await objects.catalog.finish(entry, owner: owner) == .lost {
-                objects.logger.warning("a replication's claim was taken over before it finished", metadata: [
-                    "dataset": .string(entry.bucket), "key": .string(entry.key)])
+                objects.logger.warning(
+                    "a replication's claim was taken over before it finished",
+                    metadata: [
+                        "dataset": .string(entry.bucket), "key": .string(entry.key),
+                    ])
             }
         } catch {
             let attempts = entry.attempts + 1
@@ -90,8 +97,12 @@ public struct ReplicationService: Service {
             let delay = backoff.delay(afterAttempts: attempts, jitter: Double.random(in: 0...1))
             objects.observer.replicationFailure(backend: route?.migration?.target.backend ?? "unknown")
             if dead {
-                objects.logger.error("replication dead-lettered", metadata: ["dataset": .string(entry.bucket), "key": .string(entry.key),
-                                                                             "attempts": .stringConvertible(attempts), "error": .string("\(error)")])
+                objects.logger.error(
+                    "replication dead-lettered",
+                    metadata: [
+                        "dataset": .string(entry.bucket), "key": .string(entry.key),
+                        "attempts": .stringConvertible(attempts), "error": .string("\(error)"),
+                    ])
             }
             _ = try? await objects.catalog.fail(entry, owner: owner, error: "\(error)", nextTry: objects.now().addingTimeInterval(delay), dead: dead)
         }
@@ -111,16 +122,19 @@ public struct ReplicationService: Service {
                     }
                     for m in wanted where tasks[m.bucket] == nil {
                         let objects = objects
-                        tasks[m.bucket] = (m.epoch, Task {
-                            do {
-                                try await Backfill(objects: objects, bucket: m.bucket).run()
-                            } catch is CancellationError {
-                            } catch {
-                                objects.logger.warning("backfill paused", metadata: ["dataset": .string(m.bucket), "error": .string("\(error)")])
-                                try? await Task.sleep(for: .seconds(2))
+                        tasks[m.bucket] = (
+                            m.epoch,
+                            Task {
+                                do {
+                                    try await Backfill(objects: objects, bucket: m.bucket).run()
+                                } catch is CancellationError {
+                                } catch {
+                                    objects.logger.warning("backfill paused", metadata: ["dataset": .string(m.bucket), "error": .string("\(error)")])
+                                    try? await Task.sleep(for: .seconds(2))
+                                }
+                                running.withLockedValue { if $0[m.bucket]?.epoch == m.epoch { $0[m.bucket] = nil } }
                             }
-                            running.withLockedValue { if $0[m.bucket]?.epoch == m.epoch { $0[m.bucket] = nil } }
-                        })
+                        )
                     }
                 }
             } catch {

@@ -25,7 +25,9 @@ public enum TargetGarbage {
                 for batch in stride(from: 0, to: orphans.count, by: 500) {
                     try await target.store.delete(names: Array(orphans[batch..<min(batch + 500, orphans.count)]))
                 }
-                logger.info("removed unrecorded copies from a migration target", metadata: ["dataset": .string(m.bucket), "count": .stringConvertible(orphans.count)])
+                logger.info(
+                    "removed unrecorded copies from a migration target",
+                    metadata: ["dataset": .string(m.bucket), "count": .stringConvertible(orphans.count)])
             } catch {
                 logger.warning("could not clean a migration target", metadata: ["dataset": .string(m.bucket), "error": .string("\(error)")])
             }

@@ -72,11 +72,16 @@ public struct VerificationReport: Sendable, Equatable, Codable {
 
     /// For people: one line per category, then the examples.
     public var summary: String {
-        var lines = ["verification of \(dataset) (\(mode)): \(clean ? "CLEAN" : "NOT CLEAN")",
-                     "  source: \(source)", "  target: \(target)"]
+        var lines = [
+            "verification of \(dataset) (\(mode)): \(clean ? "CLEAN" : "NOT CLEAN")",
+            "  source: \(source)", "  target: \(target)",
+        ]
         for c in Category.allCases {
             let t = self[c]
-            lines.append("  \(c.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(String(t.objects).leftPadded(9)) objects \(ByteCount.format(t.bytes).leftPadded(11))")
+            lines.append(
+                "  \(c.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)) \(String(t.objects).leftPadded(9)) objects "
+                    + "\(ByteCount.format(t.bytes).leftPadded(11))"
+            )
         }
         for c in Category.allCases where c != .identical {
             for e in self[c].examples { lines.append("  \(c.rawValue): \(e)") }
@@ -97,9 +102,11 @@ public enum ByteCount {
     public static func parse(_ text: String) -> Int64? {
         var s = text.trimmingCharacters(in: .whitespaces).lowercased()
         if s.hasSuffix("/s") { s.removeLast(2) }
-        let units: [(String, Double)] = [("kib", 1024), ("mib", 1_048_576), ("gib", 1_073_741_824), ("tib", 1_099_511_627_776),
-                                         ("kb", 1e3), ("mb", 1e6), ("gb", 1e9), ("tb", 1e12),
-                                         ("k", 1024), ("m", 1_048_576), ("g", 1_073_741_824), ("t", 1_099_511_627_776), ("b", 1)]
+        let units: [(String, Double)] = [
+            ("kib", 1024), ("mib", 1_048_576), ("gib", 1_073_741_824), ("tib", 1_099_511_627_776),
+            ("kb", 1e3), ("mb", 1e6), ("gb", 1e9), ("tb", 1e12),
+            ("k", 1024), ("m", 1_048_576), ("g", 1_073_741_824), ("t", 1_099_511_627_776), ("b", 1),
+        ]
         var factor = 1.0
         for (suffix, f) in units where s.hasSuffix(suffix) {
             factor = f
@@ -113,7 +120,10 @@ public enum ByteCount {
     public static func format(_ bytes: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var v = Double(bytes), i = 0
-        while v >= 1024, i < units.count - 1 { v /= 1024; i += 1 }
+        while v >= 1024, i < units.count - 1 {
+            v /= 1024
+            i += 1
+        }
         return i == 0 ? "\(bytes) B" : String(format: "%.1f %@", v, units[i])
     }
 }

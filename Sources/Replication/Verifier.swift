@@ -42,8 +42,9 @@ public struct Verifier: Sendable {
         guard let m = route.migration, let target = route.target else {
             throw CatalogError.phase("dataset '\(dataset)' is not mirroring to a target")
         }
-        var report = VerificationReport(dataset: dataset, source: m.source.description, target: m.target.description, mode: mode.rawValue,
-                                        started: objects.now())
+        var report = VerificationReport(
+            dataset: dataset, source: m.source.description, target: m.target.description, mode: mode.rawValue,
+            started: objects.now())
         var later: [String] = []
         var from: [UInt8] = []
         while true {
@@ -116,7 +117,8 @@ public struct Verifier: Sendable {
         guard let md5 = ETag.md5(of: object.etag), let copied = replica.md5 else {
             return .found(.unverifiable, object.size, "\(object.key): no MD5 to compare (multipart ETag \(object.etag))")
         }
-        return Hex.encode(md5) == copied ? .found(.identical, object.size, object.key)
+        return Hex.encode(md5) == copied
+            ? .found(.identical, object.size, object.key)
             : .found(.different, object.size, "\(object.key): MD5 \(copied) on the target, \(Hex.encode(md5)) expected")
     }
 
@@ -137,7 +139,11 @@ public struct Verifier: Sendable {
             return .again(.different, object.size, "\(object.key): the target copy cannot be read (\(error))")
         }
         guard source.0 == copy.0, source.1 == copy.1 else {
-            return .found(.different, object.size, "\(object.key): \(copy.0) bytes on the target (SHA-256 \(Hex.encode(copy.1).prefix(16))…), \(source.0) on the source (\(Hex.encode(source.1).prefix(16))…)")
+            return .found(
+                .different, object.size,
+                "\(object.key): \(copy.0) bytes on the target (SHA-256 \(Hex.encode(copy.1).prefix(16))…), \(source.0) on the source "
+                    + "(\(Hex.encode(source.1).prefix(16))…)"
+            )
         }
         return .found(.identical, object.size, object.key)
     }
@@ -156,7 +162,7 @@ public struct Verifier: Sendable {
     /// Target objects no object of the dataset is: listed under the target's prefix, checked
     /// twice (a copy being written, or a replaced copy being removed, is not extra).
     func extras(route: DatasetRoute, target: ResolvedPlacement, into report: inout VerificationReport) async throws {
-        guard let prefix = target.prefix else { return } // the shared local store: nothing to list per dataset
+        guard let prefix = target.prefix else { return }  // the shared local store: nothing to list per dataset
         let bucket = route.bucket.name
         var listed = try await target.store.listAll(prefix: prefix)
         func unexplained() async throws -> [StoredObject] {

@@ -105,7 +105,7 @@ public struct ChecksumValue: Sendable, Equatable, Codable {
     /// Decodes and validates a header value: must be base64 of exactly the algorithm's digest length.
     public static func parse(algorithm: ChecksumAlgorithm, header: String) -> ChecksumValue? {
         guard let data = Data(base64Encoded: header.trimmingCharacters(in: .whitespaces)),
-              data.count == algorithm.digestLength
+            data.count == algorithm.digestLength
         else { return nil }
         return ChecksumValue(algorithm: algorithm, digest: Array(data))
     }

@@ -66,8 +66,9 @@ public struct ChunkedBodyVerifier: Sendable {
             guard chunkBytes == declaredChunkSize else { throw S3Error(.incompleteBody, "Chunk shorter than declared.") }
             if let signing {
                 let digest = Hex.encode(chunkHash.finalize())
-                let sts = SigV4.chunkStringToSign(timestamp: signing.timestamp, scope: signing.scope,
-                                                  previousSignature: previousSignature, chunkSHA256: digest)
+                let sts = SigV4.chunkStringToSign(
+                    timestamp: signing.timestamp, scope: signing.scope,
+                    previousSignature: previousSignature, chunkSHA256: digest)
                 let expected = SigV4.sign(sts, key: signing.key)
                 guard let given = chunkSignature, constantTimeEqual(Array(expected.utf8), Array(given.utf8)) else {
                     throw S3Error(.signatureDoesNotMatch, "The chunk signature we calculated does not match the signature you provided.")
@@ -95,8 +96,9 @@ public struct ChunkedBodyVerifier: Sendable {
             if let signing, expectTrailer {
                 var canonical = ""
                 for (n, v) in trailers { canonical += "\(n):\(v)\n" }
-                let sts = SigV4.trailerStringToSign(timestamp: signing.timestamp, scope: signing.scope,
-                                                    previousSignature: previousSignature, trailerSHA256: SigV4.sha256Hex(canonical))
+                let sts = SigV4.trailerStringToSign(
+                    timestamp: signing.timestamp, scope: signing.scope,
+                    previousSignature: previousSignature, trailerSHA256: SigV4.sha256Hex(canonical))
                 let expected = SigV4.sign(sts, key: signing.key)
                 guard let given = trailerSignature, constantTimeEqual(Array(expected.utf8), Array(given.lowercased().utf8)) else {
                     throw S3Error(.signatureDoesNotMatch, "The trailer signature we calculated does not match the signature you provided.")

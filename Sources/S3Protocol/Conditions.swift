@@ -47,14 +47,18 @@ public struct Preconditions: Sendable, Equatable {
             guard n.trimmingSpaces() == "*" else {
                 throw S3Error(.notImplemented, "If-None-Match on writes supports only '*'.")
             }
-            if current != nil { throw S3Error(.preconditionFailed, "At least one of the pre-conditions you specified did not hold", details: [("Condition", "If-None-Match")]) }
+            if current != nil {
+                throw S3Error(
+                    .preconditionFailed, "At least one of the pre-conditions you specified did not hold", details: [("Condition", "If-None-Match")])
+            }
         }
         if let m = ifMatch {
             guard let current else {
                 throw S3Error(.noSuchKey, "The specified key does not exist.")
             }
             guard Self.matches(m, current) else {
-                throw S3Error(.preconditionFailed, "At least one of the pre-conditions you specified did not hold", details: [("Condition", "If-Match")])
+                throw S3Error(
+                    .preconditionFailed, "At least one of the pre-conditions you specified did not hold", details: [("Condition", "If-Match")])
             }
         }
     }

@@ -12,8 +12,9 @@ public enum CopySource {
         }
         if text.hasPrefix("/") { text = text.dropFirst() }
         guard let decoded = URIEncoding.decode(text), let slash = decoded.firstIndex(of: "/") else {
-            throw S3Error(.invalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
-                          details: [("ArgumentName", "x-amz-copy-source")])
+            throw S3Error(
+                .invalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+                details: [("ArgumentName", "x-amz-copy-source")])
         }
         let bucket = String(decoded[..<slash]), key = String(decoded[decoded.index(after: slash)...])
         guard !key.isEmpty else {

@@ -12,7 +12,10 @@ public enum HTTPDate {
         let ms = Int(((t - Double(secs)) * 1000).rounded(.down))
         var days = secs / 86_400
         var rem = secs % 86_400
-        if rem < 0 { rem += 86_400; days -= 1 }
+        if rem < 0 {
+            rem += 86_400
+            days -= 1
+        }
         // Civil-from-days (H. Hinnant), proleptic Gregorian.
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
@@ -69,13 +72,15 @@ public enum HTTPDate {
                 // RFC 850: 06-Nov-94
                 let dm = tok.split(separator: "-")
                 guard dm.count == 3, let d = Int(dm[0]), let m = months.firstIndex(of: String(dm[1])), let y = Int(dm[2]) else { return nil }
-                day = d; month = m + 1; year = y < 100 ? (y < 70 ? 2000 + y : 1900 + y) : y
+                day = d
+                month = m + 1
+                year = y < 100 ? (y < 70 ? 2000 + y : 1900 + y) : y
             } else if let n = Int(tok) {
                 if n > 31 { year = n } else { day = n }
             }
         }
         guard let d = day, let m = month, let y = year, let t = time,
-              (1...31).contains(d), t[0] < 24, t[1] < 60, t[2] < 61
+            (1...31).contains(d), t[0] < 24, t[1] < 60, t[2] < 61
         else { return nil }
         let secs = daysFromCivil(y, m, d) * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]
         return Date(timeIntervalSince1970: TimeInterval(secs))

@@ -30,7 +30,9 @@ public enum Names {
     /// client can round-trip through XML.
     public static func keyProblem(_ key: String) -> S3Error? {
         if key.isEmpty { return S3Error(.invalidArgument, "The object key must not be empty.") }
-        if key.utf8.count > maxKeyLength { return S3Error(.keyTooLong, "Your key is too long", details: [("MaxSizeAllowed", "1024"), ("Size", String(key.utf8.count))]) }
+        if key.utf8.count > maxKeyLength {
+            return S3Error(.keyTooLong, "Your key is too long", details: [("MaxSizeAllowed", "1024"), ("Size", String(key.utf8.count))])
+        }
         if key.utf8.contains(0) { return S3Error(.invalidArgument, "Object keys must not contain NUL characters.") }
         return nil
     }

@@ -31,10 +31,13 @@ public enum S3Operation: String, Sendable, CaseIterable {
         "restore", "select", "torrent", "attributes", "versions", "renameObject",
     ]
 
-    public static func classify(method: String, bucket: String?, key: String?, query: [(String, String)], headers: (String) -> String?) throws(S3Error) -> S3Operation {
+    public static func classify(
+        method: String, bucket: String?, key: String?, query: [(String, String)], headers: (String) -> String?
+    ) throws(S3Error) -> S3Operation {
         let names = Set(query.map(\.0))
         if let unsupported = names.first(where: { unsupportedSubresources.contains($0) }),
-           !(unsupported == "versioning") {
+            !(unsupported == "versioning")
+        {
             throw S3Error(.notImplemented, "The '\(unsupported)' sub-resource is not implemented.")
         }
         guard let bucket, !bucket.isEmpty else {

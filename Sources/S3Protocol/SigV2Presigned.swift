@@ -26,7 +26,9 @@ public enum SigV2Presigned {
         }
         var amz: [String: [String]] = [:]
         for (n, v) in request.headers where n.hasPrefix("x-amz-") { amz[n, default: []].append(v.trimmingCharacters(in: .whitespaces)) }
-        for (n, v) in request.query where n.lowercased().hasPrefix("x-amz-") { amz[n.lowercased(), default: []].append(v.trimmingCharacters(in: .whitespaces)) }
+        for (n, v) in request.query where n.lowercased().hasPrefix("x-amz-") {
+            amz[n.lowercased(), default: []].append(v.trimmingCharacters(in: .whitespaces))
+        }
         var text = "\(request.method)\n\(value("content-md5"))\n\(value("content-type"))\n\(expires)\n"
         for name in amz.keys.sorted() { text += "\(name):\(amz[name, default: []].joined(separator: ","))\n" }
         text += URIEncoding.encode(request.path, keepSlash: true)
@@ -44,7 +46,7 @@ public enum SigV2Presigned {
     public static func verify(_ request: SignableRequest, now: Date, secretFor: (String) -> String?) throws(S3Error) -> VerifiedSignature {
         func param(_ name: String) -> String? { request.query.first { $0.0 == name }?.1 }
         guard let accessKey = param("AWSAccessKeyId"), let signature = param("Signature"),
-              let expiresText = param("Expires"), let expires = TimeInterval(expiresText)
+            let expiresText = param("Expires"), let expires = TimeInterval(expiresText)
         else {
             throw S3Error(.accessDenied, "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters")
         }
@@ -62,7 +64,8 @@ public enum SigV2Presigned {
         // A presigned V2 request carries no body signature; the SigV4 fields below are unused
         // for an unsigned payload and are filled only to keep one verified-request type.
         let scope = CredentialScope(date: String(AmzDate.format(now).prefix(8)), region: "", service: "s3")
-        return VerifiedSignature(accessKey: accessKey, scope: scope, timestamp: AmzDate.format(now),
-                                 signingKey: SymmetricKey(size: .bits256), signature: expected, payload: .unsigned, presigned: true)
+        return VerifiedSignature(
+            accessKey: accessKey, scope: scope, timestamp: AmzDate.format(now),
+            signingKey: SymmetricKey(size: .bits256), signature: expected, payload: .unsigned, presigned: true)
     }
 }

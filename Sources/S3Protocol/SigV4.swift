@@ -91,7 +91,9 @@ public enum SigV4 {
         return out
     }
 
-    public static func canonicalRequest(_ request: SignableRequest, signedHeaders: [String], payloadHash: String, excludingQuery: String? = nil) -> String {
+    public static func canonicalRequest(
+        _ request: SignableRequest, signedHeaders: [String], payloadHash: String, excludingQuery: String? = nil
+    ) -> String {
         var lines = [request.method, canonicalURI(request.path), canonicalQuery(request.query, excluding: excludingQuery)]
         var headerBlock = ""
         for name in signedHeaders {
@@ -133,8 +135,8 @@ public enum AmzDate {
             return v
         }
         guard let y = num(0..<4), let mo = num(4..<6), let d = num(6..<8),
-              let h = num(9..<11), let mi = num(11..<13), let s = num(13..<15),
-              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61
+            let h = num(9..<11), let mi = num(11..<13), let s = num(13..<15),
+            (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61
         else { return nil }
         let secs = HTTPDate.daysFromCivil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s
         return Date(timeIntervalSince1970: TimeInterval(secs))
@@ -142,6 +144,8 @@ public enum AmzDate {
 
     public static func format(_ date: Date) -> String {
         let p = HTTPDate.parts(date)
-        return "\(HTTPDate.pad(p.y, 4))\(HTTPDate.pad(p.mo, 2))\(HTTPDate.pad(p.d, 2))T\(HTTPDate.pad(p.h, 2))\(HTTPDate.pad(p.mi, 2))\(HTTPDate.pad(p.s, 2))Z"
+        return
+            "\(HTTPDate.pad(p.y, 4))\(HTTPDate.pad(p.mo, 2))\(HTTPDate.pad(p.d, 2))"
+            + "T\(HTTPDate.pad(p.h, 2))\(HTTPDate.pad(p.mi, 2))\(HTTPDate.pad(p.s, 2))Z"
     }
 }

@@ -15,8 +15,10 @@ public struct SigV4Signer: Sendable {
 
     /// Returns the headers to add: `x-amz-date`, `x-amz-content-sha256`, `authorization`.
     /// `headers` must include `host`; names lower-case.
-    public func sign(method: String, path: String, query: [(String, String)], headers: [(String, String)],
-                     payloadHash: String, date: Date) -> [(String, String)] {
+    public func sign(
+        method: String, path: String, query: [(String, String)], headers: [(String, String)],
+        payloadHash: String, date: Date
+    ) -> [(String, String)] {
         let timestamp = AmzDate.format(date)
         let scope = CredentialScope(date: String(timestamp.prefix(8)), region: region, service: "s3")
         var all = headers
@@ -27,7 +29,8 @@ public struct SigV4Signer: Sendable {
         let canonical = SigV4.canonicalRequest(request, signedHeaders: signed, payloadHash: payloadHash)
         let key = SigV4.signingKey(secret: secret, scope: scope)
         let signature = SigV4.sign(SigV4.stringToSign(timestamp: timestamp, scope: scope, canonicalRequest: canonical), key: key)
-        let auth = "\(SigV4.algorithm) Credential=\(accessKey)/\(scope.string), SignedHeaders=\(signed.joined(separator: ";")), Signature=\(signature)"
+        let auth =
+            "\(SigV4.algorithm) Credential=\(accessKey)/\(scope.string), SignedHeaders=\(signed.joined(separator: ";")), Signature=\(signature)"
         return [("x-amz-date", timestamp), ("x-amz-content-sha256", payloadHash), ("authorization", auth)]
     }
 }

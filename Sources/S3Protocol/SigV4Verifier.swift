@@ -138,7 +138,9 @@ public struct SigV4Verifier: Sendable {
         throw S3Error(.accessDenied, "Access Denied")
     }
 
-    private func verifyHeader(_ request: SignableRequest, _ auth: SigV4Authorization, now: Date, secretFor: (String) -> String?) throws(S3Error) -> VerifiedSignature {
+    private func verifyHeader(
+        _ request: SignableRequest, _ auth: SigV4Authorization, now: Date, secretFor: (String) -> String?
+    ) throws(S3Error) -> VerifiedSignature {
         guard let hashHeader = request.header("x-amz-content-sha256") else {
             throw S3Error(.invalidRequest, "Missing required header for this request: x-amz-content-sha256")
         }
@@ -149,13 +151,14 @@ public struct SigV4Verifier: Sendable {
             throw SigV4Authorization.malformed("the 'host' header must be signed")
         }
         guard auth.scope.region == region else {
-            throw S3Error(.authorizationHeaderMalformed,
-                          "The authorization header is malformed; the region '\(auth.scope.region)' is wrong; expecting '\(region)'",
-                          details: [("Region", region)])
+            throw S3Error(
+                .authorizationHeaderMalformed,
+                "The authorization header is malformed; the region '\(auth.scope.region)' is wrong; expecting '\(region)'",
+                details: [("Region", region)])
         }
         try Self.requireSigned(request, auth.signedHeaders, exempt: [])
         guard let timestamp = request.header("x-amz-date") ?? request.header("date").flatMap(Self.httpDateToAmz),
-              let date = AmzDate.parse(timestamp)
+            let date = AmzDate.parse(timestamp)
         else {
             throw S3Error(.accessDenied, "AWS authentication requires a valid Date or x-amz-date header")
         }
@@ -172,14 +175,19 @@ public struct SigV4Verifier: Sendable {
         guard constantTimeEqual(Array(expected.utf8), Array(auth.signature.lowercased().utf8)) else {
             throw Self.mismatch
         }
-        return VerifiedSignature(accessKey: auth.accessKey, scope: auth.scope, timestamp: timestamp, signingKey: key,
-                                 signature: expected, payload: payload, presigned: false)
+        return VerifiedSignature(
+            accessKey: auth.accessKey, scope: auth.scope, timestamp: timestamp, signingKey: key,
+            signature: expected, payload: payload, presigned: false)
     }
 
     private func verifyPresigned(_ request: SignableRequest, now: Date, secretFor: (String) -> String?) throws(S3Error) -> VerifiedSignature {
         func param(_ name: String) throws(S3Error) -> String {
             guard let v = request.query.first(where: { $0.0 == name })?.1 else {
-                throw S3Error(.authorizationQueryParametersError, "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
+                throw S3Error(
+                    .authorizationQueryParametersError,
+                    "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, "
+                        + "X-Amz-SignedHeaders, and X-Amz-Expires parameters."
+                )
             }
             return v
         }
@@ -200,15 +208,18 @@ public struct SigV4Verifier: Sendable {
             throw S3Error(.authorizationQueryParametersError, error.message)
         }
         guard scope.region == region else {
-            throw S3Error(.authorizationQueryParametersError,
-                          "Error parsing the X-Amz-Credential parameter; the region '\(scope.region)' is wrong; expecting '\(region)'",
-                          details: [("Region", region)])
+            throw S3Error(
+                .authorizationQueryParametersError,
+                "Error parsing the X-Amz-Credential parameter; the region '\(scope.region)' is wrong; expecting '\(region)'",
+                details: [("Region", region)])
         }
         // The payload hash header is the canonical request's last line, so its value is bound
         // by the signature even when the signer did not list it.
         try Self.requireSigned(request, signedHeaders, exempt: ["x-amz-content-sha256"])
         guard let date = AmzDate.parse(timestamp), timestamp.hasPrefix(scope.date) else {
-            throw S3Error(.authorizationQueryParametersError, "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\" and match the credential date")
+            throw S3Error(
+                .authorizationQueryParametersError,
+                "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\" and match the credential date")
         }
         guard let expires = Int(expiresText), expires >= 1 else {
             throw S3Error(.authorizationQueryParametersError, "X-Amz-Expires should be a number")
@@ -233,14 +244,16 @@ public struct SigV4Verifier: Sendable {
         guard constantTimeEqual(Array(expected.utf8), Array(signature.lowercased().utf8)) else {
             throw Self.mismatch
         }
-        return VerifiedSignature(accessKey: accessKey, scope: scope, timestamp: timestamp, signingKey: key,
-                                 signature: expected, payload: payload, presigned: true)
+        return VerifiedSignature(
+            accessKey: accessKey, scope: scope, timestamp: timestamp, signingKey: key,
+            signature: expected, payload: payload, presigned: true)
     }
 
     private func checkSkew(_ date: Date, now: Date) throws(S3Error) {
         if abs(date.timeIntervalSince(now)) > Self.maxSkew {
-            throw S3Error(.requestTimeTooSkewed, "The difference between the request time and the current time is too large.",
-                          details: [("RequestTime", AmzDate.format(date)), ("ServerTime", AmzDate.format(now)), ("MaxAllowedSkewMilliseconds", "900000")])
+            throw S3Error(
+                .requestTimeTooSkewed, "The difference between the request time and the current time is too large.",
+                details: [("RequestTime", AmzDate.format(date)), ("ServerTime", AmzDate.format(now)), ("MaxAllowedSkewMilliseconds", "900000")])
         }
     }
 
@@ -253,17 +266,20 @@ public struct SigV4Verifier: Sendable {
             if !unsigned.contains(name) { unsigned.append(name) }
         }
         guard unsigned.isEmpty else {
-            throw S3Error(.accessDenied, "There were headers present in the request which were not signed",
-                          details: [("HeadersNotSigned", unsigned.joined(separator: ", "))])
+            throw S3Error(
+                .accessDenied, "There were headers present in the request which were not signed",
+                details: [("HeadersNotSigned", unsigned.joined(separator: ", "))])
         }
     }
 
     static let oneMechanism = S3Error(
         .invalidArgument,
-        "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified",
+        "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header "
+            + "should be specified",
         details: [("ArgumentName", "Authorization")])
 
-    static let mismatch = S3Error(.signatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+    static let mismatch = S3Error(
+        .signatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 
     /// RFC 7231 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to the amz basic format.
     static func httpDateToAmz(_ text: String) -> String? {

@@ -93,8 +93,9 @@ public struct PayloadOpener: Sendable {
             guard let chunk = current else { throw SealingError.extended }
             let plain: Data
             if pending.isEmpty, bytes.count - at >= chunk.sealedLength {
-                plain = try keys.openChunk(UnsafeRawBufferPointer(rebasing: bytes[at..<(at + chunk.sealedLength)]),
-                                           segment: chunk.segment, index: chunk.index, last: chunk.last)
+                plain = try keys.openChunk(
+                    UnsafeRawBufferPointer(rebasing: bytes[at..<(at + chunk.sealedLength)]),
+                    segment: chunk.segment, index: chunk.index, last: chunk.last)
                 at += chunk.sealedLength
             } else {
                 let take = min(chunk.sealedLength - pending.count, bytes.count - at)

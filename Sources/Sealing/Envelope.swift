@@ -73,9 +73,11 @@ public struct SealedMetadata: Sendable, Equatable, Codable {
     public var partsCount: Int?
     public var segments: [Segment]
 
-    public init(object: String, key: String, size: Int64, etag: String, lastModified: Double, contentType: String?,
-                headers: [String: String], user: [String: String], checksumAlgorithm: String?, checksum: String?,
-                checksumType: String?, partsCount: Int?, segments: [Segment]) {
+    public init(
+        object: String, key: String, size: Int64, etag: String, lastModified: Double, contentType: String?,
+        headers: [String: String], user: [String: String], checksumAlgorithm: String?, checksum: String?,
+        checksumType: String?, partsCount: Int?, segments: [Segment]
+    ) {
         self.object = object
         self.key = key
         self.size = size

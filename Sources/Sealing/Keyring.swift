@@ -67,8 +67,9 @@ public struct Keyring: Sendable, Equatable, Codable {
     public func kek(_ dataset: String, version: UInt32) throws -> KEK {
         guard let d = datasets[dataset] else { throw SealingError.unknownKey(dataset: dataset, version: version) }
         guard let v = d.keys.first(where: { $0.version == version }) else {
-            throw d.shredded.contains(version) ? SealingError.shredded(dataset: dataset, version: version)
-                                               : SealingError.unknownKey(dataset: dataset, version: version)
+            throw d.shredded.contains(version)
+                ? SealingError.shredded(dataset: dataset, version: version)
+                : SealingError.unknownKey(dataset: dataset, version: version)
         }
         return try KEK(id: dataset, version: v.version, key: SymmetricKey(data: v.key))
     }
@@ -97,7 +98,8 @@ public struct Keyring: Sendable, Equatable, Codable {
         }
         let plain: Data
         do {
-            let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: outer.nonce), ciphertext: outer.sealed.dropLast(16), tag: outer.sealed.suffix(16))
+            let box = try AES.GCM.SealedBox(
+                nonce: AES.GCM.Nonce(data: outer.nonce), ciphertext: outer.sealed.dropLast(16), tag: outer.sealed.suffix(16))
             plain = try AES.GCM.open(box, using: master, authenticating: Array(Self.format.utf8))
         } catch {
             throw KeyringError.wrongMasterKey
@@ -126,7 +128,8 @@ public enum KeyringError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noKeys(let d): "dataset '\(d)' has no key in the keyring (passerelle keys create \(d))"
         case .noVersion(let d, let v): "dataset '\(d)' has no key version \(v)"
         case .alreadyShredded(let d, let v): "key version \(v) of dataset '\(d)' is already shredded"
-        case .current(let d, let v): "key version \(v) is the current key of dataset '\(d)': rotate first, or pass --including-current to retire the dataset"
+        case .current(let d, let v):
+            "key version \(v) is the current key of dataset '\(d)': rotate first, or pass --including-current to retire the dataset"
         case .wrongMasterKey: "the master key does not open the keyring (wrong master key, or the keyring file was altered)"
         case .noMasterKey(let why): "no master key: \(why)"
         case .unreadable(let why): "the keyring cannot be read: \(why)"

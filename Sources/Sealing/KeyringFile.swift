@@ -117,7 +117,8 @@ public final class KeyringFile: Sendable {
         }
         close(fd)
         guard ok, rename(temp, path) == 0 else { throw KeyringError.unreadable("cannot replace \(path): \(String(cString: strerror(errno)))") }
-        let dir = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY | O_CLOEXEC)
+        let dir = open(
+            (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY | O_CLOEXEC)
         if dir >= 0 {
             fsync(dir)
             close(dir)

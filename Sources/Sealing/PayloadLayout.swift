@@ -41,9 +41,10 @@ public struct PayloadLayout: Sendable, Equatable {
                 let offset = first - plainBase
                 let index = offset / Int64(SealedFormat.chunkSize)
                 let start = sealedBase + index * Int64(SealedFormat.sealedChunkSize)
-                return Span(sealedFirst: start, sealedLast: sealedEnd(containing: last),
-                            skip: Int(offset - index * Int64(SealedFormat.chunkSize)), plainLength: last - first + 1,
-                            cursor: Cursor(layout: self, segmentPosition: i, index: UInt64(index)))
+                return Span(
+                    sealedFirst: start, sealedLast: sealedEnd(containing: last),
+                    skip: Int(offset - index * Int64(SealedFormat.chunkSize)), plainLength: last - first + 1,
+                    cursor: Cursor(layout: self, segmentPosition: i, index: UInt64(index)))
             }
             plainBase += seg.size
             sealedBase += SealedFormat.sealedLength(seg.size)
@@ -53,8 +54,9 @@ public struct PayloadLayout: Sendable, Equatable {
 
     /// The whole payload (an empty object is one empty chunk).
     public func whole() -> Span {
-        Span(sealedFirst: 0, sealedLast: sealedSize - 1, skip: 0, plainLength: plaintextSize,
-             cursor: Cursor(layout: self, segmentPosition: 0, index: 0))
+        Span(
+            sealedFirst: 0, sealedLast: sealedSize - 1, skip: 0, plainLength: plaintextSize,
+            cursor: Cursor(layout: self, segmentPosition: 0, index: 0))
     }
 
     /// The last sealed byte of the chunk holding plaintext offset `offset`.

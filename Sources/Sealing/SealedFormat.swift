@@ -100,8 +100,10 @@ public struct ObjectKeys: Sendable {
     }
 
     /// Seals one chunk (at most 16 KiB of plaintext); hands ciphertext, then tag, to `emit`.
-    public func sealChunk(_ plain: UnsafeRawBufferPointer, segment: UInt32, index: UInt64, last: Bool,
-                          emit: (UnsafeRawBufferPointer) throws -> Void) throws {
+    public func sealChunk(
+        _ plain: UnsafeRawBufferPointer, segment: UInt32, index: UInt64, last: Bool,
+        emit: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
         let nonce = try AES.GCM.Nonce(data: SealedFormat.chunkNonce(segment: segment, index: index, last: last))
         let box = try AES.GCM.seal(plain, using: aead, nonce: nonce)
         try box.ciphertext.withUnsafeBytes(emit)

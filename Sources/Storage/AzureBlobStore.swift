@@ -16,8 +16,10 @@ public final class AzureBlobStore: ObjectStore {
     let bufferLimit: Int64
     let blockThreshold: Int64
 
-    public init(client: AzureClient, container: String, capabilities: StoreCapabilities = .azure,
-                bufferLimit: Int64 = 1 << 20, blockThreshold: Int64 = singleRequestLimit) {
+    public init(
+        client: AzureClient, container: String, capabilities: StoreCapabilities = .azure,
+        bufferLimit: Int64 = 1 << 20, blockThreshold: Int64 = singleRequestLimit
+    ) {
         self.client = client
         self.container = container
         self.capabilities = capabilities
@@ -49,7 +51,7 @@ public final class AzureBlobStore: ObjectStore {
     static let blockBlob = ("x-ms-blob-type", "BlockBlob")
 
     public func put<Body: AsyncSequence & Sendable>(name: String, length: Int64, body: Body, attributes: BlobAttributes) async throws -> StoredObject
-        where Body.Element == ByteBuffer {
+    where Body.Element == ByteBuffer {
         let headers = [Self.blockBlob] + Self.attributeHeaders(attributes)
         if length <= bufferLimit {
             let bytes = try await collectBody(body, length: length)
@@ -60,12 +62,15 @@ public final class AzureBlobStore: ObjectStore {
         if length <= blockThreshold {
             let checked = attributes.contentMD5.map { [contentMD5Header($0)] } ?? []
             let response = try await putStream(name: name, query: [], headers: headers + checked, length: length, body: body)
-            return StoredObject(name: name, size: length, etag: response.headers.first(name: "etag"),
-                                md5: attributes.contentMD5 ?? Self.contentMD5(response.headers))
+            return StoredObject(
+                name: name, size: length, etag: response.headers.first(name: "etag"),
+                md5: attributes.contentMD5 ?? Self.contentMD5(response.headers))
         }
         let upload = Self.newUploadID()
-        let parts = try await PartedUpload.run(body: body, length: length, partSize: Int(capabilities.partSize),
-                                               parallelism: capabilities.partParallelism) { number, bytes in
+        let parts = try await PartedUpload.run(
+            body: body, length: length, partSize: Int(capabilities.partSize),
+            parallelism: capabilities.partParallelism
+        ) { number, bytes in
             let id = Self.blockID(upload: upload, number: number)
             _ = try await self.putBuffer(name: name, query: Self.blockQuery(id), headers: [], bytes: bytes, md5: md5(bytes))
             return PartToken(number: number, token: id)
@@ -88,10 +93,13 @@ public final class AzureBlobStore: ObjectStore {
     }
 
     /// PUTs bytes held in memory with Content-MD5 (checked by the service), retried.
-    func putBuffer(name: String, query: [(String, String)], headers: [(String, String)], bytes: ByteBuffer, md5: [UInt8]) async throws -> HTTPClientResponse {
+    func putBuffer(
+        name: String, query: [(String, String)], headers: [(String, String)], bytes: ByteBuffer, md5: [UInt8]
+    ) async throws -> HTTPClientResponse {
         let (response, _) = try await client.perform(expect: [201], notFoundCodes: []) {
-            var req = client.request(.PUT, container: container, blob: name, query: query,
-                                     headers: [("content-length", String(bytes.readableBytes)), contentMD5Header(md5)] + headers)
+            var req = client.request(
+                .PUT, container: container, blob: name, query: query,
+                headers: [("content-length", String(bytes.readableBytes)), contentMD5Header(md5)] + headers)
             req.body = .bytes(bytes)
             return req
         }
@@ -99,8 +107,10 @@ public final class AzureBlobStore: ObjectStore {
     }
 
     /// PUTs a body as it streams in, its tail held back until the source ends cleanly.
-    func putStream<Body: AsyncSequence & Sendable>(name: String, query: [(String, String)], headers: [(String, String)], length: Int64,
-                                                   body: Body) async throws -> HTTPClientResponse where Body.Element == ByteBuffer {
+    func putStream<Body: AsyncSequence & Sendable>(
+        name: String, query: [(String, String)], headers: [(String, String)], length: Int64,
+        body: Body
+    ) async throws -> HTTPClientResponse where Body.Element == ByteBuffer {
         let req = client.request(.PUT, container: container, blob: name, query: query, headers: [("content-length", String(length))] + headers)
         return try await client.transport.sendStreamed(req, body: body, length: length, expect: .created)
     }
@@ -131,8 +141,9 @@ public final class AzureBlobStore: ObjectStore {
     }
 
     static func stored(_ name: String, _ headers: HTTPHeaders) -> StoredObject {
-        StoredObject(name: name, size: headers.first(name: "content-length").flatMap { Int64($0) } ?? 0,
-                     etag: headers.first(name: "etag"), md5: contentMD5(headers))
+        StoredObject(
+            name: name, size: headers.first(name: "content-length").flatMap { Int64($0) } ?? 0,
+            etag: headers.first(name: "etag"), md5: contentMD5(headers))
     }
 
     public func delete(names: [String]) async throws {
@@ -195,15 +206,18 @@ public final class AzureBlobStore: ObjectStore {
     public func list(prefix: String, marker: String?, limit: Int) async throws -> StoreListing {
         var query = [("restype", "container"), ("comp", "list"), ("prefix", prefix), ("maxresults", String(min(limit, capabilities.maxListPage)))]
         if let marker { query.append(("marker", marker)) }
-        let (_, body) = try await client.perform(expect: [200], notFoundCodes: []) { [query] in client.request(.GET, container: container, query: query) }
+        let (_, body) = try await client.perform(expect: [200], notFoundCodes: []) { [query] in
+            client.request(.GET, container: container, query: query)
+        }
         guard let xml = try? XMLTree.parse(body) else { throw StoreError.unavailable("List Blobs: malformed XML") }
         let objects: [StoredObject] = (xml.child("Blobs")?.all("Blob") ?? []).compactMap { b -> StoredObject? in
             guard let name = b.child("Name")?.text else { return nil }
             let p = b.child("Properties")
             let etag = p?.child("Etag")?.text
             let md5 = (p?.child("Content-MD5")?.text).flatMap { Data(base64Encoded: $0) }
-            return StoredObject(name: name, size: Int64(p?.child("Content-Length")?.text ?? "") ?? 0,
-                                etag: etag.map { $0.hasPrefix("\"") ? $0 : "\"\($0)\"" }, md5: md5.map { Array($0) })
+            return StoredObject(
+                name: name, size: Int64(p?.child("Content-Length")?.text ?? "") ?? 0,
+                etag: etag.map { $0.hasPrefix("\"") ? $0 : "\"\($0)\"" }, md5: md5.map { Array($0) })
         }
         let next = xml.child("NextMarker")?.text ?? ""
         return StoreListing(objects: objects, nextMarker: next.isEmpty ? nil : next)
@@ -216,10 +230,13 @@ public final class AzureBlobStore: ObjectStore {
         Self.newUploadID()
     }
 
-    public func putPart<Body: AsyncSequence & Sendable>(name: String, upload: String, number: Int, length: Int64, body: Body) async throws -> PartToken
-        where Body.Element == ByteBuffer {
+    public func putPart<Body: AsyncSequence & Sendable>(
+        name: String, upload: String, number: Int, length: Int64, body: Body
+    ) async throws -> PartToken
+    where Body.Element == ByteBuffer {
         guard number <= capabilities.maxPartNumber else {
-            throw StoreError.rejected(status: 400, code: "InvalidArgument", message: "this backend accepts part numbers up to \(capabilities.maxPartNumber)")
+            throw StoreError.rejected(
+                status: 400, code: "InvalidArgument", message: "this backend accepts part numbers up to \(capabilities.maxPartNumber)")
         }
         let id = Self.blockID(upload: upload, number: number)
         let response = try await putStream(name: name, query: Self.blockQuery(id), headers: [], length: length, body: body)
@@ -233,7 +250,8 @@ public final class AzureBlobStore: ObjectStore {
         w.close("BlockList")
         let body = ByteBuffer(string: w.result)
         let digest = md5(body)
-        let response = try await putBuffer(name: name, query: [("comp", "blocklist")], headers: Self.attributeHeaders(attributes), bytes: body, md5: digest)
+        let response = try await putBuffer(
+            name: name, query: [("comp", "blocklist")], headers: Self.attributeHeaders(attributes), bytes: body, md5: digest)
         guard let stored = try await head(name: name) else { throw StoreError.unavailable("\(name) missing after Put Block List") }
         return StoredObject(name: name, size: stored.size, etag: response.headers.first(name: "etag") ?? stored.etag)
     }

@@ -64,8 +64,10 @@ public final class AzureClient: Sendable {
     }
 
     /// A signed request; `headers` names are lower-case; `query` values are not encoded yet.
-    public func request(_ method: HTTPMethod, container: String?, blob: String? = nil, query: [(String, String)] = [],
-                        headers: [(String, String)] = [], date: Date = Date()) -> HTTPClientRequest {
+    public func request(
+        _ method: HTTPMethod, container: String?, blob: String? = nil, query: [(String, String)] = [],
+        headers: [(String, String)] = [], date: Date = Date()
+    ) -> HTTPClientRequest {
         let path = path(container: container, blob: blob)
         var parts = query.map { "\(URIEncoding.encode($0.0))=\(URIEncoding.encode($0.1))" }
         if case .sas(let token) = endpoint.credential { parts.append(Self.trimmed(token)) }
@@ -79,8 +81,10 @@ public final class AzureClient: Sendable {
         return req
     }
 
-    public func perform(expect: Set<UInt>, notFoundCodes: Set<String> = ["BlobNotFound"],
-                        _ build: @Sendable () throws -> HTTPClientRequest) async throws -> (HTTPClientResponse, [UInt8]) {
+    public func perform(
+        expect: Set<UInt>, notFoundCodes: Set<String> = ["BlobNotFound"],
+        _ build: @Sendable () throws -> HTTPClientRequest
+    ) async throws -> (HTTPClientResponse, [UInt8]) {
         try await transport.perform(expect: expect, notFoundCodes: notFoundCodes, build)
     }
 }

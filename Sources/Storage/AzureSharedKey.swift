@@ -23,8 +23,10 @@ public struct AzureSharedKey: Sendable {
         self.key = SymmetricKey(data: bytes)
     }
 
-    static let standardHeaders = ["content-encoding", "content-language", "content-length", "content-md5", "content-type", "date",
-                                  "if-modified-since", "if-match", "if-none-match", "if-unmodified-since", "range"]
+    static let standardHeaders = [
+        "content-encoding", "content-language", "content-length", "content-md5", "content-type", "date",
+        "if-modified-since", "if-match", "if-none-match", "if-unmodified-since", "range",
+    ]
 
     /// The string to sign; `headers` names are lower-case, `path` is the request's encoded
     /// path, `query` the decoded parameters.

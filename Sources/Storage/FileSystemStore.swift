@@ -1,13 +1,14 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import S3Protocol
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Blobs as files under `root/blobs/xx/<id>`, written crash-safely: a temporary file in
 /// `root/tmp`, fsynced, renamed into place, then its directory fsynced. A reader therefore
@@ -54,7 +55,7 @@ public final class FileSystemStore: ObjectStore {
     func path(of blob: String) throws -> String {
         let id = blob.hasSuffix(".h") ? blob.utf8.dropLast(2) : blob.utf8[...]
         guard id.count >= 8, id.count <= 128,
-              id.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || $0 == UInt8(ascii: "-") })
+            id.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || $0 == UInt8(ascii: "-") })
         else { throw StoreError.io("invalid blob id") }
         return "\(root)/blobs/\(blob.prefix(2))/\(blob)"
     }
@@ -63,8 +64,10 @@ public final class FileSystemStore: ObjectStore {
         try await pool.runIfActive(body)
     }
 
-    public func put<Body: AsyncSequence & Sendable>(name blob: String, length: Int64, body: Body, attributes: BlobAttributes) async throws -> StoredObject
-        where Body.Element == ByteBuffer {
+    public func put<Body: AsyncSequence & Sendable>(
+        name blob: String, length: Int64, body: Body, attributes: BlobAttributes
+    ) async throws -> StoredObject
+    where Body.Element == ByteBuffer {
         let final = try path(of: blob)
         let temp = "\(root)/tmp/\(blob).\(UInt64.random(in: 0...UInt64.max))"
         let dir = "\(root)/blobs/\(blob.prefix(2))"
@@ -157,8 +160,10 @@ public final class FileSystemStore: ObjectStore {
         Self.newID()
     }
 
-    public func putPart<Body: AsyncSequence & Sendable>(name: String, upload: String, number: Int, length: Int64, body: Body) async throws -> PartToken
-        where Body.Element == ByteBuffer {
+    public func putPart<Body: AsyncSequence & Sendable>(
+        name: String, upload: String, number: Int, length: Int64, body: Body
+    ) async throws -> PartToken
+    where Body.Element == ByteBuffer {
         let blob = Self.newID()
         _ = try await put(name: blob, length: length, body: body, attributes: .none)
         return PartToken(number: number, token: blob)
@@ -192,7 +197,10 @@ public final class FileSystemStore: ObjectStore {
             let out = try Self.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC)
             var ok = false
             defer {
-                if !ok { close(out); unlink(temp) }
+                if !ok {
+                    close(out)
+                    unlink(temp)
+                }
             }
             var total: Int64 = 0
             for src in sources {
@@ -231,8 +239,9 @@ public final class FileSystemStore: ObjectStore {
     public func list(prefix: String, marker: String?, limit: Int) async throws -> StoreListing {
         let names = try await allBlobs().filter { name in name.hasPrefix(prefix) && (marker.map { m in m < name } ?? true) }.sorted()
         let page = names.prefix(limit)
-        return StoreListing(objects: page.map { StoredObject(name: $0, size: -1, etag: nil) },
-                            nextMarker: page.count < names.count ? page.last : nil)
+        return StoreListing(
+            objects: page.map { StoredObject(name: $0, size: -1, etag: nil) },
+            nextMarker: page.count < names.count ? page.last : nil)
     }
 
     /// Every blob id, for garbage collection of blobs no catalog row refers to.

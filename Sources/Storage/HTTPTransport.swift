@@ -16,8 +16,10 @@ public struct HTTPSettings: Sendable {
     public var caBundle: String?
     public var retry: RetryPolicy
 
-    public init(connectTimeout: Duration = .seconds(5), readTimeout: Duration = .seconds(60), caBundle: String? = nil,
-                retry: RetryPolicy = RetryPolicy()) {
+    public init(
+        connectTimeout: Duration = .seconds(5), readTimeout: Duration = .seconds(60), caBundle: String? = nil,
+        retry: RetryPolicy = RetryPolicy()
+    ) {
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.caBundle = caBundle
@@ -85,8 +87,10 @@ public final class HTTPTransport: Sendable {
 
     /// Sends a request built afresh for each attempt, retrying what is retryable; returns the
     /// response when its status is in `expect`, its whole (small) body read.
-    public func perform(expect: Set<UInt>, notFoundCodes: Set<String>,
-                        _ build: @Sendable () throws -> HTTPClientRequest) async throws -> (HTTPClientResponse, [UInt8]) {
+    public func perform(
+        expect: Set<UInt>, notFoundCodes: Set<String>,
+        _ build: @Sendable () throws -> HTTPClientRequest
+    ) async throws -> (HTTPClientResponse, [UInt8]) {
         try await settings.retry.run { _ in
             let response = try await send(try build())
             let body = try await Self.collect(response)

@@ -14,7 +14,7 @@ public protocol ObjectStore: Sendable {
 
     /// Stores exactly `length` bytes of `body` as `name`, replacing any object of that name.
     func put<Body: AsyncSequence & Sendable>(name: String, length: Int64, body: Body, attributes: BlobAttributes) async throws -> StoredObject
-        where Body.Element == ByteBuffer
+    where Body.Element == ByteBuffer
 
     /// Opens `name` (or `range` of it) for reading. With `ifMatch`, a backend object whose
     /// ETag differs (changed outside the gateway) is refused with `StoreError.changed`.
@@ -39,7 +39,7 @@ public protocol ObjectStore: Sendable {
     /// Starts a parted upload of `name`; returns the backend's upload id.
     func startParts(name: String, attributes: BlobAttributes) async throws -> String
     func putPart<Body: AsyncSequence & Sendable>(name: String, upload: String, number: Int, length: Int64, body: Body) async throws -> PartToken
-        where Body.Element == ByteBuffer
+    where Body.Element == ByteBuffer
     /// Commits the parts, in order, as the object `name` (with `attributes`, for a backend that
     /// sets them at commit).
     func finishParts(name: String, upload: String, parts: [PartToken], attributes: BlobAttributes) async throws -> StoredObject
@@ -170,9 +170,11 @@ public struct StoreCapabilities: Sendable, Equatable {
     /// transport check of bodies the gateway has no MD5 for, at a fraction of MD5's cost.
     public var checksCRC32C: Bool
 
-    public init(maxSinglePut: Int64, partSize: Int64, minPartSize: Int64, maxPartSize: Int64, maxPartNumber: Int,
-                partParallelism: Int, needsContentMD5OnDelete: Bool, acceptsAWSChunked: Bool, maxListPage: Int,
-                serverSideCopy: Bool, strongListAfterWrite: Bool, etagIsMD5: Bool, checksCRC32C: Bool = false) {
+    public init(
+        maxSinglePut: Int64, partSize: Int64, minPartSize: Int64, maxPartSize: Int64, maxPartNumber: Int,
+        partParallelism: Int, needsContentMD5OnDelete: Bool, acceptsAWSChunked: Bool, maxListPage: Int,
+        serverSideCopy: Bool, strongListAfterWrite: Bool, etagIsMD5: Bool, checksCRC32C: Bool = false
+    ) {
         self.maxSinglePut = maxSinglePut
         self.partSize = partSize
         self.minPartSize = minPartSize

@@ -19,7 +19,9 @@ public final class S3Backend: Backend {
     }
 
     public func check(container: String?) async throws -> [String] {
-        var lines = ["endpoint: \(client.endpoint.url) (region \(client.endpoint.region), \(client.endpoint.pathStyle ? "path" : "virtual-host") style)"]
+        var lines = [
+            "endpoint: \(client.endpoint.url) (region \(client.endpoint.region), \(client.endpoint.pathStyle ? "path" : "virtual-host") style)"
+        ]
         guard let container else {
             _ = try await client.perform { self.client.request(.GET, bucket: nil) }
             lines.append("ListBuckets: credentials accepted")
@@ -27,9 +29,11 @@ public final class S3Backend: Backend {
         }
         let (probed, notes) = try await S3Probe.capabilities(client: client, bucket: container, base: capabilities)
         lines += notes
-        for (what, configured, found) in [("needs Content-MD5 on DeleteObjects", capabilities.needsContentMD5OnDelete, probed.needsContentMD5OnDelete),
-                                          ("accepts aws-chunked", capabilities.acceptsAWSChunked, probed.acceptsAWSChunked)]
-            where configured != found {
+        for (what, configured, found) in [
+            ("needs Content-MD5 on DeleteObjects", capabilities.needsContentMD5OnDelete, probed.needsContentMD5OnDelete),
+            ("accepts aws-chunked", capabilities.acceptsAWSChunked, probed.acceptsAWSChunked),
+        ]
+        where configured != found {
             lines.append("warning: profile says \(what) = \(configured), the backend answers \(found)")
         }
         if probed.maxPartNumber < capabilities.maxPartNumber {
@@ -66,7 +70,9 @@ public final class AzureBackend: Backend {
             lines.append("List Containers: credentials accepted")
             return lines
         }
-        _ = try await client.perform(expect: [200], notFoundCodes: []) { self.client.request(.HEAD, container: container, query: [("restype", "container")]) }
+        _ = try await client.perform(expect: [200], notFoundCodes: []) {
+            self.client.request(.HEAD, container: container, query: [("restype", "container")])
+        }
         lines.append("container \(container): exists, credentials accepted")
         // Round trip of a probe blob through the calls the gateway makes.
         let store = AzureBlobStore(client: client, container: container, capabilities: capabilities, bufferLimit: 16, blockThreshold: 16)
@@ -74,7 +80,9 @@ public final class AzureBackend: Backend {
         let body = ByteBuffer(string: String(repeating: "passerelle", count: 4))
         let stored = try await store.put(name: probe, length: Int64(body.readableBytes), body: BufferSequence(body), attributes: .none)
         var read = ByteBuffer()
-        for try await var chunk in try await store.open(name: probe, range: ByteRange(start: 10, end: 19), ifMatch: stored.etag) { read.writeBuffer(&chunk) }
+        for try await var chunk in try await store.open(name: probe, range: ByteRange(start: 10, end: 19), ifMatch: stored.etag) {
+            read.writeBuffer(&chunk)
+        }
         try await store.delete(name: probe)
         guard read == body.getSlice(at: 10, length: 10) else { throw StoreError.unavailable("the probe blob read back differs") }
         lines.append("Put Block, Put Block List, ranged Get Blob, Delete Blob: working")

@@ -8,9 +8,11 @@ import S3Protocol
 extension HTTPTransport {
     /// Sends `request` with `body` streamed through, its tail held back until the source ends
     /// cleanly (not retried: the bytes are gone). Fails unless the status is `expect`.
-    public func sendStreamed<Body: AsyncSequence & Sendable>(_ request: HTTPClientRequest, body: Body, length: Int64,
-                                                             expect: HTTPResponseStatus) async throws -> HTTPClientResponse
-        where Body.Element == ByteBuffer {
+    public func sendStreamed<Body: AsyncSequence & Sendable>(
+        _ request: HTTPClientRequest, body: Body, length: Int64,
+        expect: HTTPResponseStatus
+    ) async throws -> HTTPClientResponse
+    where Body.Element == ByteBuffer {
         let errors = ErrorBox()
         var req = request
         req.body = .stream(HeldBackBody(base: body, errors: errors), length: .known(length))
@@ -32,9 +34,12 @@ extension HTTPTransport {
     /// Opens an object (or a range of it) with `fetch`, one GET attempt of bytes
     /// `from…through` pinned to an ETag: the first attempt is retried; a stream that breaks
     /// later resumes where it stopped, from the same version of the object.
-    public func openResuming(name: String, range: ByteRange?, ifMatch: String?,
-                             fetch: @escaping @Sendable (_ from: Int64, _ through: Int64?, _ ifMatch: String?) async throws -> HTTPClientResponse)
-        async throws -> BlobStream {
+    public func openResuming(
+        name: String, range: ByteRange?, ifMatch: String?,
+        fetch: @escaping @Sendable (_ from: Int64, _ through: Int64?, _ ifMatch: String?) async throws -> HTTPClientResponse
+    )
+        async throws -> BlobStream
+    {
         let start = range?.start ?? 0
         let first = try await settings.retry.run { _ in try await fetch(start, range?.end, ifMatch) }
         let etag = ifMatch ?? first.headers.first(name: "etag")
@@ -67,8 +72,10 @@ final class ResumingReader: @unchecked Sendable {
     private let retry: RetryPolicy
     private let resume: @Sendable (Int64) async throws -> HTTPClientResponse
 
-    init(first: HTTPClientResponse, start: Int64, length: Int64, retry: RetryPolicy,
-         resume: @escaping @Sendable (Int64) async throws -> HTTPClientResponse) {
+    init(
+        first: HTTPClientResponse, start: Int64, length: Int64, retry: RetryPolicy,
+        resume: @escaping @Sendable (Int64) async throws -> HTTPClientResponse
+    ) {
         self.iterator = first.body.makeAsyncIterator()
         self.offset = start
         self.end = start + length

@@ -43,8 +43,10 @@ public final class S3Client: Sendable {
 
     /// A signed request; `headers` names are lower-case. `payloadHash` is the hex SHA-256 of
     /// the body or `UNSIGNED-PAYLOAD`.
-    public func request(_ method: HTTPMethod, bucket: String?, key: String? = nil, query: [(String, String)] = [],
-                        headers: [(String, String)] = [], payloadHash: String = SigV4.unsignedPayload, date: Date = Date()) -> HTTPClientRequest {
+    public func request(
+        _ method: HTTPMethod, bucket: String?, key: String? = nil, query: [(String, String)] = [],
+        headers: [(String, String)] = [], payloadHash: String = SigV4.unsignedPayload, date: Date = Date()
+    ) -> HTTPClientRequest {
         var hostHeader = host
         var path = "/"
         if let bucket {
@@ -68,8 +70,10 @@ public final class S3Client: Sendable {
 
     /// Sends a request built afresh for each attempt, retrying what is retryable; returns the
     /// response when its status is in `expect`, its whole (small) body read.
-    public func perform(expect: Set<UInt> = [200], notFoundCodes: Set<String> = ["NoSuchKey", "NoSuchUpload"],
-                        _ build: @Sendable () throws -> HTTPClientRequest) async throws -> (HTTPClientResponse, [UInt8]) {
+    public func perform(
+        expect: Set<UInt> = [200], notFoundCodes: Set<String> = ["NoSuchKey", "NoSuchUpload"],
+        _ build: @Sendable () throws -> HTTPClientRequest
+    ) async throws -> (HTTPClientResponse, [UInt8]) {
         try await transport.perform(expect: expect, notFoundCodes: notFoundCodes, build)
     }
 }

@@ -16,8 +16,10 @@ public final class S3Store: ObjectStore {
     /// Bodies above this size are split into parts by the store.
     let multipartThreshold: Int64
 
-    public init(client: S3Client, bucket: String, capabilities: StoreCapabilities,
-                bufferLimit: Int64 = 1 << 20, multipartThreshold: Int64 = singleRequestLimit) {
+    public init(
+        client: S3Client, bucket: String, capabilities: StoreCapabilities,
+        bufferLimit: Int64 = 1 << 20, multipartThreshold: Int64 = singleRequestLimit
+    ) {
         self.client = client
         self.bucket = bucket
         self.capabilities = capabilities
@@ -38,7 +40,7 @@ public final class S3Store: ObjectStore {
     }
 
     public func put<Body: AsyncSequence & Sendable>(name: String, length: Int64, body: Body, attributes: BlobAttributes) async throws -> StoredObject
-        where Body.Element == ByteBuffer {
+    where Body.Element == ByteBuffer {
         if length <= bufferLimit {
             let bytes = try await collectBody(body, length: length)
             // With CRC-32C the MD5 stays unknown here: the backend checked the bytes it got, and
@@ -50,14 +52,18 @@ public final class S3Store: ObjectStore {
         if length <= multipartThreshold {
             let checked = attributes.contentMD5.map { [contentMD5Header($0)] } ?? []
             let etag = try await putStream(name: name, query: [], headers: Self.attributeHeaders(attributes) + checked, length: length, body: body)
-            return StoredObject(name: name, size: length, etag: etag,
-                                md5: attributes.contentMD5 ?? storedMD5(etag: etag))
+            return StoredObject(
+                name: name, size: length, etag: etag,
+                md5: attributes.contentMD5 ?? storedMD5(etag: etag))
         }
         let upload = try await startParts(name: name, attributes: attributes)
         do {
-            let parts = try await PartedUpload.run(body: body, length: length, partSize: Int(capabilities.partSize),
-                                                   parallelism: capabilities.partParallelism) { number, bytes in
-                let etag = try await self.putBuffer(name: name, query: Self.partQuery(number, upload), headers: [contentMD5Header(md5(bytes))], bytes: bytes)
+            let parts = try await PartedUpload.run(
+                body: body, length: length, partSize: Int(capabilities.partSize),
+                parallelism: capabilities.partParallelism
+            ) { number, bytes in
+                let etag = try await self.putBuffer(
+                    name: name, query: Self.partQuery(number, upload), headers: [contentMD5Header(md5(bytes))], bytes: bytes)
                 return PartToken(number: number, token: etag ?? "")
             }
             return try await finishParts(name: name, upload: upload, parts: parts, attributes: attributes)
@@ -96,8 +102,9 @@ public final class S3Store: ObjectStore {
     /// returns the ETag.
     func putBuffer(name: String, query: [(String, String)], headers: [(String, String)], bytes: ByteBuffer) async throws -> String? {
         let (response, _) = try await client.perform(notFoundCodes: []) {
-            var req = client.request(.PUT, bucket: bucket, key: name, query: query,
-                                     headers: [("content-length", String(bytes.readableBytes))] + headers)
+            var req = client.request(
+                .PUT, bucket: bucket, key: name, query: query,
+                headers: [("content-length", String(bytes.readableBytes))] + headers)
             req.body = .bytes(bytes)
             return req
         }
@@ -106,8 +113,10 @@ public final class S3Store: ObjectStore {
 
     /// PUTs a body as it streams in, its tail held back until the source ends cleanly (not
     /// retried: the bytes are gone); returns the ETag.
-    func putStream<Body: AsyncSequence & Sendable>(name: String, query: [(String, String)], headers: [(String, String)], length: Int64,
-                                                   body: Body) async throws -> String? where Body.Element == ByteBuffer {
+    func putStream<Body: AsyncSequence & Sendable>(
+        name: String, query: [(String, String)], headers: [(String, String)], length: Int64,
+        body: Body
+    ) async throws -> String? where Body.Element == ByteBuffer {
         let req = client.request(.PUT, bucket: bucket, key: name, query: query, headers: [("content-length", String(length))] + headers)
         return try await client.transport.sendStreamed(req, body: body, length: length, expect: .ok).headers.first(name: "etag")
     }
@@ -161,13 +170,15 @@ public final class S3Store: ObjectStore {
             }
             let hash = Hex.encode(ChecksumHasher.digest(.sha256, of: body))
             let (_, result) = try await client.perform {
-                var req = client.request(.POST, bucket: bucket, query: [("delete", "")],
-                                         headers: [("content-length", String(body.count)), integrity], payloadHash: hash)
+                var req = client.request(
+                    .POST, bucket: bucket, query: [("delete", "")],
+                    headers: [("content-length", String(body.count)), integrity], payloadHash: hash)
                 req.body = .bytes(ByteBuffer(bytes: body))
                 return req
             }
             if let xml = try? XMLTree.parse(result), let e = xml.all("Error").first(where: { $0.child("Code")?.text != "NoSuchKey" }) {
-                throw StoreError.unavailable("DeleteObjects: \(e.child("Key")?.text ?? "") \(e.child("Code")?.text ?? "") \(e.child("Message")?.text ?? "")")
+                throw StoreError.unavailable(
+                    "DeleteObjects: \(e.child("Key")?.text ?? "") \(e.child("Code")?.text ?? "") \(e.child("Message")?.text ?? "")")
             }
         }
     }
@@ -175,8 +186,9 @@ public final class S3Store: ObjectStore {
     public func copy(from: String, to: String, attributes: BlobAttributes) async throws -> StoredObject {
         let source = "/\(bucket)/\(URIEncoding.encode(from, keepSlash: true))"
         let (_, body) = try await client.perform(notFoundCodes: []) {
-            client.request(.PUT, bucket: bucket, key: to,
-                           headers: [("x-amz-copy-source", source), ("x-amz-metadata-directive", "REPLACE")] + Self.attributeHeaders(attributes))
+            client.request(
+                .PUT, bucket: bucket, key: to,
+                headers: [("x-amz-copy-source", source), ("x-amz-metadata-directive", "REPLACE")] + Self.attributeHeaders(attributes))
         }
         // A copy can fail after its 200 status line (S3 CopyObject: "Error in a 200 response").
         if let xml = try? XMLTree.parse(body), xml.localName == "Error" {
@@ -209,10 +221,13 @@ public final class S3Store: ObjectStore {
         return id
     }
 
-    public func putPart<Body: AsyncSequence & Sendable>(name: String, upload: String, number: Int, length: Int64, body: Body) async throws -> PartToken
-        where Body.Element == ByteBuffer {
+    public func putPart<Body: AsyncSequence & Sendable>(
+        name: String, upload: String, number: Int, length: Int64, body: Body
+    ) async throws -> PartToken
+    where Body.Element == ByteBuffer {
         guard number <= capabilities.maxPartNumber else {
-            throw StoreError.rejected(status: 400, code: "InvalidArgument", message: "this backend accepts part numbers up to \(capabilities.maxPartNumber)")
+            throw StoreError.rejected(
+                status: 400, code: "InvalidArgument", message: "this backend accepts part numbers up to \(capabilities.maxPartNumber)")
         }
         guard let etag = try await putStream(name: name, query: Self.partQuery(number, upload), headers: [], length: length, body: body) else {
             throw StoreError.rejected(status: 200, code: "MissingETag", message: "UploadPart \(number) of \(name): no ETag in the response")
@@ -233,8 +248,9 @@ public final class S3Store: ObjectStore {
         let body = Array(w.result.utf8)
         let hash = Hex.encode(ChecksumHasher.digest(.sha256, of: body))
         let (_, result) = try await client.perform(notFoundCodes: []) {
-            var req = client.request(.POST, bucket: bucket, key: name, query: [("uploadId", upload)],
-                                     headers: [("content-length", String(body.count))], payloadHash: hash)
+            var req = client.request(
+                .POST, bucket: bucket, key: name, query: [("uploadId", upload)],
+                headers: [("content-length", String(body.count))], payloadHash: hash)
             req.body = .bytes(ByteBuffer(bytes: body))
             return req
         }

@@ -27,15 +27,19 @@ struct AdminOptions: ParsableArguments {
     func registry(keyring: KeyringFile? = nil) async throws -> BackendRegistry {
         var logger = Logger(label: "passerelle")
         logger.logLevel = .warning
-        return try await BackendFactory.registry(config: try load(), local: try GatewayServer.localStore(dataDirectory: dataDir),
-                                                 keyring: keyring, logger: logger)
+        return try await BackendFactory.registry(
+            config: try load(), local: try GatewayServer.localStore(dataDirectory: dataDir),
+            keyring: keyring, logger: logger)
     }
 
     /// The keyring, which these commands cannot do without.
     func keyring() throws -> KeyringFile {
         do {
             guard let ring = try load().openKeyring(dataDirectory: dataDir) else {
-                throw CommandFailure("no master key: set \(MasterKey.environmentVariable) or \(MasterKey.fileVariable) (generate one with `passerelle keys master-key`)")
+                throw CommandFailure(
+                    "no master key: set \(MasterKey.environmentVariable) or \(MasterKey.fileVariable) (generate one with `passerelle keys "
+                        + "master-key`)"
+                )
             }
             return ring
         } catch let e as KeyringError {
@@ -59,8 +63,9 @@ struct AdminOptions: ParsableArguments {
 }
 
 struct BackendCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "backend", abstract: "Inspect the configured backends.",
-                                                    subcommands: [List.self, Check.self])
+    static let configuration = CommandConfiguration(
+        commandName: "backend", abstract: "Inspect the configured backends.",
+        subcommands: [List.self, Check.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List backends (no secrets are shown).")
@@ -103,8 +108,9 @@ struct BackendCommand: AsyncParsableCommand {
 }
 
 struct DatasetCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "dataset", abstract: "Create and inspect datasets (S3 buckets).",
-                                                    subcommands: [Create.self, List.self, Show.self, PhaseCommand.self])
+    static let configuration = CommandConfiguration(
+        commandName: "dataset", abstract: "Create and inspect datasets (S3 buckets).",
+        subcommands: [Create.self, List.self, Show.self, PhaseCommand.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a dataset placed on a backend.")
@@ -158,7 +164,8 @@ struct DatasetCommand: AsyncParsableCommand {
             let catalog = try options.catalog()
             guard let b = try await catalog.bucket(name) else { throw CommandFailure("no dataset named '\(name)'") }
             let usage = try await catalog.usage(bucket: name)
-            print("""
+            print(
+                """
                 dataset:   \(b.name)
                 region:    \(b.region)
                 created:   \(ISO8601DateFormatter().string(from: b.created))

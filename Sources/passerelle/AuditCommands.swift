@@ -3,13 +3,17 @@ import Audit
 import Foundation
 
 struct AuditCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "audit", abstract: "The tamper-evident audit log.",
-                                                    subcommands: [Verify.self, Export.self, Search.self, Checkpoint.self, Key.self, Expire.self])
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "The tamper-evident audit log.",
+        subcommands: [Verify.self, Export.self, Search.self, Checkpoint.self, Key.self, Expire.self])
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check the log end to end: every entry's place and hash, every signed checkpoint.",
-            discussion: "Without --export, checks the log in the data directory. With --export FILE, checks an export (as an outsider would) against --key. --trusted adds a checkpoint kept from earlier: the log must still contain it.")
+            discussion:
+                "Without --export, checks the log in the data directory. With --export FILE, checks an export (as an outsider would) against "
+                + "--key. --trusted adds a checkpoint kept from earlier: the log must still contain it."
+        )
         @OptionGroup var options: AdminOptions
         @Option(help: "An export file (JSON Lines) made by `audit export`.") var export: String?
         @Option(help: "The log's verifier key (from `audit key` or GET /audit/key); default: the data directory's.") var key: String?
@@ -54,7 +58,8 @@ struct AuditCommand: AsyncParsableCommand {
     }
 
     struct Export: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write the log (checkpoints, then entries) as JSON Lines, for outside verification.")
+        static let configuration = CommandConfiguration(
+            abstract: "Write the log (checkpoints, then entries) as JSON Lines, for outside verification.")
         @OptionGroup var options: AdminOptions
         @Option(help: "Output file (default: standard output).") var output: String?
 
@@ -64,7 +69,8 @@ struct AuditCommand: AsyncParsableCommand {
             let out: FileHandle
             if let output {
                 guard FileManager.default.createFile(atPath: output, contents: nil, attributes: [.posixPermissions: 0o600]),
-                      let h = FileHandle(forWritingAtPath: output) else { throw CommandFailure("cannot write \(output)") }
+                    let h = FileHandle(forWritingAtPath: output)
+                else { throw CommandFailure("cannot write \(output)") }
                 out = h
             } else {
                 out = FileHandle.standardOutput
@@ -73,7 +79,10 @@ struct AuditCommand: AsyncParsableCommand {
             try options.auditLog().export { line in
                 buffer.append(try encoder.encode(line))
                 buffer.append(0x0a)
-                if buffer.count > 1 << 20 { out.write(buffer); buffer.removeAll(keepingCapacity: true) }
+                if buffer.count > 1 << 20 {
+                    out.write(buffer)
+                    buffer.removeAll(keepingCapacity: true)
+                }
             }
             out.write(buffer)
             if output != nil { try out.close() }
@@ -132,12 +141,15 @@ struct AuditCommand: AsyncParsableCommand {
     }
 
     struct Expire: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Retention: delete the keys (and readable columns) of entries before a day; hashes stay, the log still verifies.")
+        static let configuration = CommandConfiguration(
+            abstract: "Retention: delete the keys (and readable columns) of entries before a day; hashes stay, the log still verifies.")
         @OptionGroup var options: AdminOptions
         @Option(help: "First day kept (YYYY-MM-DD, UTC).") var before: String
 
         func run() async throws {
-            guard before.count == 10, (try? Date(before + "T00:00:00Z", strategy: .iso8601)) != nil else { throw CommandFailure("--before: expected YYYY-MM-DD") }
+            guard before.count == 10, (try? Date(before + "T00:00:00Z", strategy: .iso8601)) != nil else {
+                throw CommandFailure("--before: expected YYYY-MM-DD")
+            }
             let gone = try options.auditLog().expire(before: before)
             try await options.audit("audit.expire", detail: "before \(before): \(gone.count) periods")
             print("shredded the keys of \(gone.count) periods: \(gone.joined(separator: ", "))")

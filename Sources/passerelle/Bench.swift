@@ -131,7 +131,8 @@ struct BenchS3: AsyncParsableCommand {
     @OptionGroup var workload: Workload
 
     func run() async throws {
-        try await workload.run(S3BenchTarget(endpoint: S3Endpoint(url: endpoint, region: region, accessKey: accessKey, secretKey: secretKey), bucket: bucket))
+        try await workload.run(
+            S3BenchTarget(endpoint: S3Endpoint(url: endpoint, region: region, accessKey: accessKey, secretKey: secretKey), bucket: bucket))
     }
 }
 
@@ -148,7 +149,8 @@ struct S3BenchTarget: BenchTarget {
 
     func prepare() async throws {
         // Creating an existing bucket is fine for a benchmark.
-        _ = try await benchExecute(s3.transport.client, s3.request(.PUT, bucket: bucket, headers: [("content-length", "0")]), expect: [200, 409], "CreateBucket")
+        _ = try await benchExecute(
+            s3.transport.client, s3.request(.PUT, bucket: bucket, headers: [("content-length", "0")]), expect: [200, 409], "CreateBucket")
     }
 
     func put(_ key: String, body: ByteBuffer) async throws {
@@ -159,7 +161,8 @@ struct S3BenchTarget: BenchTarget {
 
     func get(_ key: String, range: ClosedRange<Int>?) async throws -> Int {
         let headers = range.map { [("range", "bytes=\($0.lowerBound)-\($0.upperBound)")] } ?? []
-        return try await benchExecute(s3.transport.client, s3.request(.GET, bucket: bucket, key: key, headers: headers), expect: [200, 206], "GET \(key)")
+        return try await benchExecute(
+            s3.transport.client, s3.request(.GET, bucket: bucket, key: key, headers: headers), expect: [200, 206], "GET \(key)")
     }
 
     func putStream(_ key: String, length: Int64) async throws {
@@ -172,7 +175,8 @@ struct S3BenchTarget: BenchTarget {
 }
 
 struct BenchAzure: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "azure", abstract: "The same workload against an Azure Blob account (Put Blob / Get Blob).")
+    static let configuration = CommandConfiguration(
+        commandName: "azure", abstract: "The same workload against an Azure Blob account (Put Blob / Get Blob).")
 
     @Option(help: "Blob service endpoint, e.g. http://127.0.0.1:10000/devstoreaccount1") var endpoint: String
     @Option var account: String
@@ -210,7 +214,8 @@ struct AzureBenchTarget: BenchTarget {
 
     func get(_ key: String, range: ClosedRange<Int>?) async throws -> Int {
         let headers = range.map { [("x-ms-range", "bytes=\($0.lowerBound)-\($0.upperBound)")] } ?? []
-        return try await benchExecute(http, client.request(.GET, container: container, blob: key, headers: headers), expect: [200, 206], "Get Blob \(key)")
+        return try await benchExecute(
+            http, client.request(.GET, container: container, blob: key, headers: headers), expect: [200, 206], "Get Blob \(key)")
     }
 
     func putStream(_ key: String, length: Int64) async throws {

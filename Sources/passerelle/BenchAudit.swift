@@ -17,8 +17,9 @@ struct BenchAudit: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let log = try AuditLog(directory: dir)
-            let event = AuditEvent(time: Date(), principal: "bench", project: "p", action: "GetObject", dataset: "d", key: "k",
-                                   bytes: 4096, result: "allowed", status: 200, requestID: "0123456789ABCDEF", source: "127.0.0.1")
+            let event = AuditEvent(
+                time: Date(), principal: "bench", project: "p", action: "GetObject", dataset: "d", key: "k",
+                bytes: 4096, result: "allowed", status: 200, requestID: "0123456789ABCDEF", source: "127.0.0.1")
             let start = ContinuousClock.now
             var done = 0
             while done < entries {

@@ -61,7 +61,8 @@ struct CDCCommand: AsyncParsableCommand {
     static func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 
     struct Check: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Pre-flight: logical WAL, slots, privileges, keys, unsupported objects, target schema.")
+        static let configuration = CommandConfiguration(
+            abstract: "Pre-flight: logical WAL, slots, privileges, keys, unsupported objects, target schema.")
         @OptionGroup var endpoints: Endpoints
         @OptionGroup var setup: SetupOptions
 
@@ -83,7 +84,8 @@ struct CDCCommand: AsyncParsableCommand {
             guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
             var o = setup.options(slot: endpoints.slot)
             o.jobs = jobs
-            try await Setup.initialize(source: try endpoints.sourceEndpoint(), target: try endpoints.targetEndpoint(), options: o, log: CDCCommand.say)
+            try await Setup.initialize(
+                source: try endpoints.sourceEndpoint(), target: try endpoints.targetEndpoint(), options: o, log: CDCCommand.say)
         }
     }
 
@@ -119,7 +121,7 @@ struct CDCCommand: AsyncParsableCommand {
                 source.resume()
                 sources.append(source)
             }
-            defer { sources.forEach { $0.cancel() } }
+            defer { for source in sources { source.cancel() } }
             var lastReport = Date()
             while (deadline.map({ Date() < $0 }) ?? true) && !stop.withLock({ $0 }) {
                 let b = try await replicator.step()
@@ -205,19 +207,22 @@ struct CDCCommand: AsyncParsableCommand {
         var manualGate = false
 
         func run() async throws {
-            try await CDC.Cutover.run(source: try endpoints.sourceEndpoint(), target: try endpoints.targetEndpoint(), slot: endpoints.slot,
-                                      manualGate: manualGate, log: CDCCommand.say)
+            try await CDC.Cutover.run(
+                source: try endpoints.sourceEndpoint(), target: try endpoints.targetEndpoint(), slot: endpoints.slot,
+                manualGate: manualGate, log: CDCCommand.say)
         }
     }
 
     struct Drop: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Drop the slot and publication on the source (and the stream's state on the target, if given).")
+        static let configuration = CommandConfiguration(
+            abstract: "Drop the slot and publication on the source (and the stream's state on the target, if given).")
         @OptionGroup var endpoints: Endpoints
 
         func run() async throws {
             let target = try? endpoints.targetEndpoint()
-            try await CDC.Cutover.drop(source: try endpoints.sourceEndpoint(), target: target, slot: endpoints.slot,
-                                       publication: endpoints.slot, log: CDCCommand.say)
+            try await CDC.Cutover.drop(
+                source: try endpoints.sourceEndpoint(), target: target, slot: endpoints.slot,
+                publication: endpoints.slot, log: CDCCommand.say)
         }
     }
 }
@@ -239,7 +244,9 @@ final class RunStats: Sendable {
             f.transactions += b.transactions
             f.changes += b.changes
             for lag in b.lags {
-                if f.lags.count < Self.window { f.lags.append(lag) } else {
+                if f.lags.count < Self.window {
+                    f.lags.append(lag)
+                } else {
                     f.lags[f.lagCursor] = lag
                     f.lagCursor = (f.lagCursor + 1) % Self.window
                 }

@@ -1,7 +1,4 @@
 import ArgumentParser
-#if canImport(Glibc)
-import Glibc
-#endif
 import Catalog
 import Datasets
 import Foundation
@@ -10,13 +7,18 @@ import Sealing
 import Storage
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys", abstract: "Manage the dataset keys of sealed datasets (the keyring, sealed under the master key).",
         subcommands: [MasterKeyCommand.self, Create.self, List.self, Rotate.self, Shred.self])
 
     struct MasterKeyCommand: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "master-key", abstract: "Print a new random master key (base64); store it away from the data.")
+        static let configuration = CommandConfiguration(
+            commandName: "master-key", abstract: "Print a new random master key (base64); store it away from the data.")
         func run() async throws { print(MasterKey.generate()) }
     }
 
@@ -50,7 +52,10 @@ struct KeysCommand: AsyncParsableCommand {
                 let current = keys.keys.map(\.version).max()
                 for v in keys.keys.sorted(by: { $0.version < $1.version }) {
                     let state = v.version == current ? "current" : "active"
-                    print("\(name)\tv\(v.version)\t\(state)\t\(usage[v.version] ?? 0) objects\tcreated \(ISO8601DateFormatter().string(from: v.created))")
+                    print(
+                        "\(name)\tv\(v.version)\t\(state)\t\(usage[v.version] ?? 0) objects\tcreated "
+                            + "\(ISO8601DateFormatter().string(from: v.created))"
+                    )
                 }
                 for v in keys.shredded.sorted() {
                     print("\(name)\tv\(v)\tshredded\t\(usage[v] ?? 0) objects (unreadable)")
@@ -81,8 +86,10 @@ struct KeysCommand: AsyncParsableCommand {
         func rotate(_ sealed: SealedDataset) async throws {
             do {
                 let ring = sealed.sealer.keyring
-                switch try DatasetKeys(catalog: sealed.catalog, keyring: ring, dataset: dataset).startRotation(resume: resume,
-                                                                                                            remaining: try await sealed.remaining()) {
+                switch try DatasetKeys(catalog: sealed.catalog, keyring: ring, dataset: dataset).startRotation(
+                    resume: resume,
+                    remaining: try await sealed.remaining())
+                {
                 case .newVersion(let v): announce("dataset \(dataset): new key version \(v)")
                 case .resuming(let v): announce("dataset \(dataset): finishing the rotation to version \(v)")
                 case .nothingToDo: break
@@ -90,7 +97,9 @@ struct KeysCommand: AsyncParsableCommand {
                 let progress = Progress(label: "re-wrapped")
                 let outcome = try await sealed.rotate { done, total in progress.show(done, total) }
                 progress.end()
-                try await options.audit("keys.rotate", dataset: dataset, detail: "\(outcome.rewrapped) keys re-wrapped to version \(try ring.read().current(dataset).version)")
+                try await options.audit(
+                    "keys.rotate", dataset: dataset,
+                    detail: "\(outcome.rewrapped) keys re-wrapped to version \(try ring.read().current(dataset).version)")
                 announce("re-wrapped \(outcome.rewrapped) keys; \(outcome.unreadable) objects remain under shredded versions")
             } catch let e as KeyringError {
                 throw CommandFailure(e.description)
@@ -109,7 +118,8 @@ struct KeysCommand: AsyncParsableCommand {
         @Argument var dataset: String
         @Option(help: "The key version to destroy.") var version: UInt32
         @Flag(help: "Destroy it even though objects are still under it (they become unreadable).") var force = false
-        @Flag(name: .customLong("including-current"), help: "Allow destroying the current version (retiring the dataset).") var includingCurrent = false
+        @Flag(name: .customLong("including-current"), help: "Allow destroying the current version (retiring the dataset).") var includingCurrent =
+            false
 
         func run() async throws {
             let usage: Int
@@ -117,7 +127,10 @@ struct KeysCommand: AsyncParsableCommand {
                 usage = try await DatasetKeys(catalog: try options.catalog(), keyring: try options.keyring(), dataset: dataset)
                     .shred(version: version, allowInUse: force, includingCurrent: includingCurrent)
             } catch let e as DatasetKeys.InUse {
-                throw CommandFailure("\(e.objects) objects of \(dataset) are still under key version \(version): run `passerelle keys rotate \(dataset)` first, or pass --force to make them unreadable")
+                throw CommandFailure(
+                    "\(e.objects) objects of \(dataset) are still under key version \(version): run `passerelle keys rotate \(dataset)` first, or "
+                        + "pass --force to make them unreadable"
+                )
             } catch let e as KeyringError {
                 throw CommandFailure(e.description)
             }
@@ -139,7 +152,10 @@ final class Progress: Sendable {
         let pct = total > 0 ? min(100, done * 100 / total) : 100
         if tty {
             FileHandle.standardOutput.write(Data("\r\(label) \(done)/\(total) (\(pct)%)".utf8))
-        } else if lastDecile.withLock({ d in defer { d = pct / 10 }; return pct / 10 != d }) {
+        } else if lastDecile.withLock({ d in
+            defer { d = pct / 10 }
+            return pct / 10 != d
+        }) {
             announce("\(label) \(done)/\(total) (\(pct)%)")
         }
     }
@@ -150,8 +166,9 @@ final class Progress: Sendable {
 }
 
 struct CatalogCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "catalog", abstract: "Rebuild or back up the catalog.",
-                                                    subcommands: [Rebuild.self, Backup.self])
+    static let configuration = CommandConfiguration(
+        commandName: "catalog", abstract: "Rebuild or back up the catalog.",
+        subcommands: [Rebuild.self, Backup.self])
 
     struct Rebuild: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Recreate the catalog entries of a sealed dataset from its backend alone.")
@@ -171,20 +188,26 @@ struct CatalogCommand: AsyncParsableCommand {
             progress.end()
             await registry.shutdown()
             for r in outcome.rejected { announce("rejected \(r.name): \(r.reason)") }
-            announce("dataset \(dataset): \(outcome.recovered) objects recovered, \(outcome.present) already in the catalog, \(outcome.rejected.count) rejected")
+            announce(
+                "dataset \(dataset): \(outcome.recovered) objects recovered, \(outcome.present) already in the catalog, \(outcome.rejected.count) "
+                    + "rejected"
+            )
             if !outcome.rejected.isEmpty { throw ExitCode(2) }
         }
     }
 
     struct Backup: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Copy the catalog (consistent online snapshot) and the sealed keyring into a local directory.")
+        static let configuration = CommandConfiguration(
+            abstract: "Copy the catalog (consistent online snapshot) and the sealed keyring into a local directory.")
         @OptionGroup var options: AdminOptions
         @Argument(help: "Destination directory (local disk).") var destination: String
 
         func run() async throws {
             try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             let target = destination + "/catalog.sqlite"
-            for name in ["catalog.sqlite", "keyring.sealed", "access.sqlite", "audit.sqlite", "audit-keys.sqlite", "access-secret", "audit-signing-key.pem"] {
+            for name in [
+                "catalog.sqlite", "keyring.sealed", "access.sqlite", "audit.sqlite", "audit-keys.sqlite", "access-secret", "audit-signing-key.pem",
+            ] {
                 let path = destination + "/" + name
                 guard !FileManager.default.fileExists(atPath: path) else { throw CommandFailure("\(path) exists; back up into an empty directory") }
             }

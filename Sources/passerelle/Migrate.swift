@@ -32,7 +32,8 @@ struct MigrateCommand: AsyncParsableCommand {
                 return b
             }
             let target = Placement(backend: backend, container: container, prefix: prefix, layout: layout)
-            let m = try await MigrationOps(options: options).start(dataset, target: target, mode: mode, bandwidth: limit, parallelism: parallelism, why: why)
+            let m = try await MigrationOps(options: options).start(
+                dataset, target: target, mode: mode, bandwidth: limit, parallelism: parallelism, why: why)
             print("\(dataset): mirroring to \(m.target.description) (\(m.mode.rawValue)); the gateway backfills existing objects")
         }
     }
@@ -51,7 +52,10 @@ struct MigrateCommand: AsyncParsableCommand {
                 print(MigrationOps.describe(m, journal: try await catalog.journalStats(bucket: m.bucket), now: Date()))
                 if history {
                     for t in try await catalog.transitions(bucket: m.bucket) {
-                        print("  \(ISO8601DateFormatter().string(from: t.at))  \(t.from.rawValue) → \(t.to.rawValue)  by \(t.who)\(t.forced ? " (FORCED)" : ""): \(t.why)")
+                        print(
+                            "  \(ISO8601DateFormatter().string(from: t.at))  \(t.from.rawValue) → \(t.to.rawValue)  by "
+                                + "\(t.who)\(t.forced ? " (FORCED)" : ""): \(t.why)"
+                        )
                     }
                 }
             }
@@ -59,7 +63,8 @@ struct MigrateCommand: AsyncParsableCommand {
     }
 
     struct Verify: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Compare source and target object by object; a clean report makes the dataset verified.")
+        static let configuration = CommandConfiguration(
+            abstract: "Compare source and target object by object; a clean report makes the dataset verified.")
         @OptionGroup var options: AdminOptions
         @Argument var dataset: String
         @Option(help: "full (read and hash both sides) or checksums (compare recorded checksums).") var mode = "full"
@@ -108,7 +113,10 @@ struct MigrateCommand: AsyncParsableCommand {
             let m = try await MigrationOps(options: options).retire(dataset, why: why, timeout: timeout)
             print("\(dataset): retired \(m.source.description); the dataset lives on \(m.target.description)")
             if m.source.sealed {
-                print("the source copy is sealed under key id '\(m.source.keyring(of: dataset))': shred it with `passerelle keys shred \(m.source.keyring(of: dataset)) --version N --including-current` to make it unreadable")
+                print(
+                    "the source copy is sealed under key id '\(m.source.keyring(of: dataset))': shred it with `passerelle keys shred "
+                        + "\(m.source.keyring(of: dataset)) --version N --including-current` to make it unreadable"
+                )
             } else {
                 print("the source copy is left in place on \(m.source.description); delete it with the backend's own tools when you are ready")
             }
@@ -116,7 +124,8 @@ struct MigrateCommand: AsyncParsableCommand {
     }
 
     struct Abort: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop a migration before cutover: back to legacy; the target copy is left for deletion.")
+        static let configuration = CommandConfiguration(
+            abstract: "Stop a migration before cutover: back to legacy; the target copy is left for deletion.")
         @OptionGroup var options: AdminOptions
         @Argument var dataset: String
         @Option(help: "Why (recorded).") var why = "migration aborted"
@@ -212,7 +221,9 @@ struct MigrationOps {
         return [target, m?.source, m?.target, placement].contains { $0?.sealed == true }
     }
 
-    func start(_ dataset: String, target: Placement, mode: WriteMode, bandwidth: Int64?, parallelism: Int, why: String) async throws -> MigrationRecord {
+    func start(
+        _ dataset: String, target: Placement, mode: WriteMode, bandwidth: Int64?, parallelism: Int, why: String
+    ) async throws -> MigrationRecord {
         try await controller(keys: try await sealed(dataset, target: target)) {
             try await $0.start(dataset, target: target, mode: mode, bandwidth: bandwidth, parallelism: parallelism, why: why)
         }
@@ -250,12 +261,18 @@ struct MigrationOps {
     static func describe(_ m: MigrationRecord, journal: JournalStats, now: Date) -> String {
         let b = m.backfill
         let done = b.copied + b.skipped + b.imported
-        var lines = ["\(m.bucket): \(m.phase.rawValue) (\(m.mode.rawValue)), \(m.source.description) → \(m.target.description)",
-                     "  backfill: \(b.stage.rawValue), \(done)/\(b.total) objects examined, \(b.copied + b.imported) copied (\(ByteCount.format(b.copiedBytes))), \(b.skipped) already current, \(b.imported) imported, \(b.failed) deferred, runs \(b.runs)",
-                     "  queue: \(journal.pending) pending, \(journal.dead) dead-lettered, lag \(String(format: "%.1f", journal.oldestPending.map { now.timeIntervalSince($0) } ?? 0)) s"]
+        var lines = [
+            "\(m.bucket): \(m.phase.rawValue) (\(m.mode.rawValue)), \(m.source.description) → \(m.target.description)",
+            "  backfill: \(b.stage.rawValue), \(done)/\(b.total) objects examined, \(b.copied + b.imported) copied "
+                + "(\(ByteCount.format(b.copiedBytes))), \(b.skipped) already current, \(b.imported) imported, \(b.failed) deferred, runs \(b.runs)",
+            "  queue: \(journal.pending) pending, \(journal.dead) dead-lettered, lag "
+                + "\(String(format: "%.1f", journal.oldestPending.map { now.timeIntervalSince($0) } ?? 0)) s",
+        ]
         if let w = journal.worst {
-            lines.append("  failing: \(journal.failing) key\(journal.failing == 1 ? "" : "s"); \(w.key) after \(w.attempts) attempt\(w.attempts == 1 ? "" : "s")"
-                         + "\(w.dead ? " (dead-lettered)" : ""): \(w.error.prefix(240))")
+            lines.append(
+                "  failing: \(journal.failing) key\(journal.failing == 1 ? "" : "s"); \(w.key) after \(w.attempts) "
+                    + "attempt\(w.attempts == 1 ? "" : "s")"
+                    + "\(w.dead ? " (dead-lettered)" : ""): \(w.error.prefix(240))")
         }
         if let at = m.verifiedAt {
             lines.append("  verification: \(m.verifiedClean ? "clean" : "NOT CLEAN") at \(ISO8601DateFormatter().string(from: at))")

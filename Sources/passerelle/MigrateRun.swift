@@ -20,7 +20,9 @@ extension MigrateCommand {
         func run() async throws {
             guard let data = FileManager.default.contents(atPath: plan) else { throw CommandFailure("cannot read the plan \(plan)") }
             let parsed: MigrationPlan
-            do { parsed = try MigrationPlan.parse(String(decoding: data, as: UTF8.self)) } catch let e as PlanError { throw CommandFailure(e.description) }
+            do { parsed = try MigrationPlan.parse(String(decoding: data, as: UTF8.self)) } catch let e as PlanError {
+                throw CommandFailure(e.description)
+            }
             let catalog = try options.catalog()
             for wave in parsed.waves {
                 for step in wave.steps where try await catalog.bucket(step.dataset) == nil {
@@ -28,11 +30,14 @@ extension MigrateCommand {
                 }
             }
             if dryRun { return try await showDryRun(parsed, catalog: catalog) }
-            try await MigrationOps(options: options).controller(keys: try await parsed.waves.flatMap(\.steps).asyncContains { step in
-                try await MigrationOps(options: options).sealed(step.dataset, target: step.target)
-            }) { controller in
-                let runner = PlanRunner(controller: controller, catalog: catalog, why: "plan \(plan)", verifyAttempts: verifyAttempts,
-                                        reportDirectory: "\(options.dataDir)/reports")
+            try await MigrationOps(options: options).controller(
+                keys: try await parsed.waves.flatMap(\.steps).asyncContains { step in
+                    try await MigrationOps(options: options).sealed(step.dataset, target: step.target)
+                }
+            ) { controller in
+                let runner = PlanRunner(
+                    controller: controller, catalog: catalog, why: "plan \(plan)", verifyAttempts: verifyAttempts,
+                    reportDirectory: "\(options.dataDir)/reports")
                 try await run(parsed, runner: runner, catalog: catalog)
             }
         }
@@ -70,7 +75,9 @@ extension MigrateCommand {
                 let waiting = try await wave.steps.asyncFilter { step in
                     PlanAction.next(step, migration: try await catalog.migration(step.dataset), journal: JournalStats()) == .waitOperator
                 }
-                announce("\(wave.name): done" + (waiting.isEmpty ? "" : "; waiting for `passerelle migrate cutover` of \(waiting.map(\.dataset).joined(separator: ", "))"))
+                announce(
+                    "\(wave.name): done"
+                        + (waiting.isEmpty ? "" : "; waiting for `passerelle migrate cutover` of \(waiting.map(\.dataset).joined(separator: ", "))"))
             }
         }
 
@@ -81,8 +88,14 @@ extension MigrateCommand {
                     let m = try await catalog.migration(step.dataset)
                     let next = PlanAction.next(step, migration: m, journal: try await catalog.journalStats(bucket: step.dataset))
                     print("  \(step.dataset): now \(m?.phase.rawValue ?? "legacy"); next: \(next)")
-                    print("    target \(step.target.description), mode \(step.mode.rawValue), bandwidth \(step.bandwidth.map { ByteCount.format($0) + "/s" } ?? "unlimited"), parallelism \(step.parallelism)")
-                    print("    then: backfill, verify (\(step.verify.rawValue)), " + (step.cutover == .auto ? "cutover" + (step.retire ? ", retire source" : "") : "stop at verified for an operator's cutover"))
+                    print(
+                        "    target \(step.target.description), mode \(step.mode.rawValue), bandwidth "
+                            + "\(step.bandwidth.map { ByteCount.format($0) + "/s" } ?? "unlimited"), parallelism \(step.parallelism)"
+                    )
+                    print(
+                        "    then: backfill, verify (\(step.verify.rawValue)), "
+                            + (step.cutover == .auto
+                                ? "cutover" + (step.retire ? ", retire source" : "") : "stop at verified for an operator's cutover"))
                 }
             }
         }
@@ -127,7 +140,9 @@ final class ProgressBoard {
         let remaining = max(0, b.totalBytes - b.copiedBytes)
         let eta = b.stage == .done ? "done" : rate > 0 ? "ETA \(Int(Double(remaining) / rate)) s" : "ETA –"
         let bar = String(repeating: "#", count: pct / 5) + String(repeating: ".", count: 20 - pct / 5)
-        return "\(dataset) [\(bar)] \(m.phase.rawValue) \(examined)/\(b.total) objects \(ByteCount.format(b.copiedBytes)) \(ByteCount.format(Int64(rate)))/s \(eta) queue \(journal.pending) next \(action)"
+        return
+            "\(dataset) [\(bar)] \(m.phase.rawValue) \(examined)/\(b.total) objects \(ByteCount.format(b.copiedBytes)) "
+            + "\(ByteCount.format(Int64(rate)))/s \(eta) queue \(journal.pending) next \(action)"
     }
 
     func draw(_ lines: [String]) {

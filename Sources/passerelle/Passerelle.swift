@@ -6,7 +6,10 @@ struct Passerelle: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "passerelle",
         abstract: "Sovereign data bridge: one S3 front door over any backend.",
-        subcommands: [Serve.self, BackendCommand.self, DatasetCommand.self, KeysCommand.self, CatalogCommand.self, MigrateCommand.self, UserCommand.self, ProjectCommand.self, Login.self, AuditCommand.self, CDCCommand.self, Bench.self])
+        subcommands: [
+            Serve.self, BackendCommand.self, DatasetCommand.self, KeysCommand.self, CatalogCommand.self, MigrateCommand.self, UserCommand.self,
+            ProjectCommand.self, Login.self, AuditCommand.self, CDCCommand.self, Bench.self,
+        ])
 
     static func main() async {
         // Whatever this process creates (databases and their journals, keys, objects, reports)
@@ -23,7 +26,7 @@ struct HostPort: ExpressibleByArgument, Sendable {
 
     init?(argument: String) {
         guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
-              (0...65535).contains(port)
+            (0...65535).contains(port)
         else { return nil }
         var host = String(argument[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }

@@ -1,11 +1,12 @@
 import ArgumentParser
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import Gateway
 import Logging
 import S3Protocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the S3 gateway.")
@@ -54,10 +55,11 @@ struct Serve: AsyncParsableCommand {
             guard let m = HostPort(argument: metricsListen) else { throw ValidationError("--metrics-listen takes HOST:PORT or none") }
             metrics = m
         }
-        var options = ServeOptions(dataDirectory: dataDir, listen: (listen.host, listen.port),
-                                   tlsListen: noTLS ? nil : (tlsListen.host, tlsListen.port),
-                                   metricsListen: metrics.map { ($0.host, $0.port) }, region: region, domains: domain,
-                                   config: try config.map(GatewayConfig.load(path:)) ?? GatewayConfig())
+        var options = ServeOptions(
+            dataDirectory: dataDir, listen: (listen.host, listen.port),
+            tlsListen: noTLS ? nil : (tlsListen.host, tlsListen.port),
+            metricsListen: metrics.map { ($0.host, $0.port) }, region: region, domains: domain,
+            config: try config.map(GatewayConfig.load(path:)) ?? GatewayConfig())
         options.audit = !noAudit
         options.sessionLifetime = TimeInterval(min(max(sessionLifetime, 60), 12 * 3600))
         try await GatewayServer.run(options, rootCredentials: credentials, logger: logger)
@@ -84,7 +86,8 @@ enum RootCredentials {
         let secretBytes = (0..<30).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let secret = Data(secretBytes).base64EncodedString().replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "+", with: "-")
         try SecretFile.write("\(access)\n\(secret)\n", to: path)
-        announce("""
+        announce(
+            """
             Generated root credentials (stored in \(path), shown once):
               access key: \(access)
               secret key: \(secret)

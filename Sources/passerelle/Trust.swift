@@ -21,8 +21,11 @@ extension AdminOptions {
 
     /// Records an administrative action done from the command line (principal: the OS user).
     func audit(_ action: String, dataset: String? = nil, project: String? = nil, detail: String? = nil, result: String = "ok") async throws {
-        try auditLog().append([AuditEvent(time: Date(), principal: Self.principal, project: project, action: action, dataset: dataset,
-                                                result: result, detail: detail)])
+        try auditLog().append([
+            AuditEvent(
+                time: Date(), principal: Self.principal, project: project, action: action, dataset: dataset,
+                result: result, detail: detail)
+        ])
     }
 
     /// The operator, as the audit log names actions done from the command line.
@@ -30,8 +33,9 @@ extension AdminOptions {
 }
 
 struct UserCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "user", abstract: "Users: password and TOTP second factor.",
-                                                    subcommands: [Add.self, List.self, Disable.self, Enable.self])
+    static let configuration = CommandConfiguration(
+        commandName: "user", abstract: "Users: password and TOTP second factor.",
+        subcommands: [Add.self, List.self, Disable.self, Enable.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a user and enrol a TOTP authenticator (shown once).")
@@ -46,7 +50,9 @@ struct UserCommand: AsyncParsableCommand {
             guard password.count >= 12 else { throw CommandFailure("the password must have at least 12 characters") }
             let store = try options.access()
             let secret: [UInt8]
-            do { secret = try store.addUser(name, password: password, now: Date()) } catch let e as AccessError { throw CommandFailure(e.description) }
+            do { secret = try store.addUser(name, password: password, now: Date()) } catch let e as AccessError {
+                throw CommandFailure(e.description)
+            }
             try await options.audit("user.add", detail: name)
             let uri = TOTP(secret: secret).uri(account: name, issuer: issuer)
             print("created user \(name)")
@@ -121,8 +127,9 @@ func readSecret(stdin: Bool, env: String, prompt: String) throws -> String {
 }
 
 struct ProjectCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "project", abstract: "Research projects: purpose, members, grants, expiry.",
-                                                    subcommands: [Create.self, Grant.self, Revoke.self, Member.self, Expire.self, Show.self, List.self])
+    static let configuration = CommandConfiguration(
+        commandName: "project", abstract: "Research projects: purpose, members, grants, expiry.",
+        subcommands: [Create.self, Grant.self, Revoke.self, Member.self, Expire.self, Show.self, List.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a project with a declared purpose and an expiry.")
@@ -139,10 +146,12 @@ struct ProjectCommand: AsyncParsableCommand {
                 guard let r = AccessStore.hours(h) else { throw CommandFailure("--hours: expected START-END with 0 ≤ START < END ≤ 24") }
                 return r
             }
-            let p = Project(name: name, purpose: purpose, expires: expiry,
-                            members: Set(members.split(separator: ",").map(String.init)), hours: hoursRange)
+            let p = Project(
+                name: name, purpose: purpose, expires: expiry,
+                members: Set(members.split(separator: ",").map(String.init)), hours: hoursRange)
             do { try options.access().createProject(p, now: Date()) } catch let e as AccessError { throw CommandFailure(e.description) }
-            try await options.audit("project.create", project: name, detail: "purpose: \(purpose); expires \(expiry.formatted(.iso8601)); members \(members)")
+            try await options.audit(
+                "project.create", project: name, detail: "purpose: \(purpose); expires \(expiry.formatted(.iso8601)); members \(members)")
             print("created project \(name), expires \(expiry.formatted(.iso8601))")
         }
     }
@@ -161,7 +170,9 @@ struct ProjectCommand: AsyncParsableCommand {
                 guard let action = AccessAction(rawValue: String(a)) else { throw CommandFailure("unknown action '\(a)': read, list, write, delete") }
                 set.insert(action)
             }
-            do { try options.access().grant(project, Access.Grant(dataset: dataset, prefix: prefix, actions: set)) } catch let e as AccessError { throw CommandFailure(e.description) }
+            do { try options.access().grant(project, Access.Grant(dataset: dataset, prefix: prefix, actions: set)) } catch let e as AccessError {
+                throw CommandFailure(e.description)
+            }
             try await options.audit("grant", dataset: dataset, project: project, detail: "prefix '\(prefix)': \(actions)")
             print("granted \(actions) on \(dataset)/\(prefix) to \(project)")
         }
@@ -176,7 +187,9 @@ struct ProjectCommand: AsyncParsableCommand {
 
         func run() async throws {
             let existed: Bool
-            do { existed = try options.access().revoke(project, dataset: dataset, prefix: prefix) } catch let e as AccessError { throw CommandFailure(e.description) }
+            do { existed = try options.access().revoke(project, dataset: dataset, prefix: prefix) } catch let e as AccessError {
+                throw CommandFailure(e.description)
+            }
             guard existed else { throw CommandFailure("project \(project) has no grant on \(dataset)/\(prefix)") }
             try await options.audit("revoke", dataset: dataset, project: project, detail: "prefix '\(prefix)'")
             print("revoked \(dataset)/\(prefix) from \(project)")
@@ -252,7 +265,10 @@ func parseExpiry(_ text: String) throws -> Date {
 struct Login: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sign in with password and TOTP for one project; prints short-lived S3 credentials.",
-        discussion: "--format env prints export lines for a shell; json the credentials; credential-process the JSON awscli and boto3 read from a credential_process.")
+        discussion:
+            "--format env prints export lines for a shell; json the credentials; credential-process the JSON awscli and boto3 read from a "
+            + "credential_process."
+    )
     @Option(help: "The gateway.") var endpoint = "http://127.0.0.1:9000"
     @Option var user: String
     @Option var project: String
@@ -285,8 +301,10 @@ struct Login: AsyncParsableCommand {
         case "json":
             print(String(decoding: data, as: UTF8.self))
         case "credential-process":
-            let out: [String: any Sendable] = ["Version": 1, "AccessKeyId": creds.accessKeyId, "SecretAccessKey": creds.secretAccessKey,
-                                               "SessionToken": creds.sessionToken, "Expiration": creds.expiration]
+            let out: [String: any Sendable] = [
+                "Version": 1, "AccessKeyId": creds.accessKeyId, "SecretAccessKey": creds.secretAccessKey,
+                "SessionToken": creds.sessionToken, "Expiration": creds.expiration,
+            ]
             print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]), as: UTF8.self))
         default:
             print("export AWS_ACCESS_KEY_ID=\(creds.accessKeyId)")

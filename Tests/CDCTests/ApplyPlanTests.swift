@@ -1,7 +1,8 @@
-@testable import CDC
 import Foundation
 import TestSupport
 import Testing
+
+@testable import CDC
 
 @Suite("Applying changes: SQL, quoting, endpoints, pre-flight")
 struct ApplyPlanTests {
@@ -18,9 +19,15 @@ struct ApplyPlanTests {
         }
         #expect(sql.count == 9)
         // The first insert: every type as the server wrote it, quoted; an upsert on the key.
-        #expect(sql[0].hasPrefix(#"INSERT INTO "public"."t" ("id", "name", "amount", "at", "doc", "raw", "tags", "u", "big") VALUES ('1', 'Zoë 🔐', '1234.50', "#))
+        #expect(
+            sql[0].hasPrefix(
+                #"INSERT INTO "public"."t" ("id", "name", "amount", "at", "doc", "raw", "tags", "u", "big") VALUES ('1', 'Zoë 🔐', '1234.50', "#))
         #expect(sql[0].contains(#"'{"k": [1, 2]}', '\x00ff10', '{a,"b c"}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'"#))
-        #expect(sql[0].hasSuffix(#" ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "amount" = EXCLUDED."amount", "at" = EXCLUDED."at", "doc" = EXCLUDED."doc", "raw" = EXCLUDED."raw", "tags" = EXCLUDED."tags", "u" = EXCLUDED."u", "big" = EXCLUDED."big""#))
+        #expect(
+            sql[0].hasSuffix(
+                #" ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "amount" = EXCLUDED."amount", "at" = EXCLUDED."at", "#
+                    + #""doc" = EXCLUDED."doc", "raw" = EXCLUDED."raw", "tags" = EXCLUDED."tags", "u" = EXCLUDED."u", "big" = EXCLUDED."big""#
+            ))
         #expect(sql[1].contains("VALUES ('2', NULL, NULL"))
         // The TOASTed column left unchanged: a plain UPDATE without it.
         #expect(sql[2].hasPrefix(#"UPDATE "public"."t" SET "id" = '1', "name" = 'renamed'"#))
@@ -30,14 +37,19 @@ struct ApplyPlanTests {
         #expect(sql[4] == #"DELETE FROM "public"."t" WHERE "id" = '10'"#)
         // REPLICA IDENTITY FULL without a key: a plain insert; one row matched by all its values.
         #expect(sql[5] == #"INSERT INTO "public"."f" ("a", "b") VALUES ('1', 'one')"#)
-        #expect(sql[6] == #"UPDATE "public"."f" SET "a" = '1', "b" = 'uno' WHERE ctid = (SELECT ctid FROM "public"."f" WHERE "a"::text IS NOT DISTINCT FROM '1' AND "b"::text IS NOT DISTINCT FROM 'one' LIMIT 1)"#)
+        #expect(
+            sql[6]
+                == #"UPDATE "public"."f" SET "a" = '1', "b" = 'uno' WHERE ctid = (SELECT ctid FROM "public"."f" WHERE "a"::text "#
+                + #"IS NOT DISTINCT FROM '1' AND "b"::text IS NOT DISTINCT FROM 'one' LIMIT 1)"#
+        )
         #expect(sql[7].hasPrefix(#"DELETE FROM "public"."f" WHERE ctid = (SELECT ctid"#) && sql[7].contains("'uno'"))
         #expect(sql[8] == #"TRUNCATE ONLY "public"."f", "public"."t""#)
     }
 
     static func relation(_ identity: Character = "d") -> PgOutputMessage.Relation {
-        .init(oid: 7, namespace: "my\"schema", name: "it's", replicaIdentity: UInt8(ascii: identity.unicodeScalars.first!),
-              columns: [.init(isKey: true, name: "k", typeOID: 23, typeModifier: -1), .init(isKey: false, name: "v\"1", typeOID: 25, typeModifier: -1)])
+        .init(
+            oid: 7, namespace: "my\"schema", name: "it's", replicaIdentity: UInt8(ascii: identity.unicodeScalars.first!),
+            columns: [.init(isKey: true, name: "k", typeOID: 23, typeModifier: -1), .init(isKey: false, name: "v\"1", typeOID: 25, typeModifier: -1)])
     }
 
     @Test("identifiers and values are quoted; quotes inside are doubled")
@@ -45,7 +57,11 @@ struct ApplyPlanTests {
         var plan = ApplyPlan()
         try plan.define(Self.relation(), targetKey: ["k"])
         let s = try plan.sql(for: .insert(relation: 7, new: [.text(Array("1".utf8)), .text(Array("a'b\\c\"; DROP TABLE x; --".utf8))]))
-        #expect(s == #"INSERT INTO "my""schema"."it's" ("k", "v""1") VALUES ('1', 'a''b\c"; DROP TABLE x; --') ON CONFLICT ("k") DO UPDATE SET "v""1" = EXCLUDED."v""1""#)
+        #expect(
+            s
+                == #"INSERT INTO "my""schema"."it's" ("k", "v""1") VALUES ('1', 'a''b\c"; DROP TABLE x; --') "#
+                + #"ON CONFLICT ("k") DO UPDATE SET "v""1" = EXCLUDED."v""1""#
+        )
         #expect(SQLText.literal("it's") == "'it''s'")
         var seed: UInt64 = 1
         let body = "x $p1$ y"
@@ -75,12 +91,13 @@ struct ApplyPlanTests {
         func row() -> [PgOutputMessage.Column] { (0..<Int.random(in: 0...3, using: &rng)).map { _ in values.randomElement(using: &rng)! } }
         for _ in 0..<5_000 {
             let oid = UInt32.random(in: 6...9, using: &rng)
-            let m: PgOutputMessage = switch Int.random(in: 0...3, using: &rng) {
-            case 0: .insert(relation: oid, new: row())
-            case 1: .update(relation: oid, old: Bool.random(using: &rng) ? .key(row()) : nil, new: row())
-            case 2: .delete(relation: oid, old: .full(row()))
-            default: .truncate(relations: [oid], cascade: true, restartIdentity: false)
-            }
+            let m: PgOutputMessage =
+                switch Int.random(in: 0...3, using: &rng) {
+                case 0: .insert(relation: oid, new: row())
+                case 1: .update(relation: oid, old: Bool.random(using: &rng) ? .key(row()) : nil, new: row())
+                case 2: .delete(relation: oid, old: .full(row()))
+                default: .truncate(relations: [oid], cascade: true, restartIdentity: false)
+                }
             _ = try? plan.sql(for: m)
         }
     }
@@ -104,8 +121,10 @@ struct ApplyPlanTests {
         #expect(e.childEnvironment["PGPASSWORD"] == "s@cret")
         #expect(try PgEndpoint(url: "postgresql://u@h").database == "u")
         #expect(PgEndpoint.quoteConninfo(#"a'b\c"#) == #"'a\'b\\c'"#)
-        for bad in ["mysql://u@h/d", "postgres:///d", "postgres://h/d", "postgres://u@h/d?sslmode=bogus",
-                    "postgres://u@h/d?sslmode=verify-full", "postgres://u@h/d?foo=1", "postgres://u@h:0/d"] {
+        for bad in [
+            "mysql://u@h/d", "postgres:///d", "postgres://h/d", "postgres://u@h/d?sslmode=bogus",
+            "postgres://u@h/d?sslmode=verify-full", "postgres://u@h/d?foo=1", "postgres://u@h:0/d",
+        ] {
             #expect(throws: CDCError.self, "\(bad)") { try PgEndpoint(url: bad) }
         }
         do {
@@ -125,8 +144,10 @@ struct ApplyPlanTests {
         s.freeSlots = 3
         s.freeSenders = 3
         s.replicationRole = true
-        s.tables = [.init(name: "public.a", hasPrimaryKey: true, replicaIdentityFull: false, selectable: true),
-                    .init(name: "public.b", hasPrimaryKey: false, replicaIdentityFull: true, selectable: true)]
+        s.tables = [
+            .init(name: "public.a", hasPrimaryKey: true, replicaIdentityFull: false, selectable: true),
+            .init(name: "public.b", hasPrimaryKey: false, replicaIdentityFull: true, selectable: true),
+        ]
         var t = Preflight.TargetFacts()
         t.encoding = "UTF8"
         t.superuser = true

@@ -1,7 +1,8 @@
-@testable import CDC
 import Foundation
 import TestSupport
 import Testing
+
+@testable import CDC
 
 /// The vectors were captured from a real PostgreSQL 15 cluster (wal_level=logical) after:
 ///
@@ -66,29 +67,50 @@ struct PgOutputTests {
     @Test("relations, every common type as text, unchanged TOAST, key changes, FULL identity, messages, TRUNCATE")
     func contents() throws {
         let m = try Self.vectors().map { try PgOutputMessage.decode($0.bytes) }
-        guard case .relation(let t) = m[1] else { Issue.record("expected relation t"); return }
+        guard case .relation(let t) = m[1] else {
+            Issue.record("expected relation t")
+            return
+        }
         #expect(t.namespace == "public" && t.name == "t" && t.replicaIdentity == UInt8(ascii: "d"))
         #expect(t.columns.map(\.name) == ["id", "name", "amount", "at", "doc", "raw", "tags", "u", "big"])
         #expect(t.columns.map(\.typeOID) == [23, 25, 1700, 1184, 3802, 17, 1009, 2950, 25])
         #expect(t.columns.map(\.isKey) == [true] + Array(repeating: false, count: 8))
         #expect(t.columns[2].typeModifier == (12 << 16 | 2) + 4)
-        guard case .insert(let rel, let row) = m[2] else { Issue.record("expected insert"); return }
+        guard case .insert(let rel, let row) = m[2] else {
+            Issue.record("expected insert")
+            return
+        }
         #expect(rel == t.oid)
-        #expect(Array(row.prefix(8)) == [Self.text("1"), Self.text("Zoë 🔐"), Self.text("1234.50"), Self.text("2026-11-30 12:00:00+00"),
-                                        Self.text(#"{"k": [1, 2]}"#), Self.text("\\x00ff10"), Self.text(#"{a,"b c"}"#),
-                                        Self.text("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")])
+        #expect(
+            Array(row.prefix(8)) == [
+                Self.text("1"), Self.text("Zoë 🔐"), Self.text("1234.50"), Self.text("2026-11-30 12:00:00+00"),
+                Self.text(#"{"k": [1, 2]}"#), Self.text("\\x00ff10"), Self.text(#"{a,"b c"}"#),
+                Self.text("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+            ])
         #expect(row[8] == .text(Array(repeating: UInt8(ascii: "x"), count: 10000)))
         #expect(m[5] == .insert(relation: t.oid, new: [Self.text("2")] + Array(repeating: .null, count: 8)))
-        guard case .update(_, nil, let renamed) = m[8] else { Issue.record("expected an update without old row"); return }
+        guard case .update(_, nil, let renamed) = m[8] else {
+            Issue.record("expected an update without old row")
+            return
+        }
         #expect(renamed[1] == Self.text("renamed") && renamed[8] == .unchangedToast)
-        #expect(m[11] == .update(relation: t.oid, old: .key([Self.text("2")] + Array(repeating: .null, count: 8)),
-                                 new: [Self.text("10")] + Array(repeating: .null, count: 8)))
+        #expect(
+            m[11]
+                == .update(
+                    relation: t.oid, old: .key([Self.text("2")] + Array(repeating: .null, count: 8)),
+                    new: [Self.text("10")] + Array(repeating: .null, count: 8)))
         #expect(m[14] == .delete(relation: t.oid, old: .key([Self.text("10")] + Array(repeating: .null, count: 8))))
-        guard case .relation(let f) = m[17] else { Issue.record("expected relation f"); return }
+        guard case .relation(let f) = m[17] else {
+            Issue.record("expected relation f")
+            return
+        }
         #expect(f.replicaIdentity == UInt8(ascii: "f") && f.columns.allSatisfy(\.isKey))
         #expect(m[21] == .update(relation: f.oid, old: .full([Self.text("1"), Self.text("one")]), new: [Self.text("1"), Self.text("uno")]))
         #expect(m[24] == .delete(relation: f.oid, old: .full([Self.text("1"), Self.text("uno")])))
-        guard case .message(true, _, "passerelle", let content) = m[27] else { Issue.record("expected a message"); return }
+        guard case .message(true, _, "passerelle", let content) = m[27] else {
+            Issue.record("expected a message")
+            return
+        }
         #expect(content == Array("hello".utf8))
         #expect(m[32] == .truncate(relations: [f.oid, t.oid], cascade: false, restartIdentity: false))
     }

@@ -1,8 +1,8 @@
 import Catalog
 import Foundation
 import S3Protocol
-import Testing
 import TestSupport
+import Testing
 
 /// The implementations the conformance suite runs against: every behaviour below must hold
 /// for each. A catalog on PostgreSQL joins by adding a case here.
@@ -27,16 +27,18 @@ struct CatalogConformanceTests {
     let target = Placement(backend: "tgt", container: "c", prefix: "d/", layout: "sealed")
 
     func object(_ key: String, blob: String, bucket: String = "d") -> ObjectRecord {
-        ObjectRecord(bucket: bucket, key: key, size: 3, etag: "\"e\"", lastModified: Date(), headers: ObjectHeaders(user: ["k": "v"]),
-                     checksum: nil, checksumType: nil, blob: blob, partsCount: nil)
+        ObjectRecord(
+            bucket: bucket, key: key, size: 3, etag: "\"e\"", lastModified: Date(), headers: ObjectHeaders(user: ["k": "v"]),
+            checksum: nil, checksumType: nil, blob: blob, partsCount: nil)
     }
 
     func dataset(_ kind: CatalogKind, mirroring: Bool = false) async throws -> (any Catalog, MigrationRecord?) {
         let c = try kind.make()
         try await c.createBucket(BucketRecord(name: "d", region: "us-east-1", created: Date(), placement: source))
         guard mirroring else { return (c, nil) }
-        let m = try await c.startMigration(MigrationRecord(bucket: "d", source: source, target: target, mode: .journaled, started: Date()),
-                                           transition: PhaseTransition(bucket: "d", from: .legacy, to: .mirroring, who: "t", at: Date(), why: "test"))
+        let m = try await c.startMigration(
+            MigrationRecord(bucket: "d", source: source, target: target, mode: .journaled, started: Date()),
+            transition: PhaseTransition(bucket: "d", from: .legacy, to: .mirroring, who: "t", at: Date(), why: "test"))
         return (c, m)
     }
 
@@ -56,7 +58,9 @@ struct CatalogConformanceTests {
         let (c, _) = try await dataset(kind)
         _ = try await c.putObject(object("k", blob: "one")) { current in #expect(current == nil) }
         await #expect(throws: S3Error.self) {
-            _ = try await c.putObject(object("k", blob: "two")) { current in try Preconditions(ifNoneMatch: "*").evaluateWrite(currentETag: current?.etag) }
+            _ = try await c.putObject(object("k", blob: "two")) { current in
+                try Preconditions(ifNoneMatch: "*").evaluateWrite(currentETag: current?.etag)
+            }
         }
         #expect(try await c.object(bucket: "d", key: "k")?.blob == "one")
         #expect(try await c.putObject(object("k", blob: "three")) { _ in } == "one")
@@ -77,15 +81,17 @@ struct CatalogConformanceTests {
         #expect(try await c.object(bucket: "d", key: "k")?.version == v3 && other > 0)
     }
 
-    @Test("one snapshot for a read: dataset, migration, object, and while mirroring its copy and journal entry",
-          arguments: CatalogKind.allCases)
+    @Test(
+        "one snapshot for a read: dataset, migration, object, and while mirroring its copy and journal entry",
+        arguments: CatalogKind.allCases)
     func readState(_ kind: CatalogKind) async throws {
         let (c, _) = try await dataset(kind)
         #expect(try await c.readState(bucket: "nope", key: "k") == nil)
         var state = try #require(try await c.readState(bucket: "d", key: "k"))
         #expect(state.bucket.name == "d" && state.object == nil && state.migration == nil)
-        let m = try await c.startMigration(MigrationRecord(bucket: "d", source: source, target: target, mode: .journaled, started: Date()),
-                                           transition: PhaseTransition(bucket: "d", from: .legacy, to: .mirroring, who: "t", at: Date(), why: "t"))
+        let m = try await c.startMigration(
+            MigrationRecord(bucket: "d", source: source, target: target, mode: .journaled, started: Date()),
+            transition: PhaseTransition(bucket: "d", from: .legacy, to: .mirroring, who: "t", at: Date(), why: "t"))
         let v = try await c.putObject(object("k", blob: "a"), mirror: MirrorCommit(epoch: m.epoch)) { _ in }.version
         state = try #require(try await c.readState(bucket: "d", key: "k"))
         #expect(state.object?.version == v && state.migration?.phase == .mirroring && state.journal?.version == v && state.replica == nil)
@@ -99,10 +105,16 @@ struct CatalogConformanceTests {
     @Test("multipart: parts replace by number, completion makes the object and returns every part", arguments: CatalogKind.allCases)
     func multipart(_ kind: CatalogKind) async throws {
         let (c, _) = try await dataset(kind)
-        try await c.createUpload(UploadRecord(uploadID: "u", bucket: "d", key: "k", initiated: Date(), headers: .init(), checksumAlgorithm: nil,
-                                              checksumType: nil))
-        #expect(try await c.putPart(PartRecord(uploadID: "u", partNumber: 1, size: 5, etag: "\"a\"", lastModified: Date(), checksum: nil, blob: "p1")) == nil)
-        #expect(try await c.putPart(PartRecord(uploadID: "u", partNumber: 1, size: 5, etag: "\"b\"", lastModified: Date(), checksum: nil, blob: "p1b"))?.blob == "p1")
+        try await c.createUpload(
+            UploadRecord(
+                uploadID: "u", bucket: "d", key: "k", initiated: Date(), headers: .init(), checksumAlgorithm: nil,
+                checksumType: nil))
+        #expect(
+            try await c.putPart(PartRecord(uploadID: "u", partNumber: 1, size: 5, etag: "\"a\"", lastModified: Date(), checksum: nil, blob: "p1"))
+                == nil)
+        #expect(
+            try await c.putPart(PartRecord(uploadID: "u", partNumber: 1, size: 5, etag: "\"b\"", lastModified: Date(), checksum: nil, blob: "p1b"))?
+                .blob == "p1")
         let done = try await c.completeUpload("u", record: object("k", blob: "final"), mirror: .current) { _ in }
         #expect(done.parts.map(\.blob) == ["p1b"])
         #expect(try await c.upload("u") == nil)
@@ -122,8 +134,9 @@ struct CatalogConformanceTests {
         #expect(try await c.intents().isEmpty)
     }
 
-    @Test("the journal queue: two claimers never hold one entry; an expired lease is taken over; a late finish is refused",
-          arguments: CatalogKind.allCases)
+    @Test(
+        "the journal queue: two claimers never hold one entry; an expired lease is taken over; a late finish is refused",
+        arguments: CatalogKind.allCases)
     func journalQueue(_ kind: CatalogKind) async throws {
         let (c, m) = try await dataset(kind, mirroring: true)
         for i in 0..<10 { _ = try await c.putObject(object("k\(i)", blob: "b\(i)"), mirror: MirrorCommit(epoch: m?.epoch)) { _ in } }

@@ -1,7 +1,7 @@
 import Catalog
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// An in-memory sorted key space for the pure listing logic.
 struct KeySpace {
@@ -12,10 +12,11 @@ struct KeySpace {
     }
 
     func fetch(_ from: [UInt8], _ until: [UInt8]?, _ limit: Int) -> [String] {
-        Array(keys.filter { k in
-            let b = Array(k.utf8)
-            return !b.lexicographicallyPrecedes(from) && (until.map { b.lexicographicallyPrecedes($0) } ?? true)
-        }.prefix(limit))
+        Array(
+            keys.filter { k in
+                let b = Array(k.utf8)
+                return !b.lexicographicallyPrecedes(from) && (until.map { b.lexicographicallyPrecedes($0) } ?? true)
+            }.prefix(limit))
     }
 
     /// Walks every page the way a V2 client does, returning keys and common prefixes seen.
@@ -23,8 +24,9 @@ struct KeySpace {
         var from: [UInt8] = []
         var keys: [String] = [], prefixes: [String] = [], pages = 0
         while true {
-            let page = try await Listing.page(prefix: prefix, delimiter: delimiter, from: from, skipPrefixesUpTo: nil, maxKeys: maxKeys,
-                                              key: { (k: String) in k }, fetch: { self.fetch($0, $1, $2) })
+            let page = try await Listing.page(
+                prefix: prefix, delimiter: delimiter, from: from, skipPrefixesUpTo: nil, maxKeys: maxKeys,
+                key: { (k: String) in k }, fetch: { self.fetch($0, $1, $2) })
             pages += 1
             keys += page.contents
             prefixes += page.commonPrefixes
@@ -67,8 +69,9 @@ struct ListingTests {
 
     @Test("max-keys 0 gives an empty untruncated page")
     func zero() async throws {
-        let page = try await Listing.page(prefix: "", delimiter: nil, from: [], skipPrefixesUpTo: nil, maxKeys: 0,
-                                          key: { (k: String) in k }, fetch: { Self.space.fetch($0, $1, $2) })
+        let page = try await Listing.page(
+            prefix: "", delimiter: nil, from: [], skipPrefixesUpTo: nil, maxKeys: 0,
+            key: { (k: String) in k }, fetch: { Self.space.fetch($0, $1, $2) })
         #expect(page.contents.isEmpty && !page.isTruncated)
     }
 

@@ -16,8 +16,9 @@ struct MigrationCatalogTests {
     }
 
     func start(_ c: SQLiteCatalog, mode: WriteMode = .journaled) async throws -> MigrationRecord {
-        try await c.startMigration(MigrationRecord(bucket: "b", source: source, target: target, mode: mode, started: Date()),
-                                   transition: PhaseTransition(bucket: "b", from: .legacy, to: .mirroring, who: "t", at: Date(), why: "test"))
+        try await c.startMigration(
+            MigrationRecord(bucket: "b", source: source, target: target, mode: mode, started: Date()),
+            transition: PhaseTransition(bucket: "b", from: .legacy, to: .mirroring, who: "t", at: Date(), why: "test"))
     }
 
     func change(_ c: SQLiteCatalog, _ from: Phase, _ to: Phase) async throws -> MigrationRecord {
@@ -81,7 +82,8 @@ struct MigrationCatalogTests {
         let v = try await c.putObject(record("k", blob: "b/k"), mirror: MirrorCommit(epoch: m.epoch)) { _ in }.version
         _ = try await change(c, .mirroring, .cutover)
         await #expect(throws: CatalogError.self) { _ = try await change(c, .cutover, .retired) }
-        _ = try await c.commitReplica(ReplicaRecord(bucket: "b", key: "k", version: v, blob: "sealed-id", backendETag: "e", seal: nil, md5: nil), size: nil)
+        _ = try await c.commitReplica(
+            ReplicaRecord(bucket: "b", key: "k", version: v, blob: "sealed-id", backendETag: "e", seal: nil, md5: nil), size: nil)
         // Still queued: refused.
         await #expect(throws: CatalogError.self) { _ = try await change(c, .cutover, .retired) }
         try await c.finishJournal(try #require(try await c.journal(bucket: "b", key: "k")))

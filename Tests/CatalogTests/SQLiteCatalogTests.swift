@@ -1,16 +1,17 @@
 import Catalog
 import Foundation
 import S3Protocol
-import Testing
 import TestSupport
+import Testing
 
 func temporaryDirectory() throws -> String {
     try TemporaryDirectory.make()
 }
 
 func record(_ key: String, blob: String, etag: String = "\"e\"") -> ObjectRecord {
-    ObjectRecord(bucket: "b", key: key, size: 1, etag: etag, lastModified: Date(), headers: ObjectHeaders(contentType: "text/plain", user: ["k": "v"]),
-                 checksum: ChecksumValue(algorithm: .crc32, base64: "DUoRhQ=="), checksumType: "FULL_OBJECT", blob: blob, partsCount: nil)
+    ObjectRecord(
+        bucket: "b", key: key, size: 1, etag: etag, lastModified: Date(), headers: ObjectHeaders(contentType: "text/plain", user: ["k": "v"]),
+        checksum: ChecksumValue(algorithm: .crc32, base64: "DUoRhQ=="), checksumType: "FULL_OBJECT", blob: blob, partsCount: nil)
 }
 
 @Suite("SQLite catalog")
@@ -53,21 +54,35 @@ struct CatalogTests {
         try await c.createBucket(BucketRecord(name: "b", region: "us-east-1", created: Date()))
         #expect(try await c.putObject(record("k", blob: "blob-1")) { _ in } == nil)
         await #expect(throws: S3Error.self) {
-            _ = try await c.putObject(record("k", blob: "blob-2")) { current in try Preconditions(ifNoneMatch: "*").evaluateWrite(currentETag: current?.etag) }
+            _ = try await c.putObject(record("k", blob: "blob-2")) { current in
+                try Preconditions(ifNoneMatch: "*").evaluateWrite(currentETag: current?.etag)
+            }
         }
         #expect(try await c.object(bucket: "b", key: "k")?.blob == "blob-1")
         #expect(try await c.putObject(record("k", blob: "blob-3")) { _ in } == "blob-1")
         await #expect(throws: CatalogError.bucketNotEmpty) { _ = try await c.deleteBucket("b") }
-        await #expect(throws: CatalogError.noSuchBucket) { _ = try await c.putObject(ObjectRecord(bucket: "nope", key: "k", size: 0, etag: "", lastModified: Date(), headers: .init(), checksum: nil, checksumType: nil, blob: "x", partsCount: nil)) { _ in } }
+        await #expect(throws: CatalogError.noSuchBucket) {
+            _ = try await c.putObject(
+                ObjectRecord(
+                    bucket: "nope", key: "k", size: 0, etag: "", lastModified: Date(), headers: .init(), checksum: nil, checksumType: nil, blob: "x",
+                    partsCount: nil)
+            ) { _ in }
+        }
     }
 
     @Test("multipart rows: parts replace, complete returns every part blob, unknown uploads are refused")
     func multipart() async throws {
         let c = try SQLiteCatalog(path: try temporaryDirectory() + "/c.sqlite")
         try await c.createBucket(BucketRecord(name: "b", region: "us-east-1", created: Date()))
-        try await c.createUpload(UploadRecord(uploadID: "u1", bucket: "b", key: "k", initiated: Date(), headers: .init(), checksumAlgorithm: .crc32, checksumType: "COMPOSITE"))
-        #expect(try await c.putPart(PartRecord(uploadID: "u1", partNumber: 1, size: 5, etag: "\"a\"", lastModified: Date(), checksum: nil, blob: "p1")) == nil)
-        #expect(try await c.putPart(PartRecord(uploadID: "u1", partNumber: 1, size: 5, etag: "\"b\"", lastModified: Date(), checksum: nil, blob: "p1b"))?.blob == "p1")
+        try await c.createUpload(
+            UploadRecord(
+                uploadID: "u1", bucket: "b", key: "k", initiated: Date(), headers: .init(), checksumAlgorithm: .crc32, checksumType: "COMPOSITE"))
+        #expect(
+            try await c.putPart(PartRecord(uploadID: "u1", partNumber: 1, size: 5, etag: "\"a\"", lastModified: Date(), checksum: nil, blob: "p1"))
+                == nil)
+        #expect(
+            try await c.putPart(PartRecord(uploadID: "u1", partNumber: 1, size: 5, etag: "\"b\"", lastModified: Date(), checksum: nil, blob: "p1b"))?
+                .blob == "p1")
         _ = try await c.putPart(PartRecord(uploadID: "u1", partNumber: 2, size: 5, etag: "\"c\"", lastModified: Date(), checksum: nil, blob: "p2"))
         let done = try await c.completeUpload("u1", record: record("k", blob: "final"), mirror: .current) { _ in }
         #expect(Set(done.parts.map(\.blob)) == ["p1b", "p2"])

@@ -7,8 +7,8 @@ import NIOCore
 import S3Protocol
 import Storage
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// Counts what the layer reports.
 final class CountingObserver: ObjectLayerObserver {
@@ -43,8 +43,9 @@ struct ObjectLayerTests {
         let dir = try TemporaryDirectory.make()
         let source = try FileSystemStore(root: dir + "/source"), target = try FileSystemStore(root: dir + "/target")
         let catalog = try SQLiteCatalog(path: dir + "/catalog.sqlite")
-        let backends = BackendRegistry(backends: ["local": FileSystemBackend(store: source), "second": FileSystemBackend(store: target)],
-                                       defaultPlacement: .local)
+        let backends = BackendRegistry(
+            backends: ["local": FileSystemBackend(store: source), "second": FileSystemBackend(store: target)],
+            defaultPlacement: .local)
         let observer = CountingObserver()
         var logger = Logger(label: "test")
         logger.logLevel = .critical

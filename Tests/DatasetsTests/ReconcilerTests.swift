@@ -7,8 +7,9 @@ import Testing
 @Suite("Reconciling interrupted in-place writes")
 struct ReconcilerTests {
     static func row(_ backendETag: String?) -> ObjectRecord {
-        ObjectRecord(bucket: "b", key: "k", size: 1, etag: "\"e\"", lastModified: Date(), headers: .init(), checksum: nil, checksumType: nil,
-                     blob: "p/k", partsCount: nil, backendETag: backendETag)
+        ObjectRecord(
+            bucket: "b", key: "k", size: 1, etag: "\"e\"", lastModified: Date(), headers: .init(), checksum: nil, checksumType: nil,
+            blob: "p/k", partsCount: nil, backendETag: backendETag)
     }
 
     @Test("the catalog is made to describe what the backend holds")

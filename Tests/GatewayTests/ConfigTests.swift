@@ -26,7 +26,8 @@ struct ConfigTests {
 
     @Test("trust settings: anomaly thresholds, audit retention, service keys (secrets by environment)")
     func trustSettings() throws {
-        let c = try GatewayConfig.parse("""
+        let c = try GatewayConfig.parse(
+            """
             supervision:
               window_seconds: 120
               download_min_objects: 10
@@ -57,14 +58,16 @@ struct ConfigTests {
         #expect(registry.placement(forNewDataset: "b1").prefix == "b1/")
     }
 
-    @Test("refused: inline secrets, unknown backends, missing containers, bad dataset names, bad YAML", arguments: [
-        (yaml.replacingOccurrences(of: "secret_key_file: /run/secret", with: "secret_key: s3cr3t"), "may not be written in the file"),
-        (yaml.replacingOccurrences(of: "{backend: sov, bucket", with: "{backend: nope, bucket"), "unknown backend 'nope'"),
-        (yaml.replacingOccurrences(of: "bucket: research, ", with: ""), "needs a container"),
-        (yaml.replacingOccurrences(of: "cohort-a:", with: "Cohort_A:"), "dataset 'Cohort_A'"),
-        (yaml.replacingOccurrences(of: "kind: s3", with: "kind: ftp"), "backends.sov"),
-        ("backends: [", "configuration"),
-    ])
+    @Test(
+        "refused: inline secrets, unknown backends, missing containers, bad dataset names, bad YAML",
+        arguments: [
+            (yaml.replacingOccurrences(of: "secret_key_file: /run/secret", with: "secret_key: s3cr3t"), "may not be written in the file"),
+            (yaml.replacingOccurrences(of: "{backend: sov, bucket", with: "{backend: nope, bucket"), "unknown backend 'nope'"),
+            (yaml.replacingOccurrences(of: "bucket: research, ", with: ""), "needs a container"),
+            (yaml.replacingOccurrences(of: "cohort-a:", with: "Cohort_A:"), "dataset 'Cohort_A'"),
+            (yaml.replacingOccurrences(of: "kind: s3", with: "kind: ftp"), "backends.sov"),
+            ("backends: [", "configuration"),
+        ])
     func refuses(_ text: String, _ message: String) {
         #expect {
             _ = try GatewayConfig.parse(text)
@@ -88,7 +91,10 @@ struct ConfigTests {
         let r = RetryPolicy(attempts: 3, baseDelay: .milliseconds(1), maxDelay: .milliseconds(2))
         let calls = Counter()
         await #expect(throws: StoreError.self) {
-            try await r.run { _ in calls.bump(); throw StoreError.rejected(status: 403, code: "AccessDenied", message: "") }
+            try await r.run { _ in
+                calls.bump()
+                throw StoreError.rejected(status: 403, code: "AccessDenied", message: "")
+            }
         }
         #expect(calls.value == 1)
         let n: Int = try await r.run { attempt in

@@ -1,5 +1,6 @@
-@testable import Gateway
 import Testing
+
+@testable import Gateway
 
 @Suite("Request deadlines: header timeout and body minimum rate")
 struct RequestClockTests {

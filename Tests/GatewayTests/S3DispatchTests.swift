@@ -14,8 +14,9 @@ struct S3DispatchTests {
     func objects() async throws {
         try await FrontDoor().run { c in
             #expect(try await c.send(.put, "/data").status == .ok)
-            let put = try await c.send(.put, "/data/a.csv", headers: [("x-amz-meta-origin", "test"), ("content-type", "text/csv")],
-                                       body: Array("id,age\n1,40\n".utf8))
+            let put = try await c.send(
+                .put, "/data/a.csv", headers: [("x-amz-meta-origin", "test"), ("content-type", "text/csv")],
+                body: Array("id,age\n1,40\n".utf8))
             #expect(put.status == .ok && put.headers[.eTag]?.count == 34)
             let get = try await c.send(.get, "/data/a.csv")
             #expect(get.status == .ok && get.text == "id,age\n1,40\n")
@@ -24,8 +25,9 @@ struct S3DispatchTests {
             let head = try await c.send(.head, "/data/a.csv")
             #expect(head.status == .ok && head.headers[.contentLength] == "12" && head.body.readableBytes == 0)
             let range = try await c.send(.get, "/data/a.csv", headers: [("range", "bytes=3-5")])
-            #expect(range.status == .partialContent && range.text == "age" && range.headers[.contentRange] == "bytes 3-5/12",
-                    "\(range.status) \(range.text) \(range.headers)")
+            #expect(
+                range.status == .partialContent && range.text == "age" && range.headers[.contentRange] == "bytes 3-5/12",
+                "\(range.status) \(range.text) \(range.headers)")
         }
     }
 

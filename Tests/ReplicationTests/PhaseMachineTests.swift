@@ -4,20 +4,28 @@ import Replication
 import Testing
 
 @Suite struct PhaseMachineTests {
-    func migration(_ phase: Phase, clean: Bool = false, verifiedAt: Double? = nil, failure: Double? = nil, backfillDone: Bool = true) -> MigrationRecord {
+    func migration(
+        _ phase: Phase, clean: Bool = false, verifiedAt: Double? = nil, failure: Double? = nil, backfillDone: Bool = true
+    ) -> MigrationRecord {
         var backfill = BackfillState()
         backfill.stage = backfillDone ? .done : .copy
-        return MigrationRecord(bucket: "d", source: Placement(backend: "azure"), target: Placement(backend: "s3", layout: "sealed"),
-                               mode: .journaled, phase: phase, backfill: backfill, started: Date(timeIntervalSince1970: 0),
-                               lastFailure: failure.map(Date.init(timeIntervalSince1970:)),
-                               verifiedAt: verifiedAt.map(Date.init(timeIntervalSince1970:)), verifiedClean: clean)
+        return MigrationRecord(
+            bucket: "d", source: Placement(backend: "azure"), target: Placement(backend: "s3", layout: "sealed"),
+            mode: .journaled, phase: phase, backfill: backfill, started: Date(timeIntervalSince1970: 0),
+            lastFailure: failure.map(Date.init(timeIntervalSince1970:)),
+            verifiedAt: verifiedAt.map(Date.init(timeIntervalSince1970:)), verifiedClean: clean)
     }
 
     @Test func happyPath() throws {
         let q = JournalStats()
         #expect(try PhaseMachine.check(.start, migration: nil, journal: q) == (.legacy, .mirroring, false))
-        #expect(try PhaseMachine.check(.verified, migration: migration(.mirroring, clean: true, verifiedAt: 10), journal: q) == (.mirroring, .verified, false))
-        #expect(try PhaseMachine.check(.cutover, migration: migration(.verified, clean: true, verifiedAt: 10), journal: q) == (.verified, .cutover, false))
+        #expect(
+            try PhaseMachine.check(.verified, migration: migration(.mirroring, clean: true, verifiedAt: 10), journal: q) == (
+                .mirroring, .verified, false
+            ))
+        #expect(
+            try PhaseMachine.check(.cutover, migration: migration(.verified, clean: true, verifiedAt: 10), journal: q) == (.verified, .cutover, false)
+        )
         #expect(try PhaseMachine.check(.rollback, migration: migration(.cutover), journal: q) == (.cutover, .mirroring, false))
         #expect(try PhaseMachine.check(.retire, migration: migration(.cutover), journal: q) == (.cutover, .retired, false))
         #expect(try PhaseMachine.check(.abort, migration: migration(.verified), journal: q) == (.verified, .legacy, false))
@@ -31,7 +39,8 @@ import Testing
         let stale = migration(.verified, clean: true, verifiedAt: 10, failure: 20)
         #expect(throws: PhaseRefusal.self) { try PhaseMachine.check(.cutover, migration: stale, journal: q) }
         #expect(try PhaseMachine.check(.cutover, migration: stale, journal: q, force: true) == (.verified, .cutover, true))
-        #expect(try PhaseMachine.check(.cutover, migration: migration(.verified, clean: true, verifiedAt: 30, failure: 20), journal: q).forced == false)
+        #expect(
+            try PhaseMachine.check(.cutover, migration: migration(.verified, clean: true, verifiedAt: 30, failure: 20), journal: q).forced == false)
         // Not clean, never verified, or dead-lettered entries.
         #expect(throws: PhaseRefusal.self) { try PhaseMachine.check(.cutover, migration: migration(.mirroring), journal: q) }
         #expect(throws: PhaseRefusal.self) {
@@ -41,15 +50,21 @@ import Testing
 
     @Test func refusalsThatForceCannotOverride() {
         let q = JournalStats()
-        for (command, phase) in [(MigrationCommand.start, Phase.mirroring), (.start, .cutover), (.rollback, .mirroring), (.retire, .verified),
-                                 (.abort, .cutover), (.cutover, .retired), (.unverified, .cutover), (.cutover, .legacy), (.verified, .cutover)] {
+        for (command, phase) in [
+            (MigrationCommand.start, Phase.mirroring), (.start, .cutover), (.rollback, .mirroring), (.retire, .verified),
+            (.abort, .cutover), (.cutover, .retired), (.unverified, .cutover), (.cutover, .legacy), (.verified, .cutover),
+        ] {
             #expect(throws: PhaseRefusal.self, "\(command) from \(phase)") {
                 try PhaseMachine.check(command, migration: migration(phase, clean: true, verifiedAt: 1), journal: q, force: true)
             }
         }
         // Verified needs the backfill done and a clean report.
-        #expect(throws: PhaseRefusal.self) { try PhaseMachine.check(.verified, migration: migration(.mirroring, clean: true, verifiedAt: 1, backfillDone: false), journal: q) }
-        #expect(throws: PhaseRefusal.self) { try PhaseMachine.check(.verified, migration: migration(.mirroring, clean: false, verifiedAt: 1), journal: q) }
+        #expect(throws: PhaseRefusal.self) {
+            try PhaseMachine.check(.verified, migration: migration(.mirroring, clean: true, verifiedAt: 1, backfillDone: false), journal: q)
+        }
+        #expect(throws: PhaseRefusal.self) {
+            try PhaseMachine.check(.verified, migration: migration(.mirroring, clean: false, verifiedAt: 1), journal: q)
+        }
     }
 }
 
@@ -101,11 +116,13 @@ import Testing
     }
 
     @Test func badPlansAreRefusedWithAReason() {
-        for (text, want) in [("waves: []", "no waves"), ("waves: [{datasets: [{dataset: a}]}]", "does not parse"),
-                             ("waves: [{datasets: [{dataset: a, target: {backend: s}, bandwidth: fast}]}]", "not a byte rate"),
-                             ("waves: [{datasets: [{dataset: a, target: {backend: s}}, {dataset: a, target: {backend: t}}]}]", "twice"),
-                             ("waves: [{datasets: [{dataset: a, target: {backend: s, layout: zip}}]}]", "unknown layout"),
-                             ("waves: [{datasets: [{dataset: a, target: {backend: s}, mode: eventually}]}]", "does not parse")] {
+        for (text, want) in [
+            ("waves: []", "no waves"), ("waves: [{datasets: [{dataset: a}]}]", "does not parse"),
+            ("waves: [{datasets: [{dataset: a, target: {backend: s}, bandwidth: fast}]}]", "not a byte rate"),
+            ("waves: [{datasets: [{dataset: a, target: {backend: s}}, {dataset: a, target: {backend: t}}]}]", "twice"),
+            ("waves: [{datasets: [{dataset: a, target: {backend: s, layout: zip}}]}]", "unknown layout"),
+            ("waves: [{datasets: [{dataset: a, target: {backend: s}, mode: eventually}]}]", "does not parse"),
+        ] {
             #expect(throws: PlanError.self) { try MigrationPlan.parse(text) }
             do { _ = try MigrationPlan.parse(text) } catch { #expect("\(error)".contains(want), "\(text): \(error)") }
         }

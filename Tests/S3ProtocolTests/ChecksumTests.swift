@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import S3Protocol
 
 @Suite("Checksums")
@@ -36,7 +37,9 @@ struct ChecksumTests {
     func s3Values() {
         let hw = Array("hello world".utf8)
         #expect(ChecksumValue(algorithm: .crc32, digest: ChecksumHasher.digest(.crc32, of: hw)).base64 == "DUoRhQ==")
-        #expect(ChecksumValue(algorithm: .sha256, digest: ChecksumHasher.digest(.sha256, of: hw)).base64 == "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=")
+        #expect(
+            ChecksumValue(algorithm: .sha256, digest: ChecksumHasher.digest(.sha256, of: hw)).base64 == "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
+        )
         #expect(ChecksumValue(algorithm: .sha1, digest: ChecksumHasher.digest(.sha1, of: hw)).base64 == "Kq5sNclPz7QV2+lfQIuc6R7oRu0=")
     }
 

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+
 @testable import S3Protocol
 
 @Suite("aws-chunked decoder")
@@ -42,15 +43,17 @@ struct ChunkedDecoderTests {
         #expect(r.complete)
     }
 
-    @Test("malformed framing is refused", arguments: [
-        "zz\r\nhello\r\n0\r\n\r\n",          // not hex
-        "5\r\nhelloX\r\n0\r\n\r\n",           // missing CRLF after data
-        "5\nhello\r\n0\r\n\r\n",              // bare LF
-        "5;chunk-signature=abc\r\nhello\r\n", // short signature
-        "fffffffffffffffff\r\n",              // size overflow
-        "0\r\nbad trailer\r\n\r\n",           // trailer without colon
-        "0\r\n\r\nextra",                     // data after the end
-    ])
+    @Test(
+        "malformed framing is refused",
+        arguments: [
+            "zz\r\nhello\r\n0\r\n\r\n",  // not hex
+            "5\r\nhelloX\r\n0\r\n\r\n",  // missing CRLF after data
+            "5\nhello\r\n0\r\n\r\n",  // bare LF
+            "5;chunk-signature=abc\r\nhello\r\n",  // short signature
+            "fffffffffffffffff\r\n",  // size overflow
+            "0\r\nbad trailer\r\n\r\n",  // trailer without colon
+            "0\r\n\r\nextra",  // data after the end
+        ])
     func malformed(_ text: String) {
         #expect(throws: AWSChunkedDecoder.DecodeError.self) { _ = try decodeAll([Array(text.utf8)]) }
     }

@@ -1,7 +1,8 @@
 import Foundation
 import NIOCore
-import Testing
 import TestSupport
+import Testing
+
 @testable import S3Protocol
 
 /// Bounded random-input harness for the parsers that face the network. Each target gets
@@ -38,9 +39,15 @@ struct FuzzTests {
         }
     }
 
-    static let authSeed = Array("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;range;x-amz-date, Signature=fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024".utf8)
-    static let chunkSeed = Array("3;chunk-signature=\(String(repeating: "a", count: 64))\r\nabc\r\n0;chunk-signature=\(String(repeating: "b", count: 64))\r\nx-amz-checksum-crc32:DUoRhQ==\r\nx-amz-trailer-signature:\(String(repeating: "c", count: 64))\r\n\r\n".utf8)
-    static let completeSeed = Array("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"a\"</ETag><ChecksumCRC32>DUoRhQ==</ChecksumCRC32></Part></CompleteMultipartUpload>".utf8)
+    static let authSeed = Array(
+        ("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;range;x-amz-date, "
+            + "Signature=fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024").utf8)
+    static let chunkSeed = Array(
+        ("3;chunk-signature=\(String(repeating: "a", count: 64))\r\nabc\r\n0;chunk-signature=\(String(repeating: "b", count: 64))\r\n"
+            + "x-amz-checksum-crc32:DUoRhQ==\r\nx-amz-trailer-signature:\(String(repeating: "c", count: 64))\r\n\r\n").utf8)
+    static let completeSeed = Array(
+        ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"a\"</ETag><ChecksumCRC32>DUoRhQ==</ChecksumCRC32></Part>"
+            + "</CompleteMultipartUpload>").utf8)
     static let deleteSeed = Array("<Delete><Quiet>true</Quiet><Object><Key>a&amp;b</Key></Object></Delete>".utf8)
 
     @Test("SigV4 Authorization header parser and presigned-query verifier")

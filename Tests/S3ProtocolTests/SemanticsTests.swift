@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import S3Protocol
 
 @Suite("S3 semantics")
@@ -47,11 +48,13 @@ struct SemanticsTests {
         #expect(throws: S3Error.self) { try Preconditions(ifMatch: "\"a\"").evaluateWrite(currentETag: nil) }
     }
 
-    @Test("bucket names", arguments: [
-        ("abc", true), ("my-bucket.data", true), ("ab", false), ("ABC", false), ("-abc", false), ("abc-", false),
-        ("a..b", false), ("a.-b", false), ("192.168.1.1", false), ("xn--abc", false), ("abc-s3alias", false),
-        (String(repeating: "a", count: 63), true), (String(repeating: "a", count: 64), false), ("a_b", false),
-    ])
+    @Test(
+        "bucket names",
+        arguments: [
+            ("abc", true), ("my-bucket.data", true), ("ab", false), ("ABC", false), ("-abc", false), ("abc-", false),
+            ("a..b", false), ("a.-b", false), ("192.168.1.1", false), ("xn--abc", false), ("abc-s3alias", false),
+            (String(repeating: "a", count: 63), true), (String(repeating: "a", count: 64), false), ("a_b", false),
+        ])
     func bucketNames(_ c: (String, Bool)) {
         #expect((Names.bucketNameProblem(c.0) == nil) == c.1, "\(c.0)")
     }

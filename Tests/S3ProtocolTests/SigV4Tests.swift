@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import S3Protocol
 
 struct SigV4Vectors: Decodable {
@@ -42,8 +43,10 @@ func pairs(_ a: [[String]]) -> [(String, String)] { a.map { ($0[0], $0[1]) } }
 /// A header-signed vector request with its Authorization header (separator `", "` or `","`).
 func signedVectorRequest(_ v: SigV4Vectors.HeaderCase, accessKey: String, separator: String = ",") -> SignableRequest {
     var headers = pairs(v.headers)
-    let parts = ["AWS4-HMAC-SHA256 Credential=\(accessKey)/20130524/us-east-1/s3/aws4_request",
-                 "SignedHeaders=\(v.signedHeaders.joined(separator: ";"))", "Signature=\(v.signature)"]
+    let parts = [
+        "AWS4-HMAC-SHA256 Credential=\(accessKey)/20130524/us-east-1/s3/aws4_request",
+        "SignedHeaders=\(v.signedHeaders.joined(separator: ";"))", "Signature=\(v.signature)",
+    ]
     headers.append(("authorization", parts.joined(separator: separator)))
     return SignableRequest(method: v.method, path: v.path, query: pairs(v.query), headers: headers)
 }
@@ -71,10 +74,14 @@ struct SigV4Tests {
         #expect(throws: S3Error.self) { try SigV4Verifier(region: "us-east-1").verify(good, now: vectorDate) { _ in "wrong" } }
         var changedHeader = good
         changedHeader.headers[1] = ("range", "bytes=0-10")
-        #expect(throws: SigV4Verifier.mismatch) { try SigV4Verifier(region: "us-east-1").verify(changedHeader, now: vectorDate) { _ in vectors.secret } }
+        #expect(throws: SigV4Verifier.mismatch) {
+            try SigV4Verifier(region: "us-east-1").verify(changedHeader, now: vectorDate) { _ in vectors.secret }
+        }
         var changedPath = good
         changedPath.path = "/test.txt2"
-        #expect(throws: SigV4Verifier.mismatch) { try SigV4Verifier(region: "us-east-1").verify(changedPath, now: vectorDate) { _ in vectors.secret } }
+        #expect(throws: SigV4Verifier.mismatch) {
+            try SigV4Verifier(region: "us-east-1").verify(changedPath, now: vectorDate) { _ in vectors.secret }
+        }
         let unknown = try? SigV4Verifier(region: "us-east-1").verify(good, now: vectorDate) { _ in nil }
         #expect(unknown == nil)
         do {
@@ -97,12 +104,14 @@ struct SigV4Tests {
         }
     }
 
-    @Test("malformed Authorization headers are AuthorizationHeaderMalformed, never a crash", arguments: [
-        "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA256 Credential=a", "AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host, Signature=00",
-        "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=00",
-        "AWS4-HMAC-SHA256 Credential=/20130524/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
-        "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request, SignedHeaders=Host, Signature=00",
-    ])
+    @Test(
+        "malformed Authorization headers are AuthorizationHeaderMalformed, never a crash",
+        arguments: [
+            "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA256 Credential=a", "AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host, Signature=00",
+            "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=00",
+            "AWS4-HMAC-SHA256 Credential=/20130524/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
+            "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request, SignedHeaders=Host, Signature=00",
+        ])
     func malformed(_ header: String) {
         #expect(throws: S3Error.self) { _ = try SigV4Authorization.parse(header: header) }
     }
@@ -158,8 +167,9 @@ struct SigV4Tests {
         // Header signatures list every x-amz-* header, the payload hash included.
         let signer = SigV4Signer(accessKey: "AK", secret: "s3cr3t", region: "us-east-1")
         let now = Date()
-        let added = signer.sign(method: "PUT", path: "/b/k", query: [], headers: [("host", "h"), ("x-amz-meta-a", "1")],
-                                payloadHash: SigV4.unsignedPayload, date: now)
+        let added = signer.sign(
+            method: "PUT", path: "/b/k", query: [], headers: [("host", "h"), ("x-amz-meta-a", "1")],
+            payloadHash: SigV4.unsignedPayload, date: now)
         let ok = SignableRequest(method: "PUT", path: "/b/k", query: [], headers: [("host", "h"), ("x-amz-meta-a", "1")] + added)
         _ = try SigV4Verifier(region: "us-east-1").verify(ok, now: now) { _ in "s3cr3t" }
         var stripped = ok
@@ -178,8 +188,10 @@ struct SigV4Tests {
     func wrongRegion() throws {
         let vectors = try SigV4Vectors.load()
         do {
-            _ = try SigV4Verifier(region: "eu-west-3").verify(signedVectorRequest(vectors.header[0], accessKey: vectors.accessKey),
-                                                            now: vectorDate) { _ in vectors.secret }
+            _ = try SigV4Verifier(region: "eu-west-3").verify(
+                signedVectorRequest(vectors.header[0], accessKey: vectors.accessKey),
+                now: vectorDate
+            ) { _ in vectors.secret }
             Issue.record("accepted a scope of another region")
         } catch {
             #expect(error.code == .authorizationHeaderMalformed)
@@ -202,7 +214,8 @@ struct SigV4Tests {
         let vectors = try SigV4Vectors.load()
         let good = signedVectorRequest(vectors.header[0], accessKey: vectors.accessKey)
         var twice = good
-        twice.headers.append(("authorization", "AWS4-HMAC-SHA256 Credential=OTHER/20130524/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"))
+        twice.headers.append(
+            ("authorization", "AWS4-HMAC-SHA256 Credential=OTHER/20130524/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"))
         #expect(throws: S3Error(.invalidArgument, "Only one Authorization header may be given.")) {
             try SigV4Verifier(region: "us-east-1").verify(twice, now: vectorDate) { _ in vectors.secret }
         }
@@ -266,9 +279,11 @@ struct SigV4SignerTests {
 @Suite("SigV2 presigned URLs")
 struct SigV2PresignedTests {
     /// AWS "Authenticating REST requests", query string example (bucket johnsmith).
-    static let request = SignableRequest(method: "GET", path: "/johnsmith/photos/puppy.jpg", query: [
-        ("AWSAccessKeyId", "AKIAIOSFODNN7EXAMPLE"), ("Expires", "1175139620"), ("Signature", "NpgCjnDzrM+WFzoENXmpNDUsSn8="),
-    ], headers: [("host", "johnsmith.s3.amazonaws.com")])
+    static let request = SignableRequest(
+        method: "GET", path: "/johnsmith/photos/puppy.jpg",
+        query: [
+            ("AWSAccessKeyId", "AKIAIOSFODNN7EXAMPLE"), ("Expires", "1175139620"), ("Signature", "NpgCjnDzrM+WFzoENXmpNDUsSn8="),
+        ], headers: [("host", "johnsmith.s3.amazonaws.com")])
     static let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
     @Test("the AWS example verifies before it expires, and not after")
@@ -277,6 +292,8 @@ struct SigV2PresignedTests {
         let v = try SigV2Presigned.verify(Self.request, now: before) { _ in Self.secret }
         #expect(v.presigned && v.payload == .unsigned)
         #expect(throws: S3Error.self) { try SigV2Presigned.verify(Self.request, now: before) { _ in "other" } }
-        #expect(throws: S3Error.self) { try SigV2Presigned.verify(Self.request, now: Date(timeIntervalSince1970: 1_175_139_621)) { _ in Self.secret } }
+        #expect(throws: S3Error.self) {
+            try SigV2Presigned.verify(Self.request, now: Date(timeIntervalSince1970: 1_175_139_621)) { _ in Self.secret }
+        }
     }
 }

@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import Sealing
 
 /// Random sizes around chunk boundaries, random segmentations, random ranges: a sealed range

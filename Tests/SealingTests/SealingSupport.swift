@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
-@testable import Sealing
 import TestSupport
+
+@testable import Sealing
 
 /// Test helpers: seal whole payloads and open spans of them, feeding bytes in random slices.
 enum Fixture {
@@ -36,7 +37,9 @@ enum Fixture {
     }
 
     /// Opens `sealed` (exactly the span's bytes) fed in slices of random sizes.
-    static func open<G: RandomNumberGenerator>(_ sealed: ArraySlice<UInt8>, keys: ObjectKeys, span: PayloadLayout.Span, using rng: inout G) throws -> [UInt8] {
+    static func open<G: RandomNumberGenerator>(
+        _ sealed: ArraySlice<UInt8>, keys: ObjectKeys, span: PayloadLayout.Span, using rng: inout G
+    ) throws -> [UInt8] {
         var opener = PayloadOpener(keys: keys, span: span)
         var out: [UInt8] = []
         var at = sealed.startIndex

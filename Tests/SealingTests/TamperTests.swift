@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import Sealing
 
 /// Every tampering of a sealed object is detected before a wrong byte is released.
@@ -56,7 +57,8 @@ import TestSupport
     @Test func flippedBitAnywhereIsDetected() throws {
         let s = try Self.sample()
         var rng = SplitMix64(state: 99)
-        let positions = [0, 15, 16383, 16384, 16399, Self.chunk, s.payload.count - 17, s.payload.count - 1]
+        let positions =
+            [0, 15, 16383, 16384, 16399, Self.chunk, s.payload.count - 17, s.payload.count - 1]
             + (0..<40).map { _ in Int.random(in: 0..<s.payload.count, using: &rng) }
         for p in positions {
             var t = s.payload
@@ -104,9 +106,10 @@ import TestSupport
     }
 
     static func envelope(_ s: Sample, kek: KEK) throws -> [UInt8] {
-        let meta = SealedMetadata(object: "ab", key: "k", size: s.layout.plaintextSize, etag: "\"e\"", lastModified: 0, contentType: nil,
-                                  headers: [:], user: ["a": "b"], checksumAlgorithm: nil, checksum: nil, checksumType: nil,
-                                  partsCount: nil, segments: s.layout.segments)
+        let meta = SealedMetadata(
+            object: "ab", key: "k", size: s.layout.plaintextSize, etag: "\"e\"", lastModified: 0, contentType: nil,
+            headers: [:], user: ["a": "b"], checksumAlgorithm: nil, checksum: nil, checksumType: nil,
+            partsCount: nil, segments: s.layout.segments)
         return try Envelope.seal(keys: s.keys, wrapped: try kek.wrap(s.dek, objectNonce: s.keys.nonce), metadata: meta)
     }
 

@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import Sealing
 
 /// `Tests/Vectors/sealed-v1.json`: every vector is re-derived from its inputs and must match
@@ -44,18 +45,21 @@ import TestSupport
         let keys = try ObjectKeys(dek: SymmetricKey(data: dek), nonce: nonce)
         var rng = SplitMix64(state: UInt64(seed))
         let payload = try Fixture.seal(plain, keys: keys, segments: segments, using: &rng)
-        let wrapped = try KEK(id: "cohort-2024", version: 3, key: SymmetricKey(data: kek)).wrap(SymmetricKey(data: dek), objectNonce: nonce, wrapNonce: wrapNonce)
-        let metadata = SealedMetadata(object: "00112233445566778899aabbccddeeff", key: "patients/é/\(name).csv", size: layout.plaintextSize,
-                                      etag: "\"\(Fixture.hex(Insecure.MD5.hash(data: plain)))\"", lastModified: 1_790_000_000.5,
-                                      contentType: "text/csv", headers: ["cache-control": "no-store"], user: ["study": "s-42"],
-                                      checksumAlgorithm: "SHA256", checksum: Data(SHA256.hash(data: plain)).base64EncodedString(),
-                                      checksumType: "FULL_OBJECT", partsCount: segments.count > 1 ? segments.count : nil, segments: segments)
+        let wrapped = try KEK(id: "cohort-2024", version: 3, key: SymmetricKey(data: kek)).wrap(
+            SymmetricKey(data: dek), objectNonce: nonce, wrapNonce: wrapNonce)
+        let metadata = SealedMetadata(
+            object: "00112233445566778899aabbccddeeff", key: "patients/é/\(name).csv", size: layout.plaintextSize,
+            etag: "\"\(Fixture.hex(Insecure.MD5.hash(data: plain)))\"", lastModified: 1_790_000_000.5,
+            contentType: "text/csv", headers: ["cache-control": "no-store"], user: ["study": "s-42"],
+            checksumAlgorithm: "SHA256", checksum: Data(SHA256.hash(data: plain)).base64EncodedString(),
+            checksumType: "FULL_OBJECT", partsCount: segments.count > 1 ? segments.count : nil, segments: segments)
         let envelope = try Envelope.seal(keys: keys, wrapped: wrapped, metadata: metadata)
-        return Vector(name: name, dek: Fixture.hex(dek), nonce: Fixture.hex(nonce), kek: Fixture.hex(kek), kekId: "cohort-2024", kekVersion: 3,
-                      wrapNonce: Fixture.hex(wrapNonce), plaintextLength: plain.count, segments: segments, metadata: metadata,
-                      aeadKey: keys.aead.withUnsafeBytes { Fixture.hex($0) }, commitment: Fixture.hex(keys.commitment),
-                      envelope: Fixture.hex(envelope), payload: payload.count <= 70_000 ? Fixture.hex(payload) : nil,
-                      payloadSha256: Fixture.hex(SHA256.hash(data: payload)))
+        return Vector(
+            name: name, dek: Fixture.hex(dek), nonce: Fixture.hex(nonce), kek: Fixture.hex(kek), kekId: "cohort-2024", kekVersion: 3,
+            wrapNonce: Fixture.hex(wrapNonce), plaintextLength: plain.count, segments: segments, metadata: metadata,
+            aeadKey: keys.aead.withUnsafeBytes { Fixture.hex($0) }, commitment: Fixture.hex(keys.commitment),
+            envelope: Fixture.hex(envelope), payload: payload.count <= 70_000 ? Fixture.hex(payload) : nil,
+            payloadSha256: Fixture.hex(SHA256.hash(data: payload)))
     }
 
     static func all() throws -> File {
@@ -68,8 +72,9 @@ import TestSupport
             ("multipart", [Segment(number: 1, size: 20000), Segment(number: 2, size: 16384), Segment(number: 5, size: 5)]),
             ("large", [Segment(number: 0, size: 1_000_003)]),
         ]
-        return File(format: "passerelle sealed v1 (docs/sealed-format.md)", plaintext: "byte i of the plaintext is i mod 251",
-                    vectors: try cases.enumerated().map { try build(name: $1.0, segments: $1.1, seed: UInt8($0)) })
+        return File(
+            format: "passerelle sealed v1 (docs/sealed-format.md)", plaintext: "byte i of the plaintext is i mod 251",
+            vectors: try cases.enumerated().map { try build(name: $1.0, segments: $1.1, seed: UInt8($0)) })
     }
 
     @Test func publishedVectorsMatch() throws {

@@ -1,14 +1,17 @@
-@testable import Access
 import Foundation
 import Testing
+
+@testable import Access
 
 @Suite("TOTP, passwords, sessions and the policy")
 struct AccessTests {
     // RFC 6238 Appendix B, SHA-1 (secret "12345678901234567890"); 6-digit codes are the last six digits.
-    @Test("RFC 6238 SHA-1 vectors", arguments: [
-        (59.0, "94287082"), (1_111_111_109, "07081804"), (1_111_111_111, "14050471"),
-        (1_234_567_890, "89005924"), (2_000_000_000, "69279037"), (20_000_000_000, "65353130"),
-    ])
+    @Test(
+        "RFC 6238 SHA-1 vectors",
+        arguments: [
+            (59.0, "94287082"), (1_111_111_109, "07081804"), (1_111_111_111, "14050471"),
+            (1_234_567_890, "89005924"), (2_000_000_000, "69279037"), (20_000_000_000, "65353130"),
+        ])
     func vectors(time: Double, code: String) {
         let eight = TOTP(secret: Array("12345678901234567890".utf8), digits: 8)
         #expect(eight.code(at: Date(timeIntervalSince1970: time)) == code)
@@ -20,7 +23,10 @@ struct AccessTests {
         let totp = TOTP(secret: Array("12345678901234567890".utf8))
         let now = Date(timeIntervalSince1970: 1_800_000_015)
         let code = totp.code(at: now)
-        guard case .accepted(let step) = totp.verify(code, at: now, lastUsedStep: nil) else { Issue.record("refused"); return }
+        guard case .accepted(let step) = totp.verify(code, at: now, lastUsedStep: nil) else {
+            Issue.record("refused")
+            return
+        }
         #expect(totp.verify(code, at: now, lastUsedStep: step) == .replayed)
         #expect(totp.verify(totp.code(at: now.addingTimeInterval(-30)), at: now, lastUsedStep: step) == .replayed)
         #expect(totp.verify(totp.code(at: now.addingTimeInterval(30)), at: now, lastUsedStep: step) == .accepted(step: step + 1))
@@ -45,11 +51,15 @@ struct AccessTests {
         let (creds, claims) = authority.issue(user: "alice", project: "p1", now: now, lifetime: 3600)
         let opened = try authority.open(token: creds.sessionToken, accessKey: creds.accessKeyId, now: now)
         #expect(opened.0 == claims && opened.secret == creds.secretAccessKey)
-        #expect(throws: SessionAuthority.Refusal.expired) { try authority.open(token: creds.sessionToken, accessKey: creds.accessKeyId, now: now.addingTimeInterval(3601)) }
+        #expect(throws: SessionAuthority.Refusal.expired) {
+            try authority.open(token: creds.sessionToken, accessKey: creds.accessKeyId, now: now.addingTimeInterval(3601))
+        }
         #expect(throws: SessionAuthority.Refusal.otherKey) { try authority.open(token: creds.sessionToken, accessKey: "PSIAOTHER", now: now) }
         var bytes = Array(creds.sessionToken.utf8)
         bytes[10] = bytes[10] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
-        #expect(throws: SessionAuthority.Refusal.self) { try authority.open(token: String(decoding: bytes, as: UTF8.self), accessKey: creds.accessKeyId, now: now) }
+        #expect(throws: SessionAuthority.Refusal.self) {
+            try authority.open(token: String(decoding: bytes, as: UTF8.self), accessKey: creds.accessKeyId, now: now)
+        }
         let other = SessionAuthority(master: .init(size: .bits256))
         #expect(throws: SessionAuthority.Refusal.forged) { try other.open(token: creds.sessionToken, accessKey: creds.accessKeyId, now: now) }
     }
@@ -58,8 +68,9 @@ struct AccessTests {
     func policy() {
         let now = Date()
         let claims = SessionClaims(accessKey: "PSIA1", user: "alice", project: "p1", issued: now, expires: now.addingTimeInterval(60))
-        let p = Project(name: "p1", purpose: "cohort study", expires: now.addingTimeInterval(86400), members: ["alice"],
-                        grants: [Grant(dataset: "d1", actions: [.read, .list]), Grant(dataset: "d2", prefix: "cohort/", actions: [.read, .list, .write])])
+        let p = Project(
+            name: "p1", purpose: "cohort study", expires: now.addingTimeInterval(86400), members: ["alice"],
+            grants: [Grant(dataset: "d1", actions: [.read, .list]), Grant(dataset: "d2", prefix: "cohort/", actions: [.read, .list, .write])])
         func decide(_ r: AccessRequest, _ project: Project? = nil, active: Bool = true, at: Date = now) -> Decision {
             Policy.decide(.session(claims), r, project: project ?? p, userActive: active, now: at)
         }

@@ -1,15 +1,17 @@
-@testable import Access
-@testable import Audit
 import Foundation
 import GRDB
 import TestSupport
 import Testing
 
+@testable import Access
+@testable import Audit
+
 @Suite("Audit log store, group commit and fuzzed parsers")
 struct AuditLogTests {
     static func event(_ i: Int) -> AuditEvent {
-        AuditEvent(time: Date(timeIntervalSince1970: 1_800_000_000 + Double(i)), principal: "user\(i % 3)", project: "p",
-                   action: "GetObject", dataset: "d", key: "k\(i)", bytes: Int64(i), result: "allowed", requestID: "r\(i)")
+        AuditEvent(
+            time: Date(timeIntervalSince1970: 1_800_000_000 + Double(i)), principal: "user\(i % 3)", project: "p",
+            action: "GetObject", dataset: "d", key: "k\(i)", bytes: Int64(i), result: "allowed", requestID: "r\(i)")
     }
 
     func withLog(_ body: (AuditLog, String) async throws -> Void) async throws {
@@ -60,7 +62,11 @@ struct AuditLogTests {
         let json = entry.canonicalJSON()
         #expect(try AuditEntry.decode(json) == entry)
         let text = String(decoding: json, as: UTF8.self)
-        #expect(text.hasPrefix(#"{"action":"GetObject","bytes":5,"dataset":"d","detail":"quote \" backslash \\ newline \u000a tab \u0009 nul \u0000 é 🔐","index":9,"#))
+        #expect(
+            text.hasPrefix(
+                #"{"action":"GetObject","bytes":5,"dataset":"d","#
+                    + #""detail":"quote \" backslash \\ newline \u000a tab \u0009 nul \u0000 é 🔐","index":9,"#
+            ))
         #expect(text.hasSuffix(#""time":"2027-01-15T08:00:00.045Z"}"#))
         let keys = try #require(try JSONSerialization.jsonObject(with: Data(json)) as? [String: Any]).keys.sorted()
         #expect(keys == ["action", "bytes", "dataset", "detail", "index", "key", "principal", "project", "request", "result", "time"])
@@ -128,11 +134,15 @@ struct AuditLogTests {
         }
         for _ in 0..<iterations {
             let n = mutate(note)
-            if let text = try? verifier.open(n) { #expect(text == Checkpoint(origin: "fuzz.example/log", size: 42, root: Array(repeating: 7, count: 32)).text) }
+            if let text = try? verifier.open(n) {
+                #expect(text == Checkpoint(origin: "fuzz.example/log", size: 42, root: Array(repeating: 7, count: 32)).text)
+            }
             _ = try? Checkpoint.parse(text: mutate("o\n42\n" + Data(repeating: 7, count: 32).base64EncodedString() + "\n"))
             _ = try? NoteVerifier(encoded: mutate(verifier.encoded))
             let t = mutate(creds.sessionToken)
-            if t != creds.sessionToken { #expect(throws: SessionAuthority.Refusal.self) { try authority.open(token: t, accessKey: creds.accessKeyId, now: Date()) } }
+            if t != creds.sessionToken {
+                #expect(throws: SessionAuthority.Refusal.self) { try authority.open(token: t, accessKey: creds.accessKeyId, now: Date()) }
+            }
             _ = try? JSONDecoder().decode(ExportLine.self, from: Data(mutate(#"{"index":3,"leaf":"00ff","entry":"{}"}"#).utf8))
             _ = Base32.decode(mutate("GEZDGNBVGY3TQOJQ"))
         }

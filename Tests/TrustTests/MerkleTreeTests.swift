@@ -1,6 +1,7 @@
-@testable import Audit
 import Foundation
 import Testing
+
+@testable import Audit
 
 func unhex(_ s: String) -> [UInt8] {
     var out: [UInt8] = []
@@ -57,17 +58,26 @@ struct MerkleTreeTests {
     @Test("published inclusion and consistency proofs")
     func publishedProofs() throws {
         let t = Self.tree
-        #expect(try MerkleTree.inclusionProof(index: 0, size: 8, t.perfect) == [
-            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"].map(unhex))
-        #expect(try MerkleTree.inclusionProof(index: 5, size: 8, t.perfect) == [
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"].map(unhex))
-        #expect(try MerkleTree.consistencyProof(oldSize: 2, newSize: 8, t.perfect) == [
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"].map(unhex))
+        #expect(
+            try MerkleTree.inclusionProof(index: 0, size: 8, t.perfect)
+                == [
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ].map(unhex))
+        #expect(
+            try MerkleTree.inclusionProof(index: 5, size: 8, t.perfect)
+                == [
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ].map(unhex))
+        #expect(
+            try MerkleTree.consistencyProof(oldSize: 2, newSize: 8, t.perfect)
+                == [
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ].map(unhex))
     }
 
     @Test("every proof of trees up to 40 leaves verifies, and a changed proof does not")
@@ -116,7 +126,11 @@ struct CheckpointTests {
     func tamper() throws {
         let signer = try NoteSigner(name: "t", key: .init())
         let entries = (0..<10).map { i in
-            AuditEntry(index: UInt64(i), event: AuditEvent(time: Date(timeIntervalSince1970: 1_800_000_000 + Double(i)), principal: "u", action: "GetObject", result: "allowed")).canonicalJSON()
+            AuditEntry(
+                index: UInt64(i),
+                event: AuditEvent(
+                    time: Date(timeIntervalSince1970: 1_800_000_000 + Double(i)), principal: "u", action: "GetObject", result: "allowed")
+            ).canonicalJSON()
         }
         var range = CompactRange()
         var notes: [String] = []

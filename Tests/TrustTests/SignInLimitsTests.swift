@@ -1,6 +1,7 @@
-@testable import Access
 import Foundation
 import Testing
+
+@testable import Access
 
 @Suite("Sign-in limits: lockout delays, reservations, per-address rate, bounded hashing")
 struct SignInLimitsTests {
@@ -37,8 +38,10 @@ struct SignInLimitsTests {
             return n
         }
         #expect(granted == 5)
-        guard case .delayed(let until, let subject) = try await store.reserveAttempt(user: "alice", address: "10.0.0.1", policy: policy, now: t0) else {
-            Issue.record("not delayed"); return
+        guard case .delayed(let until, let subject) = try await store.reserveAttempt(user: "alice", address: "10.0.0.1", policy: policy, now: t0)
+        else {
+            Issue.record("not delayed")
+            return
         }
         #expect(until == t0.addingTimeInterval(30) && subject == .userAtAddress("alice", "10.0.0.1"))
         // Another address is not delayed by these failures; nor is an unknown name treated differently.

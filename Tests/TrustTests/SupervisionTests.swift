@@ -1,6 +1,7 @@
-@testable import Audit
 import Foundation
 import Testing
+
+@testable import Audit
 
 @Suite("Anomaly rules")
 struct SupervisionTests {
@@ -16,8 +17,9 @@ struct SupervisionTests {
     }
 
     static func get(_ who: String, _ t: Double, dataset: String = "d1", project: String? = "p") -> AuditEvent {
-        AuditEvent(time: Date(timeIntervalSince1970: t), principal: who, project: project, action: "GetObject", dataset: dataset,
-                   bytes: 1000, result: "allowed")
+        AuditEvent(
+            time: Date(timeIntervalSince1970: t), principal: who, project: project, action: "GetObject", dataset: dataset,
+            bytes: 1000, result: "allowed")
     }
 
     @Test("a mass download fires once; ordinary reads and a steady heavy reader's usual volume do not")
@@ -46,8 +48,10 @@ struct SupervisionTests {
         let t0 = 1_800_000_000.0
         var fired: [Anomaly] = []
         for i in 0..<7 {
-            fired += s.observe(AuditEvent(time: Date(timeIntervalSince1970: t0 + Double(i)), principal: "mallory", action: "login",
-                                          result: "denied", source: "10.0.0.9", detail: "wrong password"))
+            fired += s.observe(
+                AuditEvent(
+                    time: Date(timeIntervalSince1970: t0 + Double(i)), principal: "mallory", action: "login",
+                    result: "denied", source: "10.0.0.9", detail: "wrong password"))
         }
         #expect(Set(fired.map(\.principal)) == ["mallory", "source 10.0.0.9"] && fired.allSatisfy { $0.rule == .authFailures })
         fired = []
@@ -64,8 +68,10 @@ struct SupervisionTests {
         var s = Supervisor(rules: Self.rules)
         let t0 = 1_800_000_000.0
         for i in 0..<(Supervisor.capacity + 10) {
-            _ = s.observe(AuditEvent(time: Date(timeIntervalSince1970: t0 + Double(i) * 0.001), principal: "nobody-\(i)", action: "login",
-                                     result: "denied", source: "10.0.0.9", detail: "unknown or disabled user"))
+            _ = s.observe(
+                AuditEvent(
+                    time: Date(timeIntervalSince1970: t0 + Double(i) * 0.001), principal: "nobody-\(i)", action: "login",
+                    result: "denied", source: "10.0.0.9", detail: "unknown or disabled user"))
         }
         #expect(s.usage.count <= Supervisor.capacity / 2 + 10)
         #expect(s.usage["source 10.0.0.9"] != nil, "the flooding address is the most recent entry, kept")

@@ -149,7 +149,10 @@ public struct BackendConfig: Sendable, Decodable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         for k in [CodingKeys.inlineAccessKey, .inlineSecretKey, .inlineAccountKey, .inlineSAS] where c.contains(k) {
-            throw ConfigError("\(GatewayConfig.path(c.codingPath)): '\(k.stringValue)' may not be written in the file; use '\(k.stringValue)_env' (an environment variable name) or '\(k.stringValue)_file'")
+            throw ConfigError(
+                "\(GatewayConfig.path(c.codingPath)): '\(k.stringValue)' may not be written in the file; use '\(k.stringValue)_env' (an "
+                    + "environment variable name) or '\(k.stringValue)_file'"
+            )
         }
         kind = try c.decode(Kind.self, forKey: .kind)
         endpoint = try c.decodeIfPresent(String.self, forKey: .endpoint)
@@ -179,9 +182,10 @@ public struct BackendConfig: Sendable, Decodable {
     }
 
     var httpSettings: HTTPSettings {
-        HTTPSettings(connectTimeout: .milliseconds(Int64((connectTimeoutSeconds ?? 5) * 1000)),
-                     readTimeout: .milliseconds(Int64((readTimeoutSeconds ?? 60) * 1000)),
-                     caBundle: caBundle, retry: RetryPolicy(attempts: (retries ?? 3) + 1))
+        HTTPSettings(
+            connectTimeout: .milliseconds(Int64((connectTimeoutSeconds ?? 5) * 1000)),
+            readTimeout: .milliseconds(Int64((readTimeoutSeconds ?? 60) * 1000)),
+            caBundle: caBundle, retry: RetryPolicy(attempts: (retries ?? 3) + 1))
     }
 
     /// Reads a secret from the named environment variable or file; says which is missing.

@@ -37,10 +37,14 @@ extension GatewayConfig {
     /// Refuses to go on when a sealed dataset exists and there is no master key.
     public func requireKeyring(_ keyring: KeyringFile?, catalog: any Catalog) async throws {
         guard keyring == nil else { return }
-        let names = try await catalog.buckets().filter { $0.placement.sealed }.map(\.name)
+        let names =
+            try await catalog.buckets().filter { $0.placement.sealed }.map(\.name)
             + datasets.filter { $0.value.sealed }.map(\.key) + (defaultPlacement?.sealed == true ? ["(default placement)"] : [])
         guard names.isEmpty else {
-            throw ConfigError("sealed datasets need the keyring's master key (\(Set(names).sorted().joined(separator: ", "))): set \(MasterKey.environmentVariable) or \(MasterKey.fileVariable), or keyring.master_key_file in the configuration")
+            throw ConfigError(
+                "sealed datasets need the keyring's master key (\(Set(names).sorted().joined(separator: ", "))): set "
+                    + "\(MasterKey.environmentVariable) or \(MasterKey.fileVariable), or keyring.master_key_file in the configuration"
+            )
         }
     }
 }

@@ -32,8 +32,11 @@ extension GatewayConfig {
         var keys: [String: (name: String, secret: String)] = [root.0: ("root", root.1)]
         for (name, k) in serviceKeys.sorted(by: { $0.key < $1.key }) {
             guard keys[k.accessKey] == nil else { throw ConfigError("service key '\(name)': access key \(k.accessKey) is already in use") }
-            guard let secret = try BackendConfig.secret("secret key", env: k.secretKeyEnv, file: k.secretKeyFile, backend: "service key \(name)",
-                                                        environment: environment) else {
+            guard
+                let secret = try BackendConfig.secret(
+                    "secret key", env: k.secretKeyEnv, file: k.secretKeyFile, backend: "service key \(name)",
+                    environment: environment)
+            else {
                 throw ConfigError("service key '\(name)': give secret_key_env or secret_key_file")
             }
             keys[k.accessKey] = ("service:" + name, secret)
@@ -55,8 +58,11 @@ struct AuditRetention: Service {
                 let gone = try log.expire(before: cutoff)
                 if !gone.isEmpty {
                     logger.notice("audit retention: shredded the keys of \(gone.count) periods before \(cutoff)")
-                    try log.append([AuditEvent(time: Date(), principal: "gateway", action: "audit.expire", result: "ok",
-                                               detail: "before \(cutoff): \(gone.joined(separator: ", "))")])
+                    try log.append([
+                        AuditEvent(
+                            time: Date(), principal: "gateway", action: "audit.expire", result: "ok",
+                            detail: "before \(cutoff): \(gone.joined(separator: ", "))")
+                    ])
                 }
             } catch {
                 logger.error("audit retention failed", metadata: ["error": .string("\(error)")])

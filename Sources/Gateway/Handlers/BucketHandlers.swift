@@ -43,8 +43,9 @@ extension S3Dispatcher {
         if !body.isEmpty {
             let config = try XMLRequests.createBucketConfiguration(body)
             if let loc = config.locationConstraint, !loc.isEmpty, loc != state.region {
-                throw S3Error(.invalidArgument, "The specified location-constraint is not valid for this endpoint (region \(state.region)).",
-                              details: [("LocationConstraint", loc)])
+                throw S3Error(
+                    .invalidArgument, "The specified location-constraint is not valid for this endpoint (region \(state.region)).",
+                    details: [("LocationConstraint", loc)])
             }
         }
         try await objects.createDataset(call.bucket, region: state.region)
@@ -67,7 +68,9 @@ extension S3Dispatcher {
         // us-east-1 is reported as an empty constraint, as AWS does.
         w.open("LocationConstraint")
         w.close("LocationConstraint")
-        let body = b.region == "us-east-1" ? w.result : w.result.replacingOccurrences(of: "</LocationConstraint>", with: "\(XMLWriter.escape(b.region))</LocationConstraint>")
+        let body =
+            b.region == "us-east-1"
+            ? w.result : w.result.replacingOccurrences(of: "</LocationConstraint>", with: "\(XMLWriter.escape(b.region))</LocationConstraint>")
         return xmlResponse(body)
     }
 

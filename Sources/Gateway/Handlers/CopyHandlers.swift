@@ -34,15 +34,20 @@ extension S3Dispatcher {
             throw S3Error(.invalidArgument, "Unknown metadata directive.", details: [("ArgumentName", "x-amz-metadata-directive")])
         }
         if source.bucket == call.bucket, source.key == call.key, directive == "COPY" {
-            throw S3Error(.invalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+            throw S3Error(
+                .invalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage "
+                    + "class, website redirect location or encryption attributes."
+            )
         }
         guard source.size <= maxSingleUpload else {
             throw S3Error(.invalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
         }
         let headers = directive == "REPLACE" ? try objectHeaders(call) : source.headers
         call.audit.read(source, bytes: source.size)
-        let record = try await objects.copy(source, from: sourceRoute, to: route, key: call.key, headers: headers,
-                                            precondition: writePrecondition(call))
+        let record = try await objects.copy(
+            source, from: sourceRoute, to: route, key: call.key, headers: headers,
+            precondition: writePrecondition(call))
         var w = XMLWriter()
         w.open("CopyObjectResult")
         w.element("LastModified", HTTPDate.iso8601(record.lastModified))

@@ -43,8 +43,9 @@ extension S3Dispatcher {
             from = Array(marker.utf8) + [0]
             skipUpTo = marker
         }
-        let page = try await objects.list(call.bucket, prefix: prefix, delimiter: delimiter, from: from, skipPrefixesUpTo: skipUpTo,
-                                          maxKeys: maxKeys)
+        let page = try await objects.list(
+            call.bucket, prefix: prefix, delimiter: delimiter, from: from, skipPrefixesUpTo: skipUpTo,
+            maxKeys: maxKeys)
         let fetchOwner = !v2 || t.queryValue("fetch-owner") == "true"
 
         var w = XMLWriter()

@@ -33,8 +33,9 @@ extension S3Dispatcher {
             checksumType = alg == .crc64nvme ? "FULL_OBJECT" : "COMPOSITE"
         }
         let route = try await objects.route(call.bucket)
-        let upload = try await objects.createUpload(route, key: call.key, headers: try objectHeaders(call), checksumAlgorithm: algorithm,
-                                                    checksumType: checksumType)
+        let upload = try await objects.createUpload(
+            route, key: call.key, headers: try objectHeaders(call), checksumAlgorithm: algorithm,
+            checksumType: checksumType)
         var w = XMLWriter()
         w.open("InitiateMultipartUploadResult")
         w.element("Bucket", call.bucket)
@@ -54,8 +55,9 @@ extension S3Dispatcher {
 
     func partNumber(_ call: S3Call) throws -> Int {
         guard let text = call.target.queryValue("partNumber"), let n = Int(text), (1...Self.maxParts).contains(n) else {
-            throw S3Error(.invalidArgument, "Part number must be an integer between 1 and 10000, inclusive",
-                          details: [("ArgumentName", "partNumber")])
+            throw S3Error(
+                .invalidArgument, "Part number must be an integer between 1 and 10000, inclusive",
+                details: [("ArgumentName", "partNumber")])
         }
         return n
     }
@@ -65,7 +67,11 @@ extension S3Dispatcher {
         let upload = try await requireUpload(call)
         let expect = try uploadExpectations(call, defaultAlgorithm: upload.checksumAlgorithm)
         if let alg = upload.checksumAlgorithm, let given = expect.checksumAlgorithm, given != alg {
-            throw S3Error(.invalidRequest, "Checksum Type mismatch occurred, expected checksum Type: \(alg.rawValue.lowercased()), actual checksum Type: \(given.rawValue.lowercased())")
+            throw S3Error(
+                .invalidRequest,
+                "Checksum Type mismatch occurred, expected checksum Type: \(alg.rawValue.lowercased()), actual checksum Type: "
+                    + "\(given.rawValue.lowercased())"
+            )
         }
         let part = try await objects.storePart(upload, number, body: try incomingBody(call, expect))
         var h: HTTPFields = [.eTag: part.etag]
@@ -80,11 +86,14 @@ extension S3Dispatcher {
         var range: ByteRange?
         if let r = call.header("x-amz-copy-source-range") {
             guard case .partial(let parsed) = ByteRange.parse(r, size: source.size), r.contains("-"),
-                  !r.hasPrefix("bytes=-"), !r.hasSuffix("-"),
-                  let end = Int64(r.split(separator: "-").last ?? ""), end < source.size
+                !r.hasPrefix("bytes=-"), !r.hasSuffix("-"),
+                let end = Int64(r.split(separator: "-").last ?? ""), end < source.size
             else {
-                throw S3Error(.invalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy, within the source object",
-                              details: [("ArgumentName", "x-amz-copy-source-range"), ("ArgumentValue", r)])
+                throw S3Error(
+                    .invalidArgument,
+                    "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the "
+                        + "first and last bytes to copy, within the source object",
+                    details: [("ArgumentName", "x-amz-copy-source-range"), ("ArgumentValue", r)])
             }
             range = parsed
         }
@@ -94,8 +103,9 @@ extension S3Dispatcher {
         // The part's ETag is the MD5 of the copied bytes, so they pass through the hashing pipeline.
         let stream = try await objects.openPlain(source, range: range, in: sourceRoute.primary)
         call.audit.read(source, bytes: stream.length)
-        let expect = UploadExpectations(payload: .unsigned, signing: nil, decodedLength: stream.length, contentMD5: nil, checksum: nil,
-                                        checksumAlgorithm: upload.checksumAlgorithm, declaredTrailers: [])
+        let expect = UploadExpectations(
+            payload: .unsigned, signing: nil, decodedLength: stream.length, contentMD5: nil, checksum: nil,
+            checksumAlgorithm: upload.checksumAlgorithm, declaredTrailers: [])
         let box = UploadDigestsBox()
         let body = IncomingBody(length: stream.length, bytes: UploadBody(source: stream, expect: expect, result: box)) {
             guard let digests = box.digests else { throw S3Error(.incompleteBody, "The copy source was not read to its end.") }
@@ -125,8 +135,11 @@ extension S3Dispatcher {
             }
             previous = p.partNumber
             guard let part = stored[p.partNumber], ETag.unquoted(p.etag) == ETag.unquoted(part.etag) else {
-                throw S3Error(.invalidPart, "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
-                              details: [("PartNumber", String(p.partNumber)), ("ETag", p.etag)])
+                throw S3Error(
+                    .invalidPart,
+                    "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may "
+                        + "not match the part's entity tag.",
+                    details: [("PartNumber", String(p.partNumber)), ("ETag", p.etag)])
             }
             if let alg = upload.checksumAlgorithm, let given = p.checksums[alg], let have = part.checksum, given != have.base64 {
                 throw S3Error(.invalidPart, "The checksum of part \(p.partNumber) does not match the uploaded part.")
@@ -134,9 +147,12 @@ extension S3Dispatcher {
             chosen.append(part)
         }
         for part in chosen.dropLast() where part.size < ObjectLayer.minPartSize {
-            throw S3Error(.entityTooSmall, "Your proposed upload is smaller than the minimum allowed object size.",
-                          details: [("PartNumber", String(part.partNumber)), ("ProposedSize", String(part.size)),
-                                    ("MinSizeAllowed", String(ObjectLayer.minPartSize))])
+            throw S3Error(
+                .entityTooSmall, "Your proposed upload is smaller than the minimum allowed object size.",
+                details: [
+                    ("PartNumber", String(part.partNumber)), ("ProposedSize", String(part.size)),
+                    ("MinSizeAllowed", String(ObjectLayer.minPartSize)),
+                ])
         }
         guard chosen.allSatisfy({ ETag.md5(of: $0.etag) != nil }) else { throw S3Error(.internalError, "A stored part has a malformed ETag.") }
         let route = try await objects.route(call.bucket)
@@ -226,11 +242,17 @@ extension S3Dispatcher {
         for u in all {
             if let delimiter, let cp = Listing.commonPrefix(of: u.key, prefix: prefix, delimiter: delimiter) {
                 if prefixes.last == cp { continue }
-                if uploads.count + prefixes.count == maxUploads { truncated = true; break }
+                if uploads.count + prefixes.count == maxUploads {
+                    truncated = true
+                    break
+                }
                 prefixes.append(cp)
                 continue
             }
-            if uploads.count + prefixes.count == maxUploads { truncated = true; break }
+            if uploads.count + prefixes.count == maxUploads {
+                truncated = true
+                break
+            }
             uploads.append(u)
         }
         var w = XMLWriter()

@@ -49,10 +49,12 @@ extension S3Dispatcher {
                 state.logger.debug("backend object changed during read, retrying", metadata: ["name": .string(name)])
                 continue
             }
-            return Response(status: status, headers: headers, body: ResponseBody(contentLength: Int(length)) { writer in
-                for try await chunk in stream { try await writer.write(chunk) }
-                try await writer.finish(nil)
-            })
+            return Response(
+                status: status, headers: headers,
+                body: ResponseBody(contentLength: Int(length)) { writer in
+                    for try await chunk in stream { try await writer.write(chunk) }
+                    try await writer.finish(nil)
+                })
         }
         throw StoreError.changed(call.key)
     }
@@ -66,9 +68,10 @@ extension S3Dispatcher {
     func prepareRead(_ call: S3Call, _ plan: ReadPlan) throws -> PreparedRead {
         let r = plan.representation
         let req = call.request.headers
-        let conditions = Preconditions(ifMatch: req[.ifMatch], ifNoneMatch: req[.ifNoneMatch],
-                                       ifModifiedSince: req[.ifModifiedSince].flatMap(HTTPDate.parse),
-                                       ifUnmodifiedSince: req[.ifUnmodifiedSince].flatMap(HTTPDate.parse))
+        let conditions = Preconditions(
+            ifMatch: req[.ifMatch], ifNoneMatch: req[.ifNoneMatch],
+            ifModifiedSince: req[.ifModifiedSince].flatMap(HTTPDate.parse),
+            ifUnmodifiedSince: req[.ifUnmodifiedSince].flatMap(HTTPDate.parse))
         switch conditions.evaluate(etag: r.etag, lastModified: r.lastModified) {
         case .proceed: break
         case .notModified:
@@ -78,7 +81,8 @@ extension S3Dispatcher {
         }
         if let pn = call.target.queryValue("partNumber") {
             guard let n = Int(pn), n >= 1, n <= 10000 else {
-                throw S3Error(.invalidArgument, "Part number must be an integer between 1 and 10000, inclusive", details: [("ArgumentName", "partNumber")])
+                throw S3Error(
+                    .invalidArgument, "Part number must be an integer between 1 and 10000, inclusive", details: [("ArgumentName", "partNumber")])
             }
             guard r.partsCount == nil, n == 1 else {
                 throw S3Error(.notImplemented, "GetObject with partNumber is only supported for single-part objects.")
@@ -91,7 +95,8 @@ extension S3Dispatcher {
         case .whole:
             return .serve(headers, .ok, nil)
         case .unsatisfiable:
-            throw S3Error(.invalidRange, "The requested range is not satisfiable", details: [("RangeRequested", rh), ("ActualObjectSize", String(r.size))])
+            throw S3Error(
+                .invalidRange, "The requested range is not satisfiable", details: [("RangeRequested", rh), ("ActualObjectSize", String(r.size))])
         case .partial(let range):
             headers[.contentRange] = "bytes \(range.start)-\(range.end)/\(r.size)"
             // A checksum describes the whole object, not a range.
@@ -177,7 +182,9 @@ extension S3Dispatcher {
                 throw S3Error(.invalidDigest, "The Content-MD5 you specified is not valid.")
             }
             let got = Array(Insecure.MD5.hash(data: body))
-            guard constantTimeEqual(Array(want), got) else { throw S3Error(.badDigest, "The Content-MD5 you specified did not match what we received.") }
+            guard constantTimeEqual(Array(want), got) else {
+                throw S3Error(.badDigest, "The Content-MD5 you specified did not match what we received.")
+            }
             checked = true
         }
         for alg in ChecksumAlgorithm.allCases {

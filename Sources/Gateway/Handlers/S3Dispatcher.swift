@@ -93,12 +93,17 @@ public struct S3Responder: HTTPResponder {
     let chain: any HTTPResponder<S3RequestContext>
 
     public init(state: GatewayState) {
-        chain = Chain(GatewayEndpointsMiddleware(state: state),
-                      Chain(AuditMiddleware(state: state),
-                            Chain(RequestMetricsMiddleware(metrics: state.metrics),
-                                  Chain(S3ErrorMiddleware(state: state),
-                                        Chain(AuthenticationMiddleware(state: state),
-                                              Chain(AuthorizationMiddleware(state: state), S3Dispatcher(state: state)))))))
+        chain = Chain(
+            GatewayEndpointsMiddleware(state: state),
+            Chain(
+                AuditMiddleware(state: state),
+                Chain(
+                    RequestMetricsMiddleware(metrics: state.metrics),
+                    Chain(
+                        S3ErrorMiddleware(state: state),
+                        Chain(
+                            AuthenticationMiddleware(state: state),
+                            Chain(AuthorizationMiddleware(state: state), S3Dispatcher(state: state)))))))
     }
 
     public func respond(to request: Request, context: S3RequestContext) async throws -> Response {

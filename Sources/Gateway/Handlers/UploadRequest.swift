@@ -18,7 +18,8 @@ extension S3Dispatcher {
         var decodedLength: Int64?
         if case .streaming = payload {
             guard let d = call.header("x-amz-decoded-content-length"), let v = Int64(d), v >= 0 else {
-                throw S3Error(.missingContentLength, "You must provide the Content-Length HTTP header (x-amz-decoded-content-length for aws-chunked).")
+                throw S3Error(
+                    .missingContentLength, "You must provide the Content-Length HTTP header (x-amz-decoded-content-length for aws-chunked).")
             }
             decodedLength = v
         } else if let cl = call.request.headers[.contentLength] {
@@ -30,8 +31,9 @@ extension S3Dispatcher {
             throw S3Error(.missingContentLength, "You must provide the Content-Length HTTP header.")
         }
         if let d = decodedLength, d > maxSingleUpload {
-            throw S3Error(.entityTooLarge, "Your proposed upload exceeds the maximum allowed size",
-                          details: [("ProposedSize", String(d)), ("MaxSizeAllowed", String(maxSingleUpload))])
+            throw S3Error(
+                .entityTooLarge, "Your proposed upload exceeds the maximum allowed size",
+                details: [("ProposedSize", String(d)), ("MaxSizeAllowed", String(maxSingleUpload))])
         }
         var md5: [UInt8]?
         if let m = call.header("content-md5") {
@@ -51,7 +53,8 @@ extension S3Dispatcher {
             }
             checksum = parsed
         }
-        let trailers = (call.header("x-amz-trailer") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        let trailers = (call.header("x-amz-trailer") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter
+        { !$0.isEmpty }
         var algorithm = checksum?.algorithm
         for t in trailers {
             guard t.hasPrefix("x-amz-checksum-"), let alg = ChecksumAlgorithm(headerValue: String(t.dropFirst("x-amz-checksum-".count))) else {
@@ -78,8 +81,9 @@ extension S3Dispatcher {
             let s = call.signature
             signing = .init(key: s.signingKey, scope: s.scope, timestamp: s.timestamp, seedSignature: s.signature)
         }
-        return UploadExpectations(payload: payload, signing: signing, decodedLength: decodedLength, contentMD5: md5,
-                                  checksum: checksum, checksumAlgorithm: algorithm ?? defaultAlgorithm, declaredTrailers: trailers)
+        return UploadExpectations(
+            payload: payload, signing: signing, decodedLength: decodedLength, contentMD5: md5,
+            checksum: checksum, checksumAlgorithm: algorithm ?? defaultAlgorithm, declaredTrailers: trailers)
     }
 
     /// The request body as the object layer takes it: aws-chunked framing removed, every

@@ -26,8 +26,9 @@ struct AuditMiddleware: RouterMiddleware {
             for event in events { trust.watch(event, hours: draft.hours) }
         } catch {
             state.logger.error("audit append failed", metadata: ["request-id": .string(audit.requestID), "error": .string("\(error)")])
-            return S3ErrorMiddleware.response(S3Error(.serviceUnavailable, "The audit log is unavailable. Please retry."), request: request,
-                                              resource: request.uri.path, requestID: audit.requestID, logger: state.logger)
+            return S3ErrorMiddleware.response(
+                S3Error(.serviceUnavailable, "The audit log is unavailable. Please retry."), request: request,
+                resource: request.uri.path, requestID: audit.requestID, logger: state.logger)
         }
         return response
     }

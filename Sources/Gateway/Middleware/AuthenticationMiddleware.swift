@@ -19,8 +19,9 @@ struct AuthenticationMiddleware: RouterMiddleware {
             d.dataset = target.bucket
             d.key = target.key
         }
-        let op = try S3Operation.classify(method: request.method.rawValue, bucket: target.bucket, key: target.key, query: target.query,
-                                          headers: { name in HTTPField.Name(name).flatMap { request.headers[$0] } })
+        let op = try S3Operation.classify(
+            method: request.method.rawValue, bucket: target.bucket, key: target.key, query: target.query,
+            headers: { name in HTTPField.Name(name).flatMap { request.headers[$0] } })
         audit.located(op, resource: target.path)
         audit.update { $0.action = op.rawValue }
         var context = context
@@ -51,27 +52,30 @@ struct AuthenticationMiddleware: RouterMiddleware {
         let authority = trust.access.sessions
         let signature: VerifiedSignature
         do throws(S3Error) {
-            signature = try SigV4Verifier(region: state.region, keyCache: state.signingKeys).verify(target.signable(request), now: now, secretFor: { ak in
-                if ak.hasPrefix(SessionAuthority.accessKeyPrefix) {
-                    guard let token else { return nil }
-                    do {
-                        let (claims, secret) = try authority.open(token: token, accessKey: ak, now: now)
-                        session = claims
-                        return secret
-                    } catch let e as SessionAuthority.Refusal {
-                        refusal = e
-                        return nil
-                    } catch {
-                        return nil
+            signature = try SigV4Verifier(region: state.region, keyCache: state.signingKeys).verify(
+                target.signable(request), now: now,
+                secretFor: { ak in
+                    if ak.hasPrefix(SessionAuthority.accessKeyPrefix) {
+                        guard let token else { return nil }
+                        do {
+                            let (claims, secret) = try authority.open(token: token, accessKey: ak, now: now)
+                            session = claims
+                            return secret
+                        } catch let e as SessionAuthority.Refusal {
+                            refusal = e
+                            return nil
+                        } catch {
+                            return nil
+                        }
                     }
-                }
-                return state.credentials.secret(for: ak)
-            })
+                    return state.credentials.secret(for: ak)
+                })
         } catch {
             if let refusal {
                 state.metrics.authFailures("token").increment()
                 audit.update { $0.denial = "session token refused: \(refusal)" }
-                throw refusal == .expired ? S3Error(.expiredToken, "The provided token has expired.")
+                throw refusal == .expired
+                    ? S3Error(.expiredToken, "The provided token has expired.")
                     : S3Error(.invalidToken, "The provided token is malformed or otherwise invalid.")
             }
             state.metrics.authFailures("signature").increment()

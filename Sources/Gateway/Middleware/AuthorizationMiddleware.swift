@@ -21,7 +21,9 @@ struct AuthorizationMiddleware: RouterMiddleware {
         return try await next(request, context)
     }
 
-    func authorize(_ op: S3Operation, _ target: RequestTarget, _ request: Request, principal: Principal, audit: RequestAudit) async throws -> AccessGrant {
+    func authorize(
+        _ op: S3Operation, _ target: RequestTarget, _ request: Request, principal: Principal, audit: RequestAudit
+    ) async throws -> AccessGrant {
         guard let trust = state.trust, case .session(let claims) = principal else { return AccessGrant(principal: principal, project: nil) }
         let (project, active) = try await trust.access.sessionState(user: claims.user, project: claims.project)
         audit.update { d in
@@ -30,7 +32,8 @@ struct AuthorizationMiddleware: RouterMiddleware {
         }
         var requests = [Self.accessRequest(op, target)]
         if op == .copyObject || op == .uploadPartCopy,
-           let source = request.headers[HTTPField.Name("x-amz-copy-source")!].flatMap({ try? CopySource.location($0) }) {
+            let source = request.headers[HTTPField.Name("x-amz-copy-source")!].flatMap({ try? CopySource.location($0) })
+        {
             requests.append(AccessRequest(.read, .dataset(source.bucket, key: source.key)))
         }
         for r in requests {

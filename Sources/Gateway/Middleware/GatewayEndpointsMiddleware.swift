@@ -46,13 +46,18 @@ struct GatewayEndpointsMiddleware: RouterMiddleware {
                 guard let note = try log.latestCheckpoint() else { return Self.json(["error": "the log is empty"], status: .notFound) }
                 return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: note)))
             case "/audit/key":
-                return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: log.verifierKey + "\n")))
+                return Response(
+                    status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: log.verifierKey + "\n")))
             case "/audit/proof/inclusion":
-                guard let index = number("index"), let size = number("size") else { return Self.json(["error": "index and size are required"], status: .badRequest) }
+                guard let index = number("index"), let size = number("size") else {
+                    return Self.json(["error": "index and size are required"], status: .badRequest)
+                }
                 let (leaf, proof) = try log.inclusionProof(index: index, size: size)
                 return Self.json(["index": index, "size": size, "leaf": Hex.encode(leaf), "proof": proof.map { Hex.encode($0) }])
             case "/audit/proof/consistency":
-                guard let from = number("from"), let to = number("to") else { return Self.json(["error": "from and to are required"], status: .badRequest) }
+                guard let from = number("from"), let to = number("to") else {
+                    return Self.json(["error": "from and to are required"], status: .badRequest)
+                }
                 let proof = try log.consistencyProof(oldSize: from, newSize: to)
                 return Self.json(["from": from, "to": to, "proof": proof.map { Hex.encode($0) }])
             default:
@@ -92,10 +97,12 @@ struct GatewayEndpointsMiddleware: RouterMiddleware {
         if case .refused(let wait, let audit) = trust.signIn.admit(address ?? "unknown", now: now) {
             draft.denial = "sign-in rate limit of the source address"
             draft.unaudited = !audit
-            response = Self.retryLater(["error": "too many sign-in attempts from this address; retry in \(Int(wait.rounded(.up))) s"],
-                                       status: .tooManyRequests, after: wait)
+            response = Self.retryLater(
+                ["error": "too many sign-in attempts from this address; retry in \(Int(wait.rounded(.up))) s"],
+                status: .tooManyRequests, after: wait)
         } else if let body = try? await request.body.collect(upTo: 64 * 1024),
-                  let input = try? JSONDecoder().decode(SignInRequest.self, from: Data(buffer: body)) {
+            let input = try? JSONDecoder().decode(SignInRequest.self, from: Data(buffer: body))
+        {
             draft.principal = input.user
             draft.project = input.project
             do {
@@ -134,10 +141,12 @@ struct GatewayEndpointsMiddleware: RouterMiddleware {
         }
         // Counted before the check, whether or not the name exists: the answers (and their
         // timing) are the same for every name, and concurrent guesses count one each.
-        if case .delayed(let until, let subject) = try await store.reserveAttempt(user: input.user, address: address, policy: gate.lockout, now: now) {
+        if case .delayed(let until, let subject) = try await store.reserveAttempt(user: input.user, address: address, policy: gate.lockout, now: now)
+        {
             draft.denial = "account locked until \(until.formatted(.iso8601)) (\(subject.reason))"
-            return Self.retryLater(["error": "too many failed attempts; retry after \(until.formatted(.iso8601))"],
-                                   status: .tooManyRequests, after: until.timeIntervalSince(now))
+            return Self.retryLater(
+                ["error": "too many failed attempts; retry after \(until.formatted(.iso8601))"],
+                status: .tooManyRequests, after: until.timeIntervalSince(now))
         }
         let user = try await store.user(input.user).flatMap { $0.disabled ? nil : $0 }
         let passwordOK: Bool
@@ -168,8 +177,9 @@ struct GatewayEndpointsMiddleware: RouterMiddleware {
             return Self.json(["error": "user \(user.name) has no access to an active project \(input.project)"], status: .forbidden)
         }
         draft.purpose = project.purpose
-        let lifetime = min(TimeInterval(input.durationSeconds ?? Int(trust.sessionLifetime)), trust.maxSessionLifetime,
-                           project.expires.timeIntervalSince(now))
+        let lifetime = min(
+            TimeInterval(input.durationSeconds ?? Int(trust.sessionLifetime)), trust.maxSessionLifetime,
+            project.expires.timeIntervalSince(now))
         guard lifetime >= 10 else {
             draft.denial = "requested duration below 10 s"
             return Self.json(["error": "duration_seconds must be at least 10"], status: .badRequest)
@@ -178,8 +188,9 @@ struct GatewayEndpointsMiddleware: RouterMiddleware {
         draft.key = claims.accessKey
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        return Response(status: .ok, headers: [.contentType: "application/json"],
-                        body: .init(byteBuffer: ByteBuffer(data: try encoder.encode(creds))))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(data: try encoder.encode(creds))))
     }
 
     /// A refusal that says when to come back (`Retry-After`, whole seconds, RFC 9110 §10.2.3).

@@ -20,8 +20,9 @@ struct MetricsEndpoint: Sendable {
                 state.metrics.observe(migration: m, journal: journal, now: state.now())
             }
         }
-        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: state.metrics.text())))
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+            body: .init(byteBuffer: ByteBuffer(bytes: state.metrics.text())))
     }
 
     /// The answer to `GET /metrics` on an S3 listener; nil for a SigV4-signed request, which
@@ -30,7 +31,7 @@ struct MetricsEndpoint: Sendable {
         let authorization = request.headers[.authorization]
         if let authorization, authorization.hasPrefix("Bearer ") {
             guard let token = state.metricsToken,
-                  constantTimeEqual(Array(authorization.dropFirst("Bearer ".count).utf8), Array(token.utf8))
+                constantTimeEqual(Array(authorization.dropFirst("Bearer ".count).utf8), Array(token.utf8))
             else { return Self.unauthorized }
             return await response()
         }
@@ -41,7 +42,9 @@ struct MetricsEndpoint: Sendable {
     static let unauthorized = Response(
         status: .unauthorized,
         headers: [.contentType: "text/plain", .wwwAuthenticate: "Bearer realm=\"passerelle-metrics\""],
-        body: .init(byteBuffer: ByteBuffer(string: "metrics are served on the metrics listener (serve --metrics-listen), or here with the configured bearer token\n")))
+        body: .init(
+            byteBuffer: ByteBuffer(
+                string: "metrics are served on the metrics listener (serve --metrics-listen), or here with the configured bearer token\n")))
 }
 
 /// The metrics listener's whole API: `/metrics` and `/health`.

@@ -2,9 +2,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
-import Sealing
 import NIOCore
 import S3Protocol
+import Sealing
 import Storage
 
 /// Turns whatever the layers below threw into the S3 error document a client expects (the
@@ -18,8 +18,9 @@ struct S3ErrorMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch {
             let audit = context.audit
-            return Self.response(s3Error(error, requestID: audit.requestID), request: request, resource: audit.resource ?? request.uri.path,
-                                 requestID: audit.requestID, logger: state.logger)
+            return Self.response(
+                s3Error(error, requestID: audit.requestID), request: request, resource: audit.resource ?? request.uri.path,
+                requestID: audit.requestID, logger: state.logger)
         }
     }
 
@@ -47,8 +48,12 @@ struct S3ErrorMiddleware: RouterMiddleware {
         var headers: HTTPFields = [.init("x-amz-request-id")!: requestID]
         let status = HTTPResponse.Status(code: error.code.status)
         if error.code.status >= 500 {
-            logger.warning("request failed", metadata: ["request-id": .string(requestID), "code": .string(error.code.string),
-                                                        "message": .string(error.message)])
+            logger.warning(
+                "request failed",
+                metadata: [
+                    "request-id": .string(requestID), "code": .string(error.code.string),
+                    "message": .string(error.message),
+                ])
         }
         if request.method == .head || error.code == .notModified {
             return Response(status: status, headers: headers)

@@ -3,8 +3,8 @@ import Audit
 import Catalog
 import Foundation
 import HTTPTypes
-import Logging
 import Hummingbird
+import Logging
 import S3Protocol
 import Synchronization
 
@@ -19,8 +19,10 @@ public struct Trust: Sendable {
     let monitor: AnomalyMonitor?
     let signIn: SignInGate
 
-    public init(access: any AccessStoring, audit: AuditWriter?, rules: SupervisionRules = SupervisionRules(), signIn: SignInConfig = SignInConfig(),
-                metrics: GatewayMetrics, logger: Logger, sessionLifetime: TimeInterval = 3600, maxSessionLifetime: TimeInterval = 12 * 3600) {
+    public init(
+        access: any AccessStoring, audit: AuditWriter?, rules: SupervisionRules = SupervisionRules(), signIn: SignInConfig = SignInConfig(),
+        metrics: GatewayMetrics, logger: Logger, sessionLifetime: TimeInterval = 3600, maxSessionLifetime: TimeInterval = 12 * 3600
+    ) {
         self.access = access
         self.audit = audit
         self.signIn = SignInGate(signIn)
@@ -45,7 +47,8 @@ extension AuditWriter {
 
     func record(_ events: [AuditEvent], logger: Logger) async {
         do { try await append(events) } catch {
-            logger.error("could not record events in the audit log", metadata: ["action": .string(events.first?.action ?? ""), "error": .string("\(error)")])
+            logger.error(
+                "could not record events in the audit log", metadata: ["action": .string(events.first?.action ?? ""), "error": .string("\(error)")])
         }
     }
 }

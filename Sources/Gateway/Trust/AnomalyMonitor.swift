@@ -35,10 +35,15 @@ final class AnomalyMonitor: Sendable {
     func report(_ anomalies: [Anomaly], time: Date) async {
         for a in anomalies {
             metrics.anomalies(rule: a.rule.rawValue).increment()
-            logger.warning("anomaly", metadata: ["rule": .string(a.rule.rawValue), "principal": .string(a.principal),
-                                                 "project": .string(a.project ?? "-"), "detail": .string(a.detail)])
-            let entry = AuditEvent(time: time, principal: a.principal, project: a.project, action: "anomaly." + a.rule.rawValue,
-                                   result: "alert", detail: a.detail)
+            logger.warning(
+                "anomaly",
+                metadata: [
+                    "rule": .string(a.rule.rawValue), "principal": .string(a.principal),
+                    "project": .string(a.project ?? "-"), "detail": .string(a.detail),
+                ])
+            let entry = AuditEvent(
+                time: time, principal: a.principal, project: a.project, action: "anomaly." + a.rule.rawValue,
+                result: "alert", detail: a.detail)
             await audit.record(entry, logger: logger)
             if let url = rules.webhook { await notify(url, a, time: time) }
         }
@@ -51,8 +56,10 @@ final class AnomalyMonitor: Sendable {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
-        let body: [String: String] = ["rule": a.rule.rawValue, "principal": a.principal, "project": a.project ?? "",
-                                      "detail": a.detail, "time": time.formatted(.iso8601)]
+        let body: [String: String] = [
+            "rule": a.rule.rawValue, "principal": a.principal, "project": a.project ?? "",
+            "detail": a.detail, "time": time.formatted(.iso8601),
+        ]
         request.body = .bytes(ByteBuffer(data: (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()))
         do {
             let response = try await Self.webhookClient.execute(request, timeout: .seconds(10))

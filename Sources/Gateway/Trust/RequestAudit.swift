@@ -26,20 +26,23 @@ struct AuditDraft: Sendable {
     var unaudited = false
 
     func event(status: Int) -> AuditEvent {
-        AuditEvent(time: time, principal: principal, project: project, purpose: purpose, action: action, dataset: dataset,
-                   key: key, version: version, bytes: bytes, result: result(status), status: status, requestID: requestID,
-                   source: source, detail: denial)
+        AuditEvent(
+            time: time, principal: principal, project: project, purpose: purpose, action: action, dataset: dataset,
+            key: key, version: version, bytes: bytes, result: result(status), status: status, requestID: requestID,
+            source: source, detail: denial)
     }
 
     /// The request's entry, then one entry per object it read besides its target, each naming
     /// that object, so a search by the source dataset finds every read of its bytes.
     func events(status: Int) -> [AuditEvent] {
         let into = [dataset, key].compactMap { $0 }.joined(separator: "/")
-        return [event(status: status)] + reads.map { r in
-            AuditEvent(time: time, principal: principal, project: project, purpose: purpose, action: AuditEvent.sourceRead(of: action),
-                       dataset: r.dataset, key: r.key, version: r.version, bytes: r.bytes, result: result(status), status: status,
-                       requestID: requestID, source: source, detail: "read into \(into)")
-        }
+        return [event(status: status)]
+            + reads.map { r in
+                AuditEvent(
+                    time: time, principal: principal, project: project, purpose: purpose, action: AuditEvent.sourceRead(of: action),
+                    dataset: r.dataset, key: r.key, version: r.version, bytes: r.bytes, result: result(status), status: status,
+                    requestID: requestID, source: source, detail: "read into \(into)")
+            }
     }
 
     func result(_ status: Int) -> String {

@@ -36,8 +36,9 @@ final class SignInGate: Sendable {
     /// The audit entries of refusals not recorded one by one, for windows that are over.
     func refusalSummaries(now: Date) -> [AuditEvent] {
         limits.withLock { $0.refusals.summaries(now: now) }.map { s in
-            AuditEvent(time: now, principal: "unauthenticated", action: "login", result: "denied", source: s.address,
-                       detail: "sign-in rate limit of the source address: \(s.more) more attempts refused since \(s.since.formatted(.iso8601))")
+            AuditEvent(
+                time: now, principal: "unauthenticated", action: "login", result: "denied", source: s.address,
+                detail: "sign-in rate limit of the source address: \(s.more) more attempts refused since \(s.since.formatted(.iso8601))")
         }
     }
 }
