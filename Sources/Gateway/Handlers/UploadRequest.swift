@@ -5,7 +5,6 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import S3Protocol
-import Sealing
 import Storage
 
 /// S3's limit for one PutObject or UploadPart body.
