@@ -1,12 +1,13 @@
 /// `x-amz-copy-source: [/]bucket/key[?versionId=…]`, percent-encoded (S3 CopyObject).
 public enum CopySource {
-    /// The bucket and key it names.
-    public static func location(_ raw: String) throws(S3Error) -> (bucket: String, key: String) {
+    /// The bucket and key it names, and the version (`VersionID`), nil when none is named.
+    public static func location(_ raw: String) throws(S3Error) -> (bucket: String, key: String, version: String?) {
         var text = Substring(raw)
+        var version: String?
         if let q = text.firstIndex(of: "?") {
             let query = text[text.index(after: q)...]
-            if let v = query.split(separator: "&").first(where: { $0.hasPrefix("versionId=") }), v != "versionId=null" {
-                throw S3Error(.notImplemented, "Object versions are not implemented.")
+            if let v = query.split(separator: "&").first(where: { $0.hasPrefix("versionId=") }) {
+                version = try VersionID.parse(URIEncoding.decode(v.dropFirst("versionId=".count)) ?? "\(v)", argument: "x-amz-copy-source")
             }
             text = text[..<q]
         }
@@ -20,6 +21,6 @@ public enum CopySource {
         guard !key.isEmpty else {
             throw S3Error(.invalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
         }
-        return (bucket, key)
+        return (bucket, key, version)
     }
 }

@@ -6,6 +6,9 @@ public enum S3Operation: String, Sendable, CaseIterable {
     case deleteBucket = "DeleteBucket"
     case getBucketLocation = "GetBucketLocation"
     case getBucketVersioning = "GetBucketVersioning"
+    case getBucketAcl = "GetBucketAcl"
+    case putBucketAcl = "PutBucketAcl"
+    case listObjectVersions = "ListObjectVersions"
     case listObjects = "ListObjects"
     case listObjectsV2 = "ListObjectsV2"
     case listMultipartUploads = "ListMultipartUploads"
@@ -21,14 +24,16 @@ public enum S3Operation: String, Sendable, CaseIterable {
     case completeMultipartUpload = "CompleteMultipartUpload"
     case abortMultipartUpload = "AbortMultipartUpload"
     case listParts = "ListParts"
+    case getObjectAcl = "GetObjectAcl"
+    case putObjectAcl = "PutObjectAcl"
 
     /// Sub-resources we do not implement; S3 answers them, so we say NotImplemented rather
     /// than mistake them for a plain object or bucket request.
     static let unsupportedSubresources: Set<String> = [
-        "acl", "policy", "cors", "lifecycle", "tagging", "website", "logging", "notification", "replication",
+        "policy", "cors", "lifecycle", "tagging", "website", "logging", "notification", "replication",
         "encryption", "object-lock", "legal-hold", "retention", "accelerate", "requestPayment", "analytics",
         "inventory", "metrics", "intelligent-tiering", "ownershipControls", "publicAccessBlock", "policyStatus",
-        "restore", "select", "torrent", "attributes", "versions", "renameObject",
+        "restore", "select", "torrent", "attributes", "renameObject",
     ]
 
     public static func classify(
@@ -49,6 +54,7 @@ public enum S3Operation: String, Sendable, CaseIterable {
             switch method {
             case "PUT":
                 if names.contains("versioning") { throw S3Error(.notImplemented, "Bucket versioning is not implemented.") }
+                if names.contains("acl") { return .putBucketAcl }
                 return .createBucket
             case "HEAD": return .headBucket
             case "DELETE": return .deleteBucket
@@ -58,6 +64,8 @@ public enum S3Operation: String, Sendable, CaseIterable {
             case "GET":
                 if names.contains("location") { return .getBucketLocation }
                 if names.contains("versioning") { return .getBucketVersioning }
+                if names.contains("versions") { return .listObjectVersions }
+                if names.contains("acl") { return .getBucketAcl }
                 if names.contains("uploads") { return .listMultipartUploads }
                 if query.contains(where: { $0.0 == "list-type" && $0.1 == "2" }) { return .listObjectsV2 }
                 return .listObjects
@@ -67,11 +75,13 @@ public enum S3Operation: String, Sendable, CaseIterable {
         }
         switch method {
         case "PUT":
+            if names.contains("acl") { return .putObjectAcl }
             if names.contains("partNumber") || names.contains("uploadId") {
                 return headers("x-amz-copy-source") != nil ? .uploadPartCopy : .uploadPart
             }
             return headers("x-amz-copy-source") != nil ? .copyObject : .putObject
         case "GET":
+            if names.contains("acl") { return .getObjectAcl }
             return names.contains("uploadId") ? .listParts : .getObject
         case "HEAD": return .headObject
         case "DELETE": return names.contains("uploadId") ? .abortMultipartUpload : .deleteObject

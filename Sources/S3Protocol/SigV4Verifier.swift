@@ -221,8 +221,11 @@ public struct SigV4Verifier: Sendable {
                 .authorizationQueryParametersError,
                 "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\" and match the credential date")
         }
-        guard let expires = Int(expiresText), expires >= 1 else {
+        guard let expires = Int(expiresText) else {
             throw S3Error(.authorizationQueryParametersError, "X-Amz-Expires should be a number")
+        }
+        guard expires >= 0 else {
+            throw S3Error(.authorizationQueryParametersError, "X-Amz-Expires must be non-negative")
         }
         guard expires <= Self.maxPresignedExpiry else {
             throw S3Error(.authorizationQueryParametersError, "X-Amz-Expires must be less than a week (in seconds) that is 604800")
@@ -230,7 +233,8 @@ public struct SigV4Verifier: Sendable {
         if date.timeIntervalSince(now) > Self.maxSkew {
             throw S3Error(.accessDenied, "Request is not valid yet")
         }
-        if now.timeIntervalSince(date) > TimeInterval(expires) {
+        // A URL valid for zero seconds has expired when it arrives.
+        if expires == 0 || now.timeIntervalSince(date) > TimeInterval(expires) {
             throw S3Error(.accessDenied, "Request has expired", details: [("X-Amz-Expires", expiresText)])
         }
         guard let secret = secretFor(accessKey) else {

@@ -26,8 +26,10 @@ public struct XMLWriter: Sendable {
     public mutating func element(_ name: String, _ value: Int) { element(name, String(value)) }
     public mutating func element(_ name: String, _ value: Bool) { element(name, value ? "true" : "false") }
 
-    public mutating func group(_ name: String, _ body: (inout XMLWriter) -> Void) {
-        result += "<\(name)>"
+    public mutating func group(_ name: String, attributes: [(String, String)] = [], _ body: (inout XMLWriter) -> Void) {
+        result += "<\(name)"
+        for (attribute, value) in attributes { result += " \(attribute)=\"\(Self.escape(value))\"" }
+        result += ">"
         body(&self)
         result += "</\(name)>"
     }

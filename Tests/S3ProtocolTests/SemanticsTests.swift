@@ -78,8 +78,79 @@ struct SemanticsTests {
         #expect(try op("PUT", "b", "k", [("partNumber", "1"), ("uploadId", "u")], copy: true) == .uploadPartCopy)
         #expect(try op("PUT", "b", "k", copy: true) == .copyObject)
         #expect(try op("POST", "b", "k", [("uploads", "")]) == .createMultipartUpload)
-        #expect(throws: S3Error.self) { try op("GET", "b", "k", [("acl", "")]) }
+        #expect(try op("GET", "b", nil, [("versions", "")]) == .listObjectVersions)
+        #expect(try op("GET", "b", nil, [("acl", "")]) == .getBucketAcl)
+        #expect(try op("PUT", "b", nil, [("acl", "")]) == .putBucketAcl)
+        #expect(try op("GET", "b", "k", [("acl", "")]) == .getObjectAcl)
+        #expect(try op("PUT", "b", "k", [("acl", "")]) == .putObjectAcl)
+        #expect(throws: S3Error.self) { try op("GET", "b", "k", [("tagging", "")]) }
         #expect(throws: S3Error.self) { try op("PATCH", "b", "k") }
+    }
+
+    @Test("version ids: only the null version exists; the empty and any other id are InvalidArgument")
+    func versionIDs() throws {
+        #expect(try VersionID.parse(nil) == nil)
+        #expect(try VersionID.parse("null") == "null")
+        for bad in ["", "NULL", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"] {
+            #expect(throws: S3Error.self) { try VersionID.parse(bad) }
+            do {
+                _ = try VersionID.parse(bad)
+            } catch {
+                #expect(error.code == .invalidArgument)
+            }
+        }
+        #expect(try CopySource.location("/b/k%20x?versionId=null") == ("b", "k x", "null"))
+        #expect(try CopySource.location("b/k") == ("b", "k", nil))
+        #expect(throws: S3Error.self) { try CopySource.location("b/k?versionId=v1") }
+    }
+
+    @Test("ACLs: the owner's full control, canned or as a policy; every other grant refused")
+    func acls() throws {
+        func headers(_ h: [String: String]) -> (String) -> String? { { h[$0] } }
+        #expect(try ACL.checkHeaders(headers([:])) == false)
+        #expect(try ACL.checkHeaders(headers(["x-amz-acl": "private"])) == true)
+        #expect(try ACL.checkHeaders(headers(["x-amz-acl": "bucket-owner-full-control"])) == true)
+        for h in [["x-amz-acl": "public-read"], ["x-amz-grant-read": "id=other"], ["x-amz-acl": "private", "x-amz-grant-write": "id=x"]] {
+            #expect(throws: S3Error.self) { try ACL.checkHeaders(headers(h)) }
+        }
+        let policy = ACL.policy(owner: "o")
+        try ACL.checkPolicy(Array(policy.utf8), owner: "o")
+        #expect(policy.contains(#"xsi:type="CanonicalUser""#))
+        #expect(throws: S3Error.self) { try ACL.checkPolicy(Array(policy.utf8), owner: "someone-else") }
+        let group =
+            #"<AccessControlPolicy><AccessControlList><Grant><Grantee><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI>"#
+            + "</Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>"
+        do {
+            try ACL.checkPolicy(Array(group.utf8), owner: "o")
+            Issue.record("a group grant was accepted")
+        } catch {
+            #expect(error.code == .accessControlListNotSupported)
+        }
+        do {
+            try ACL.checkPolicy(Array("<AccessControlPolicy><Owner>".utf8), owner: "o")
+            Issue.record("a truncated policy was accepted")
+        } catch {
+            #expect(error.code == .malformedACLError)
+        }
+    }
+
+    @Test("ListBuckets pages: prefix, region, byte order, a token that resumes after the last name")
+    func bucketPages() throws {
+        let all = [("b", "r1"), ("a", "r1"), ("ab", "r2"), ("c", "r1"), ("B", "r1")]
+        let first = try BucketPage(maxBuckets: "2", continuationToken: nil, prefix: nil, region: nil)
+        let (p1, t1) = first.select(all) { $0 }
+        #expect(p1.map(\.0) == ["B", "a"])
+        let (p2, t2) = try BucketPage(maxBuckets: "2", continuationToken: t1, prefix: nil, region: nil).select(all) { $0 }
+        #expect(p2.map(\.0) == ["ab", "b"])
+        let (p3, t3) = try BucketPage(maxBuckets: "2", continuationToken: t2, prefix: nil, region: nil).select(all) { $0 }
+        #expect(p3.map(\.0) == ["c"] && t3 == nil)
+        let (r1, _) = try BucketPage(maxBuckets: nil, continuationToken: nil, prefix: "a", region: "r1").select(all) { $0 }
+        #expect(r1.map(\.0) == ["a"])
+        for bad in ["0", "10001", "-1", "x"] {
+            #expect(throws: S3Error.self) { try BucketPage(maxBuckets: bad, continuationToken: nil, prefix: nil, region: nil) }
+        }
+        #expect(throws: S3Error.self) { try BucketPage(maxBuckets: nil, continuationToken: "", prefix: nil, region: nil) }
+        #expect(throws: S3Error.self) { try BucketPage(maxBuckets: nil, continuationToken: "!!", prefix: nil, region: nil) }
     }
 
     @Test("HTTP dates round-trip and the obsolete forms parse")

@@ -134,6 +134,22 @@ struct SigV4Tests {
         var tooLong = r
         tooLong.query = tooLong.query.map { $0.0 == "X-Amz-Expires" ? ($0.0, "604801") : $0 }
         #expect(throws: S3Error.self) { try SigV4Verifier(region: "us-east-1").verify(tooLong, now: vectorDate) { _ in vectors.secret } }
+        // Zero seconds: expired on arrival (403); negative: a malformed query (400), as AWS answers them.
+        for (expires, code, message) in [
+            ("0", S3Error.Code.accessDenied, "Request has expired"),
+            ("-1", .authorizationQueryParametersError, "X-Amz-Expires must be non-negative"),
+            ("604801", .authorizationQueryParametersError, "X-Amz-Expires must be less than a week (in seconds) that is 604800"),
+            ("soon", .authorizationQueryParametersError, "X-Amz-Expires should be a number"),
+        ] {
+            var changed = r
+            changed.query = changed.query.map { $0.0 == "X-Amz-Expires" ? ($0.0, expires) : $0 }
+            do {
+                _ = try SigV4Verifier(region: "us-east-1").verify(changed, now: vectorDate) { _ in vectors.secret }
+                Issue.record("accepted X-Amz-Expires=\(expires)")
+            } catch {
+                #expect(error.code == code && error.message == message, "X-Amz-Expires=\(expires)")
+            }
+        }
     }
 
     @Test("an x-amz-* header the signature does not cover is refused, for header and presigned signatures")

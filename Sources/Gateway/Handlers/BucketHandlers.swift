@@ -17,8 +17,12 @@ extension S3Dispatcher {
     }
 
     func listBuckets(_ call: S3Call) async throws -> Response {
+        let t = call.target
+        let page = try BucketPage(
+            maxBuckets: t.queryValue("max-buckets"), continuationToken: t.queryValue("continuation-token"), prefix: t.queryValue("prefix"),
+            region: t.queryValue("bucket-region"))
         let visible = call.access.visibleDatasets
-        let buckets = try await objects.datasets().filter { visible?.contains($0.name) ?? true }
+        let (buckets, next) = page.select(try await objects.datasets().filter { visible?.contains($0.name) ?? true }) { ($0.name, $0.region) }
         var w = XMLWriter()
         w.open("ListAllMyBucketsResult")
         Self.owner(&w)
@@ -31,6 +35,8 @@ extension S3Dispatcher {
                 }
             }
         }
+        if let next { w.element("ContinuationToken", next) }
+        if let prefix = page.prefix { w.element("Prefix", prefix) }
         w.close("ListAllMyBucketsResult")
         return xmlResponse(w.result)
     }
@@ -48,7 +54,12 @@ extension S3Dispatcher {
                     details: [("LocationConstraint", loc)])
             }
         }
-        try await objects.createDataset(call.bucket, region: state.region)
+        do {
+            try await objects.createDataset(call.bucket, region: state.region)
+        } catch CatalogError.bucketExists where state.region == "us-east-1" {
+            // us-east-1 answers the re-creation of one's own bucket 200 and changes nothing
+            // (S3 CreateBucket: legacy compatibility); every other region BucketAlreadyOwnedByYou.
+        }
         return Response(status: .ok, headers: [.location: "/\(call.bucket)"])
     }
 

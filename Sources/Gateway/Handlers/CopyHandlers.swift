@@ -7,13 +7,13 @@ import NIOCore
 import S3Protocol
 
 extension S3Dispatcher {
-    /// The object `x-amz-copy-source` names, with the route of its dataset, once the
-    /// `x-amz-copy-source-if-*` conditions hold.
-    func copySource(_ call: S3Call) async throws -> (ObjectRecord, DatasetRoute) {
+    /// The object `x-amz-copy-source` names, with the route of its dataset and the version it
+    /// names (nil when none), once the `x-amz-copy-source-if-*` conditions hold.
+    func copySource(_ call: S3Call) async throws -> (ObjectRecord, DatasetRoute, version: String?) {
         guard let raw = call.header("x-amz-copy-source") else { throw S3Error(.invalidArgument, "Copy Source must be given") }
-        let (bucket, key) = try CopySource.location(raw)
+        let (bucket, key, version) = try CopySource.location(raw)
         let route = try await objects.route(bucket)
-        let source = try await objects.object(bucket, key: key)
+        let source = try await object(bucket, key: key, version: version)
         let conditions = Preconditions(
             ifMatch: call.header("x-amz-copy-source-if-match"), ifNoneMatch: call.header("x-amz-copy-source-if-none-match"),
             ifModifiedSince: call.header("x-amz-copy-source-if-modified-since").flatMap(HTTPDate.parse),
@@ -22,13 +22,13 @@ extension S3Dispatcher {
         guard conditions.evaluate(etag: source.etag, lastModified: source.lastModified) == .proceed else {
             throw S3Error.preconditionFailed(condition: "x-amz-copy-source-If-*")
         }
-        return (source, route)
+        return (source, route, version)
     }
 
     func copyObject(_ call: S3Call) async throws -> Response {
         if let problem = Names.keyProblem(call.key) { throw problem }
         let route = try await objects.route(call.bucket)
-        let (source, sourceRoute) = try await copySource(call)
+        let (source, sourceRoute, sourceVersion) = try await copySource(call)
         let directive = call.header("x-amz-metadata-directive")?.uppercased() ?? "COPY"
         guard directive == "COPY" || directive == "REPLACE" else {
             throw S3Error(.invalidArgument, "Unknown metadata directive.", details: [("ArgumentName", "x-amz-metadata-directive")])
@@ -57,6 +57,6 @@ extension S3Dispatcher {
             w.element(c.algorithm.xmlName, c.base64)
         }
         w.close("CopyObjectResult")
-        return xmlResponse(w.result)
+        return xmlResponse(w.result, headers: Self.versionHeaders(copySource: sourceVersion))
     }
 }

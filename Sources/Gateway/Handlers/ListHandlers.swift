@@ -9,21 +9,9 @@ extension S3Dispatcher {
     func listObjects(_ call: S3Call, v2: Bool) async throws -> Response {
         _ = try await objects.dataset(call.bucket)
         let t = call.target
-        let prefix = t.queryValue("prefix") ?? ""
-        let delimiter = t.queryValue("delimiter").flatMap { $0.isEmpty ? nil : $0 }
-        let encoding = t.queryValue("encoding-type")
-        if let encoding, encoding != "url" {
-            throw S3Error(.invalidArgument, "Invalid Encoding Method specified in Request", details: [("ArgumentName", "encoding-type")])
-        }
-        let urlEncode = encoding == "url"
-        func enc(_ s: String) -> String { urlEncode ? URIEncoding.encode(s, keepSlash: true) : s }
-        var maxKeys = 1000
-        if let m = t.queryValue("max-keys") {
-            guard let v = Int(m), v >= 0 else {
-                throw S3Error(.invalidArgument, "Provided max-keys not an integer or within integer range", details: [("ArgumentName", "max-keys")])
-            }
-            maxKeys = min(v, 1000)
-        }
+        let p = try ListParameters(t)
+        let (prefix, delimiter, maxKeys, urlEncode) = (p.prefix, p.delimiter, p.maxKeys, p.urlEncode)
+        let enc = p.encode
         var from: [UInt8] = []
         var skipUpTo: String?
         let token = t.queryValue("continuation-token")
@@ -88,4 +76,33 @@ extension S3Dispatcher {
         w.close("ListBucketResult")
         return xmlResponse(w.result)
     }
+}
+
+/// What every listing takes from the query: prefix, delimiter, `encoding-type`, `max-keys`.
+struct ListParameters {
+    let prefix: String
+    let delimiter: String?
+    let urlEncode: Bool
+    let maxKeys: Int
+
+    init(_ t: RequestTarget) throws(S3Error) {
+        prefix = t.queryValue("prefix") ?? ""
+        delimiter = t.queryValue("delimiter").flatMap { $0.isEmpty ? nil : $0 }
+        let encoding = t.queryValue("encoding-type")
+        if let encoding, encoding != "url" {
+            throw S3Error(.invalidArgument, "Invalid Encoding Method specified in Request", details: [("ArgumentName", "encoding-type")])
+        }
+        urlEncode = encoding == "url"
+        var maxKeys = 1000
+        if let m = t.queryValue("max-keys") {
+            guard let v = Int(m), v >= 0 else {
+                throw S3Error(.invalidArgument, "Provided max-keys not an integer or within integer range", details: [("ArgumentName", "max-keys")])
+            }
+            maxKeys = min(v, 1000)
+        }
+        self.maxKeys = maxKeys
+    }
+
+    /// A key, prefix or marker as the response carries it (`encoding-type=url` percent-encodes).
+    func encode(_ s: String) -> String { urlEncode ? URIEncoding.encode(s, keepSlash: true) : s }
 }

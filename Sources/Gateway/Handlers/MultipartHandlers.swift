@@ -81,7 +81,7 @@ extension S3Dispatcher {
     func uploadPartCopy(_ call: S3Call) async throws -> Response {
         let number = try partNumber(call)
         let upload = try await requireUpload(call)
-        let (source, sourceRoute) = try await copySource(call)
+        let (source, sourceRoute, sourceVersion) = try await copySource(call)
         var range: ByteRange?
         if let r = call.header("x-amz-copy-source-range") {
             guard case .partial(let parsed) = ByteRange.parse(r, size: source.size), r.contains("-"),
@@ -117,7 +117,7 @@ extension S3Dispatcher {
         w.element("ETag", part.etag)
         if let c = part.checksum { w.element(c.algorithm.xmlName, c.base64) }
         w.close("CopyPartResult")
-        return xmlResponse(w.result)
+        return xmlResponse(w.result, headers: Self.versionHeaders(copySource: sourceVersion))
     }
 
     func completeMultipartUpload(_ call: S3Call) async throws -> Response {

@@ -24,10 +24,16 @@ extension S3Dispatcher {
     }
 
     func getObject(_ call: S3Call, head: Bool) async throws -> Response {
+        let version = try requestedVersion(call)
         // Twice at most: an overwrite between the catalog read and the backend read is seen
         // as a changed backend ETag, and the second round reads the new record.
         for round in 0..<2 {
-            let plan = try await objects.readPlan(dataset: call.bucket, key: call.key)
+            let plan: ReadPlan
+            do {
+                plan = try await objects.readPlan(dataset: call.bucket, key: call.key)
+            } catch let e as DatasetError where e.code == .noSuchKey && version != nil {
+                throw Self.noSuchVersion(key: call.key, version: version ?? "")
+            }
             call.audit.served(version: plan.record.version)
             let prepared = try prepareRead(call, plan)
             guard case .serve(var headers, let status, let range) = prepared else {
@@ -36,6 +42,7 @@ extension S3Dispatcher {
             }
             let length = range?.length ?? plan.representation.size
             headers[.contentLength] = String(length)
+            if let version { headers[Self.versionIDHeader] = version }
             if let status = plan.replicationStatus { headers[.init("x-amz-replication-status")!] = status }
             if head {
                 // An object whose key was shredded is reported as unreadable by HEAD too.
@@ -119,8 +126,9 @@ extension S3Dispatcher {
 
     func deleteObject(_ call: S3Call) async throws -> Response {
         if let problem = Names.keyProblem(call.key) { throw problem }
+        let version = try requestedVersion(call)
         try await objects.delete(try await objects.route(call.bucket), key: call.key)
-        return Response(status: .noContent)
+        return Response(status: .noContent, headers: Self.versionHeaders(version: version))
     }
 
     func deleteObjects(_ call: S3Call) async throws -> Response {
@@ -138,6 +146,7 @@ extension S3Dispatcher {
                     if let problem = Names.keyProblem(obj.key) { return (i, problem) }
                     guard call.access.permits(.delete, dataset: call.bucket, key: obj.key) else { return (i, S3Error.accessDenied()) }
                     do {
+                        _ = try VersionID.parse(obj.versionId)
                         try await objects.delete(route, key: obj.key)
                         return (i, nil)
                     } catch let e as S3Error {
@@ -162,11 +171,15 @@ extension S3Dispatcher {
             if let error {
                 w.group("Error") { w in
                     w.element("Key", obj.key)
+                    if let v = obj.versionId { w.element("VersionId", v) }
                     w.element("Code", error.code.string)
                     w.element("Message", error.message)
                 }
             } else if !delete.quiet {
-                w.group("Deleted") { w in w.element("Key", obj.key) }
+                w.group("Deleted") { w in
+                    w.element("Key", obj.key)
+                    if let v = obj.versionId { w.element("VersionId", v) }
+                }
             }
         }
         w.close("DeleteResult")

@@ -46,6 +46,7 @@ struct S3Dispatcher: HTTPResponder {
     }
 
     func dispatch(_ op: S3Operation, _ call: S3Call) async throws -> Response {
+        if Self.takesACL.contains(op) { try ACL.checkHeaders(call.header) }
         switch op {
         case .listBuckets: return try await listBuckets(call)
         case .createBucket: return try await createBucket(call)
@@ -53,6 +54,9 @@ struct S3Dispatcher: HTTPResponder {
         case .deleteBucket: return try await deleteBucket(call)
         case .getBucketLocation: return try await getBucketLocation(call)
         case .getBucketVersioning: return try await getBucketVersioning(call)
+        case .getBucketAcl: return try await getACL(call, object: false)
+        case .putBucketAcl: return try await putACL(call, object: false)
+        case .listObjectVersions: return try await listObjectVersions(call)
         case .listObjects: return try await listObjects(call, v2: false)
         case .listObjectsV2: return try await listObjects(call, v2: true)
         case .listMultipartUploads: return try await listMultipartUploads(call)
@@ -68,8 +72,13 @@ struct S3Dispatcher: HTTPResponder {
         case .completeMultipartUpload: return try await completeMultipartUpload(call)
         case .abortMultipartUpload: return try await abortMultipartUpload(call)
         case .listParts: return try await listParts(call)
+        case .getObjectAcl: return try await getACL(call, object: true)
+        case .putObjectAcl: return try await putACL(call, object: true)
         }
     }
+
+    /// The operations that may carry ACL headers besides Put*Acl; any grant beyond the owner's is refused.
+    static let takesACL: Set<S3Operation> = [.createBucket, .putObject, .copyObject, .createMultipartUpload]
 
     func xmlResponse(_ body: String, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var h = headers
