@@ -1,4 +1,5 @@
 import Foundation
+import S3Protocol
 
 // The catalog is the single source of truth for what clients see (DESIGN.md §3). Its contract
 // is split by concern; `Catalog` is all of them. Every mutating requirement is one durable
@@ -46,6 +47,13 @@ public protocol ObjectCatalog: Sendable {
     func objects(bucket: String, from: [UInt8], until: [UInt8]?, limit: Int) async throws -> [ObjectRecord]
     /// Every blob a row refers to (objects and parts), for garbage collection at start.
     func referencedBlobs() async throws -> Set<String>
+    /// Replaces the tag set of `key`'s object if its version is still `version` (a write in
+    /// between wins); returns the updated record, nil when the object is gone or was replaced.
+    /// Tags live in the catalog only: no new version, nothing journaled, the backend object
+    /// untouched. Isolation: the version condition is in the UPDATE's WHERE clause.
+    func updateTags(bucket: String, key: String, version: Int64, tags: [ObjectTag]) async throws -> ObjectRecord?
+    /// Sets (nil: removes) a dataset's tag set; `noSuchBucket` when there is no such dataset.
+    func setBucketTags(_ name: String, _ tags: [ObjectTag]?) async throws
 }
 
 /// Multipart uploads and their parts.

@@ -75,12 +75,15 @@ public struct BucketRecord: Sendable, Equatable {
     public var region: String
     public var created: Date
     public var placement: Placement
+    /// The dataset's tag set (S3 bucket tagging); nil when it has none.
+    public var tags: [ObjectTag]?
 
-    public init(name: String, region: String, created: Date, placement: Placement = .local) {
+    public init(name: String, region: String, created: Date, placement: Placement = .local, tags: [ObjectTag]? = nil) {
         self.name = name
         self.region = region
         self.created = created
         self.placement = placement
+        self.tags = tags
     }
 }
 
@@ -92,11 +95,35 @@ public struct ObjectHeaders: Sendable, Equatable, Codable {
     public var standard: [String: String]
     /// User metadata, names lower-cased without the `x-amz-meta-` prefix.
     public var user: [String: String]
+    /// The object's tag set (S3 tagging), in the order given; kept by the catalog only.
+    public var tags: [ObjectTag]
 
-    public init(contentType: String? = nil, standard: [String: String] = [:], user: [String: String] = [:]) {
+    public init(contentType: String? = nil, standard: [String: String] = [:], user: [String: String] = [:], tags: [ObjectTag] = []) {
         self.contentType = contentType
         self.standard = standard
         self.user = user
+        self.tags = tags
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case contentType, standard, user, tags
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        contentType = try c.decodeIfPresent(String.self, forKey: .contentType)
+        standard = try c.decodeIfPresent([String: String].self, forKey: .standard) ?? [:]
+        user = try c.decodeIfPresent([String: String].self, forKey: .user) ?? [:]
+        tags = try c.decodeIfPresent([ObjectTag].self, forKey: .tags) ?? []
+    }
+
+    // Rows written before tags existed, and objects without tags, keep the same JSON.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(contentType, forKey: .contentType)
+        try c.encode(standard, forKey: .standard)
+        try c.encode(user, forKey: .user)
+        if !tags.isEmpty { try c.encode(tags, forKey: .tags) }
     }
 
     public static let standardNames = ["content-encoding", "content-disposition", "content-language", "cache-control", "expires"]

@@ -78,6 +78,11 @@ public final class SQLiteCatalog: Catalog {
                     """)
         }
         registerMigrationTables(&m)
+        m.registerMigration("v7-bucket-tags") { db in
+            // A dataset's tag set as JSON (`[ObjectTag]`); NULL when it has none. Object tags
+            // are part of the headers JSON.
+            try db.execute(sql: "ALTER TABLE buckets ADD COLUMN tags TEXT;")
+        }
         return m
     }
 
@@ -228,6 +233,30 @@ public final class SQLiteCatalog: Catalog {
         let map = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         bucketCache.withLockedValue { if $0.generation == generation { $0 = (generation, map, started) } }
         return map[name]
+    }
+
+    public func setBucketTags(_ name: String, _ tags: [ObjectTag]?) async throws {
+        defer { bucketCache.withLockedValue { $0 = ($0.generation + 1, nil, .now) } }
+        try await write { db in
+            try db.execute(sql: "UPDATE buckets SET tags = ? WHERE name = ?", arguments: [try tags.map(Self.json), name])
+            guard db.changesCount == 1 else { throw CatalogError.noSuchBucket }
+        }
+    }
+
+    public func updateTags(bucket: String, key: String, version: Int64, tags: [ObjectTag]) async throws -> ObjectRecord? {
+        try await write { db in
+            let k = Data(key.utf8)
+            guard
+                var record = try Row.fetchOne(
+                    db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ? AND version = ?", arguments: [bucket, k, version]
+                ).map(Self.object)
+            else { return nil }
+            record.headers.tags = tags
+            try db.execute(
+                sql: "UPDATE objects SET headers = ? WHERE bucket = ? AND key = ? AND version = ?",
+                arguments: [try Self.json(record.headers), bucket, k, version])
+            return record
+        }
     }
 
     public func buckets() async throws -> [BucketRecord] {
@@ -496,9 +525,10 @@ public final class SQLiteCatalog: Catalog {
 
     static func bucket(_ row: Row) -> BucketRecord {
         let placement = (row["placement"] as String?).flatMap { try? JSONDecoder().decode(Placement.self, from: Data($0.utf8)) }
+        let tags = (row["tags"] as String?).flatMap { try? JSONDecoder().decode([ObjectTag].self, from: Data($0.utf8)) }
         return BucketRecord(
             name: row["name"], region: row["region"], created: Date(timeIntervalSince1970: row["created"]),
-            placement: placement ?? .local)
+            placement: placement ?? .local, tags: tags)
     }
 
     static func object(_ row: Row) throws -> ObjectRecord {

@@ -6,7 +6,7 @@ public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible 
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Base: String, Sendable {
             case noSuchDataset, noSuchKey, noSuchUpload, backendNotConfigured, layoutNotSupported, keysUnavailable
-            case targetUnavailable, uploadFromOlderVersion
+            case targetUnavailable, uploadFromOlderVersion, conflict
         }
 
         let base: Base
@@ -28,6 +28,8 @@ public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let targetUnavailable = Code(base: .targetUnavailable)
         /// A multipart upload started by a version that did not record its backend object.
         public static let uploadFromOlderVersion = Code(base: .uploadFromOlderVersion)
+        /// Concurrent writes of the key kept the change from applying; retrying may succeed.
+        public static let conflict = Code(base: .conflict)
     }
 
     public var code: Code

@@ -34,6 +34,8 @@ extension DatasetError: S3ErrorConvertible {
         case .noSuchKey: .noSuchKey(key: key ?? "")
         case .noSuchUpload: .noSuchUpload()
         case .uploadFromOlderVersion: S3Error(.noSuchUpload, "The upload was started by an older version; abort it and start again.")
+        case .conflict:
+            S3Error(.operationAborted, "A conflicting conditional operation is currently in progress against this resource. Please try again.")
         case .backendNotConfigured: S3Error(.serviceUnavailable, "The dataset's backend '\(subject ?? "")' is not configured on this gateway.")
         case .layoutNotSupported: S3Error(.notImplemented, "Layout '\(subject ?? "")' is not supported by this gateway.")
         case .keysUnavailable: S3Error(.serviceUnavailable, "The dataset '\(dataset ?? "")' is sealed and this gateway has no master key.")

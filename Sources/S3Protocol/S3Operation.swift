@@ -9,6 +9,9 @@ public enum S3Operation: String, Sendable, CaseIterable {
     case getBucketAcl = "GetBucketAcl"
     case putBucketAcl = "PutBucketAcl"
     case listObjectVersions = "ListObjectVersions"
+    case getBucketTagging = "GetBucketTagging"
+    case putBucketTagging = "PutBucketTagging"
+    case deleteBucketTagging = "DeleteBucketTagging"
     case listObjects = "ListObjects"
     case listObjectsV2 = "ListObjectsV2"
     case listMultipartUploads = "ListMultipartUploads"
@@ -26,11 +29,14 @@ public enum S3Operation: String, Sendable, CaseIterable {
     case listParts = "ListParts"
     case getObjectAcl = "GetObjectAcl"
     case putObjectAcl = "PutObjectAcl"
+    case getObjectTagging = "GetObjectTagging"
+    case putObjectTagging = "PutObjectTagging"
+    case deleteObjectTagging = "DeleteObjectTagging"
 
     /// Sub-resources we do not implement; S3 answers them, so we say NotImplemented rather
     /// than mistake them for a plain object or bucket request.
     static let unsupportedSubresources: Set<String> = [
-        "policy", "cors", "lifecycle", "tagging", "website", "logging", "notification", "replication",
+        "policy", "cors", "lifecycle", "website", "logging", "notification", "replication",
         "encryption", "object-lock", "legal-hold", "retention", "accelerate", "requestPayment", "analytics",
         "inventory", "metrics", "intelligent-tiering", "ownershipControls", "publicAccessBlock", "policyStatus",
         "restore", "select", "torrent", "attributes", "renameObject",
@@ -55,9 +61,10 @@ public enum S3Operation: String, Sendable, CaseIterable {
             case "PUT":
                 if names.contains("versioning") { throw S3Error(.notImplemented, "Bucket versioning is not implemented.") }
                 if names.contains("acl") { return .putBucketAcl }
+                if names.contains("tagging") { return .putBucketTagging }
                 return .createBucket
             case "HEAD": return .headBucket
-            case "DELETE": return .deleteBucket
+            case "DELETE": return names.contains("tagging") ? .deleteBucketTagging : .deleteBucket
             case "POST":
                 if names.contains("delete") { return .deleteObjects }
                 throw S3Error(.methodNotAllowed, "The specified method is not allowed against this resource.")
@@ -66,6 +73,7 @@ public enum S3Operation: String, Sendable, CaseIterable {
                 if names.contains("versioning") { return .getBucketVersioning }
                 if names.contains("versions") { return .listObjectVersions }
                 if names.contains("acl") { return .getBucketAcl }
+                if names.contains("tagging") { return .getBucketTagging }
                 if names.contains("uploads") { return .listMultipartUploads }
                 if query.contains(where: { $0.0 == "list-type" && $0.1 == "2" }) { return .listObjectsV2 }
                 return .listObjects
@@ -76,15 +84,19 @@ public enum S3Operation: String, Sendable, CaseIterable {
         switch method {
         case "PUT":
             if names.contains("acl") { return .putObjectAcl }
+            if names.contains("tagging") { return .putObjectTagging }
             if names.contains("partNumber") || names.contains("uploadId") {
                 return headers("x-amz-copy-source") != nil ? .uploadPartCopy : .uploadPart
             }
             return headers("x-amz-copy-source") != nil ? .copyObject : .putObject
         case "GET":
             if names.contains("acl") { return .getObjectAcl }
+            if names.contains("tagging") { return .getObjectTagging }
             return names.contains("uploadId") ? .listParts : .getObject
         case "HEAD": return .headObject
-        case "DELETE": return names.contains("uploadId") ? .abortMultipartUpload : .deleteObject
+        case "DELETE":
+            if names.contains("tagging") { return .deleteObjectTagging }
+            return names.contains("uploadId") ? .abortMultipartUpload : .deleteObject
         case "POST":
             if names.contains("uploads") { return .createMultipartUpload }
             if names.contains("uploadId") { return .completeMultipartUpload }

@@ -81,6 +81,33 @@ struct CatalogConformanceTests {
         #expect(try await c.object(bucket: "d", key: "k")?.version == v3 && other > 0)
     }
 
+    @Test("tags: replaced on the version read, refused once a write lands in between; dataset tags set and removed", arguments: CatalogKind.allCases)
+    func tags(_ kind: CatalogKind) async throws {
+        let (c, m) = try await dataset(kind, mirroring: true)
+        let mirror = MirrorCommit(epoch: m?.epoch)
+        let v1 = try await c.putObject(object("k", blob: "a"), mirror: mirror) { _ in }.version
+        let journaled = try await c.journal(bucket: "d", key: "k")
+        let tags = [ObjectTag("class", "pseudonymised"), ObjectTag("owner", "team a")]
+        let tagged = try #require(try await c.updateTags(bucket: "d", key: "k", version: v1, tags: tags))
+        #expect(tagged.headers.tags == tags && tagged.version == v1 && tagged.blob == "a")
+        #expect(try await c.object(bucket: "d", key: "k")?.headers.tags == tags)
+        // No new version and nothing journaled: the bytes did not change.
+        #expect(try await c.journal(bucket: "d", key: "k") == journaled)
+        let v2 = try await c.putObject(object("k", blob: "b"), mirror: mirror) { _ in }.version
+        #expect(try await c.updateTags(bucket: "d", key: "k", version: v1, tags: []) == nil)
+        #expect(try await c.object(bucket: "d", key: "k")?.version == v2)
+        #expect(try await c.updateTags(bucket: "d", key: "missing", version: 1, tags: tags) == nil)
+
+        #expect(try await c.bucket("d")?.tags == nil)
+        try await c.setBucketTags("d", tags)
+        #expect(try await c.bucket("d")?.tags == tags)
+        try await c.setBucketTags("d", [])
+        #expect(try await c.bucket("d")?.tags == [])
+        try await c.setBucketTags("d", nil)
+        #expect(try await c.bucket("d")?.tags == nil)
+        await #expect(throws: CatalogError.noSuchBucket) { try await c.setBucketTags("nope", tags) }
+    }
+
     @Test(
         "one snapshot for a read: dataset, migration, object, and while mirroring its copy and journal entry",
         arguments: CatalogKind.allCases)

@@ -49,6 +49,8 @@ struct FuzzTests {
         ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"a\"</ETag><ChecksumCRC32>DUoRhQ==</ChecksumCRC32></Part>"
             + "</CompleteMultipartUpload>").utf8)
     static let deleteSeed = Array("<Delete><Quiet>true</Quiet><Object><Key>a&amp;b</Key></Object></Delete>".utf8)
+    static let taggingSeed = Array(Tagging.xml([ObjectTag("k", "v"), ObjectTag("é", "")]).utf8)
+    static let aclSeed = Array(ACL.policy(owner: "passerelle").utf8)
 
     @Test("SigV4 Authorization header parser and presigned-query verifier")
     func sigv4() {
@@ -85,10 +87,12 @@ struct FuzzTests {
     func xml() {
         var m = Mutator(state: 3)
         for n in 0..<Self.iterations {
-            if n % 2 == 0 {
-                _ = try? XMLRequests.completeMultipartUpload(m.mutate(Self.completeSeed))
-            } else {
-                _ = try? XMLRequests.delete(m.mutate(Self.deleteSeed))
+            switch n % 5 {
+            case 0: _ = try? XMLRequests.completeMultipartUpload(m.mutate(Self.completeSeed))
+            case 1: _ = try? XMLRequests.delete(m.mutate(Self.deleteSeed))
+            case 2: _ = try? Tagging.parseXML(m.mutate(Self.taggingSeed), limit: Tagging.maxObjectTags)
+            case 3: try? ACL.checkPolicy(m.mutate(Self.aclSeed), owner: "passerelle")
+            default: _ = try? Tagging.parseHeader(String(decoding: m.mutate(Array("a=1&b=two%20w&c=x+y".utf8)), as: UTF8.self))
             }
         }
     }

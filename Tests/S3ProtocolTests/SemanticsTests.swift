@@ -83,7 +83,11 @@ struct SemanticsTests {
         #expect(try op("PUT", "b", nil, [("acl", "")]) == .putBucketAcl)
         #expect(try op("GET", "b", "k", [("acl", "")]) == .getObjectAcl)
         #expect(try op("PUT", "b", "k", [("acl", "")]) == .putObjectAcl)
-        #expect(throws: S3Error.self) { try op("GET", "b", "k", [("tagging", "")]) }
+        #expect(try op("GET", "b", "k", [("tagging", "")]) == .getObjectTagging)
+        #expect(try op("DELETE", "b", "k", [("tagging", "")]) == .deleteObjectTagging)
+        #expect(try op("PUT", "b", nil, [("tagging", "")]) == .putBucketTagging)
+        #expect(try op("DELETE", "b", nil, [("tagging", "")]) == .deleteBucketTagging)
+        #expect(throws: S3Error.self) { try op("GET", "b", "k", [("retention", "")]) }
         #expect(throws: S3Error.self) { try op("PATCH", "b", "k") }
     }
 
@@ -102,6 +106,43 @@ struct SemanticsTests {
         #expect(try CopySource.location("/b/k%20x?versionId=null") == ("b", "k x", "null"))
         #expect(try CopySource.location("b/k") == ("b", "k", nil))
         #expect(throws: S3Error.self) { try CopySource.location("b/k?versionId=v1") }
+    }
+
+    @Test("tag sets: the x-amz-tagging header and the Tagging document, within S3's limits")
+    func tagSets() throws {
+        #expect(
+            try Tagging.parseHeader("a=1&b=two%20words&c=x+y&empty=") == [
+                ObjectTag("a", "1"), ObjectTag("b", "two words"), ObjectTag("c", "x y"), ObjectTag("empty", ""),
+            ])
+        #expect(try Tagging.parseHeader("") == [])
+        let tags = [ObjectTag("k é", "v:/@=+-._"), ObjectTag("n", "")]
+        #expect(try Tagging.parseXML(Array(Tagging.xml(tags).utf8), limit: 10) == tags)
+        func refusal(_ body: () throws -> Void) -> S3Error.Code? {
+            do {
+                try body()
+                return nil
+            } catch let e as S3Error {
+                return e.code
+            } catch {
+                return nil
+            }
+        }
+        let eleven = (0..<11).map { ObjectTag("k\($0)", "v") }
+        #expect(refusal { try Tagging.validate(eleven, limit: Tagging.maxObjectTags) } == .badRequest)
+        #expect(refusal { try Tagging.validate(eleven, limit: Tagging.maxBucketTags) } == nil)
+        #expect(refusal { _ = try Tagging.parseHeader("a=1&a=2") } == .invalidTag)
+        #expect(refusal { _ = try Tagging.parseHeader("=v") } == .invalidTag)
+        #expect(refusal { _ = try Tagging.parseHeader("aws:x=v") } == .invalidTag)
+        #expect(refusal { _ = try Tagging.parseHeader("k=%ZZ") } == .invalidArgument)
+        #expect(refusal { try Tagging.validate([ObjectTag(String(repeating: "k", count: 129), "v")], limit: 10) } == .invalidTag)
+        #expect(refusal { try Tagging.validate([ObjectTag("k", String(repeating: "v", count: 257))], limit: 10) } == .invalidTag)
+        #expect(
+            refusal { try Tagging.validate([ObjectTag(String(repeating: "é", count: 128), String(repeating: "v", count: 256))], limit: 10) } == nil)
+        #expect(refusal { try Tagging.validate([ObjectTag("k", "a*b")], limit: 10) } == .invalidTag)
+        #expect(
+            refusal { _ = try Tagging.parseXML(Array("<Tagging><TagSet><Tag><Key>k</Key></Tag></TagSet></Tagging>".utf8), limit: 10) }
+                == .malformedXML)
+        #expect(refusal { _ = try Tagging.parseXML(Array("<Tagging>".utf8), limit: 10) } == .malformedXML)
     }
 
     @Test("ACLs: the owner's full control, canned or as a policy; every other grant refused")

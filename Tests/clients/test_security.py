@@ -211,18 +211,27 @@ def test_lockout_is_a_delay_for_the_guessing_address_only(g, users):
     assert creds["Project"] == "p"
 
 
-def test_source_address_rate_limit(g, users):
-    """Past the burst, an address is answered 429 before any password is hashed."""
-    t = time.time()
-    statuses = [sign_in_from(g, "127.0.0.7", f"sprayed-{i}", "x")[0] for i in range(60)]
-    assert statuses.count(429) >= 10, statuses
-    assert statuses[-1] == 429
-    # The first refusal of the window is an entry; the others wait for the window's summary, so
-    # a flood of refused attempts cannot fill the log.
-    entries = [json.loads(e) for e in audit_entries(g).values()]
-    throttled = [e for e in entries if e.get("source") == "127.0.0.7" and e.get("detail") == "sign-in rate limit of the source address"]
-    assert len(throttled) == 1, throttled
-    assert time.time() - t < 60
+def test_source_address_rate_limit():
+    """Past the burst, an address is answered 429 before any password is hashed. A gateway of
+    its own, whose bucket refills one attempt a minute: how fast the machine hashes (it may be
+    busy) cannot change how many attempts the burst lets through."""
+    gw = Gateway(config="sign_in:\n  per_address_per_minute: 1\n  burst: 20\n").start()
+    try:
+        t = time.time()
+        statuses = [sign_in_from(gw, "127.0.0.7", f"sprayed-{i}", "x")[0] for i in range(60)]
+        elapsed = time.time() - t
+        assert elapsed < 60
+        assert statuses[:20] == [401] * 20, statuses
+        assert statuses[21:] == [429] * 39, statuses  # the 21st may have regained its token
+        # The first refusal of the window is an entry; the others wait for the window's summary,
+        # so a flood of refused attempts cannot fill the log.
+        entries = [json.loads(e) for e in audit_entries(gw).values()]
+        throttled = [e for e in entries if e.get("source") == "127.0.0.7" and e.get("detail") == "sign-in rate limit of the source address"]
+        assert len(throttled) == 1, throttled
+        checked = [e for e in entries if e.get("source") == "127.0.0.7" and e.get("detail") != "sign-in rate limit of the source address"]
+        assert len(checked) <= 21, checked
+    finally:
+        gw.cleanup()
 
 
 # 6. TLS policy.

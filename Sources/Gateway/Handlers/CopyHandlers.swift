@@ -43,7 +43,12 @@ extension S3Dispatcher {
         guard source.size <= maxSingleUpload else {
             throw S3Error(.invalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
         }
-        let headers = directive == "REPLACE" ? try objectHeaders(call) : source.headers
+        let tagging = call.header("x-amz-tagging-directive")?.uppercased() ?? "COPY"
+        guard tagging == "COPY" || tagging == "REPLACE" else {
+            throw S3Error(.invalidArgument, "Unknown tagging directive.", details: [("ArgumentName", "x-amz-tagging-directive")])
+        }
+        var headers = directive == "REPLACE" ? try objectHeaders(call) : source.headers
+        headers.tags = tagging == "REPLACE" ? try requestTags(call) : source.headers.tags
         call.audit.read(source, bytes: source.size)
         let record = try await objects.copy(
             source, from: sourceRoute, to: route, key: call.key, headers: headers,

@@ -57,6 +57,9 @@ struct S3Dispatcher: HTTPResponder {
         case .getBucketAcl: return try await getACL(call, object: false)
         case .putBucketAcl: return try await putACL(call, object: false)
         case .listObjectVersions: return try await listObjectVersions(call)
+        case .getBucketTagging: return try await getBucketTagging(call)
+        case .putBucketTagging: return try await putBucketTagging(call)
+        case .deleteBucketTagging: return try await deleteBucketTagging(call)
         case .listObjects: return try await listObjects(call, v2: false)
         case .listObjectsV2: return try await listObjects(call, v2: true)
         case .listMultipartUploads: return try await listMultipartUploads(call)
@@ -74,6 +77,9 @@ struct S3Dispatcher: HTTPResponder {
         case .listParts: return try await listParts(call)
         case .getObjectAcl: return try await getACL(call, object: true)
         case .putObjectAcl: return try await putACL(call, object: true)
+        case .getObjectTagging: return try await getObjectTagging(call)
+        case .putObjectTagging: return try await putObjectTagging(call)
+        case .deleteObjectTagging: return try await deleteObjectTagging(call)
         }
     }
 

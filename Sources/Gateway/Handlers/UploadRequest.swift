@@ -119,6 +119,7 @@ extension S3Dispatcher {
         }
         // S3 caps user-defined metadata at 2 KB.
         guard size <= 2048 else { throw S3Error(.invalidArgument, "Your metadata headers exceed the maximum allowed metadata size.") }
+        h.tags = try requestTags(call)
         return h
     }
 
@@ -137,6 +138,7 @@ extension S3Dispatcher {
             if let n = HTTPField.Name("x-amz-meta-" + name) { h[n] = value }
         }
         if let parts = served.partsCount { h[.init("x-amz-mp-parts-count")!] = String(parts) }
+        if !r.headers.tags.isEmpty { h[.init("x-amz-tagging-count")!] = String(r.headers.tags.count) }
         if checksumMode, let c = served.checksum, let n = HTTPField.Name(c.algorithm.headerName) {
             h[n] = c.base64
             if let t = served.checksumType { h[.init("x-amz-checksum-type")!] = t }

@@ -50,14 +50,17 @@ struct AuthorizationMiddleware: RouterMiddleware {
         let bucket = t.bucket ?? ""
         switch op {
         case .listBuckets: return AccessRequest(.list, .service)
-        case .createBucket, .deleteBucket, .putBucketAcl: return AccessRequest(.write, .administration)
-        case .headBucket, .getBucketLocation, .getBucketVersioning, .getBucketAcl: return AccessRequest(.list, .dataset(bucket, key: nil))
+        case .createBucket, .deleteBucket, .putBucketAcl, .putBucketTagging, .deleteBucketTagging:
+            return AccessRequest(.write, .administration)
+        case .headBucket, .getBucketLocation, .getBucketVersioning, .getBucketAcl, .getBucketTagging:
+            return AccessRequest(.list, .dataset(bucket, key: nil))
         case .listObjects, .listObjectsV2, .listMultipartUploads, .listObjectVersions:
             return AccessRequest(.list, .dataset(bucket, key: t.queryValue("prefix") ?? ""))
         case .deleteObjects: return AccessRequest(.delete, .dataset(bucket, key: nil))
-        case .getObject, .headObject, .getObjectAcl: return AccessRequest(.read, .dataset(bucket, key: t.key ?? ""))
+        case .getObject, .headObject, .getObjectAcl, .getObjectTagging: return AccessRequest(.read, .dataset(bucket, key: t.key ?? ""))
         case .listParts: return AccessRequest(.write, .dataset(bucket, key: t.key ?? ""))
-        case .putObject, .copyObject, .createMultipartUpload, .uploadPart, .uploadPartCopy, .completeMultipartUpload, .putObjectAcl:
+        case .putObject, .copyObject, .createMultipartUpload, .uploadPart, .uploadPartCopy, .completeMultipartUpload, .putObjectAcl,
+            .putObjectTagging, .deleteObjectTagging:
             return AccessRequest(.write, .dataset(bucket, key: t.key ?? ""))
         case .deleteObject, .abortMultipartUpload: return AccessRequest(.delete, .dataset(bucket, key: t.key ?? ""))
         }
