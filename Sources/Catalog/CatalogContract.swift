@@ -39,9 +39,11 @@ public protocol ObjectCatalog: Sendable {
         _ record: ObjectRecord, mirror: MirrorCommit, precondition: @escaping @Sendable (ObjectRecord?) throws -> Void
     ) async throws -> WriteResult
     /// Deletes the object (and, mirrored, its target copy's row or a journal entry); returns the
-    /// deleted object's blob and its target copy's, nil if there was none. Isolation: locks the
+    /// deleted object's blob and its target copy's, nil if there was none. With `ifVersion`,
+    /// only that version is deleted: when the key holds another (or nothing), nothing changes
+    /// and both are nil (a lifecycle expiry never deletes a newer write). Isolation: locks the
     /// object row.
-    func deleteObject(bucket: String, key: String, mirror: MirrorCommit) async throws -> (blob: String?, replica: String?)
+    func deleteObject(bucket: String, key: String, mirror: MirrorCommit, ifVersion: Int64?) async throws -> (blob: String?, replica: String?)
     /// Objects with `from <= key < until` (byte order of the UTF-8 keys), at most `limit`.
     /// Isolation: one snapshot.
     func objects(bucket: String, from: [UInt8], until: [UInt8]?, limit: Int) async throws -> [ObjectRecord]
@@ -54,6 +56,8 @@ public protocol ObjectCatalog: Sendable {
     func updateTags(bucket: String, key: String, version: Int64, tags: [ObjectTag]) async throws -> ObjectRecord?
     /// Sets (nil: removes) a dataset's tag set; `noSuchBucket` when there is no such dataset.
     func setBucketTags(_ name: String, _ tags: [ObjectTag]?) async throws
+    /// Sets (nil: removes) a dataset's lifecycle configuration; `noSuchBucket` likewise.
+    func setBucketLifecycle(_ name: String, _ configuration: LifecycleConfiguration?) async throws
 }
 
 /// Multipart uploads and their parts.
@@ -206,6 +210,10 @@ extension ObjectCatalog {
 
     public func deleteObject(bucket: String, key: String) async throws -> String? {
         try await deleteObject(bucket: bucket, key: key, mirror: .current).blob
+    }
+
+    public func deleteObject(bucket: String, key: String, mirror: MirrorCommit) async throws -> (blob: String?, replica: String?) {
+        try await deleteObject(bucket: bucket, key: key, mirror: mirror, ifVersion: nil)
     }
 }
 

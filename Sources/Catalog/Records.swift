@@ -77,13 +77,19 @@ public struct BucketRecord: Sendable, Equatable {
     public var placement: Placement
     /// The dataset's tag set (S3 bucket tagging); nil when it has none.
     public var tags: [ObjectTag]?
+    /// The rules that expire its objects and uploads; nil when it has none.
+    public var lifecycle: LifecycleConfiguration?
 
-    public init(name: String, region: String, created: Date, placement: Placement = .local, tags: [ObjectTag]? = nil) {
+    public init(
+        name: String, region: String, created: Date, placement: Placement = .local, tags: [ObjectTag]? = nil,
+        lifecycle: LifecycleConfiguration? = nil
+    ) {
         self.name = name
         self.region = region
         self.created = created
         self.placement = placement
         self.tags = tags
+        self.lifecycle = lifecycle
     }
 }
 

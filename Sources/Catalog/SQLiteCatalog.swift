@@ -83,6 +83,10 @@ public final class SQLiteCatalog: Catalog {
             // are part of the headers JSON.
             try db.execute(sql: "ALTER TABLE buckets ADD COLUMN tags TEXT;")
         }
+        m.registerMigration("v8-lifecycle") { db in
+            // A dataset's lifecycle configuration as JSON (`LifecycleConfiguration`); NULL: none.
+            try db.execute(sql: "ALTER TABLE buckets ADD COLUMN lifecycle TEXT;")
+        }
         return m
     }
 
@@ -236,9 +240,18 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func setBucketTags(_ name: String, _ tags: [ObjectTag]?) async throws {
+        try await setBucketColumn(name, "tags", try tags.map(Self.json))
+    }
+
+    public func setBucketLifecycle(_ name: String, _ configuration: LifecycleConfiguration?) async throws {
+        try await setBucketColumn(name, "lifecycle", try configuration.map(Self.json))
+    }
+
+    /// One of a dataset's JSON settings (`tags`, `lifecycle`; never a name from a request).
+    func setBucketColumn(_ name: String, _ column: String, _ json: String?) async throws {
         defer { bucketCache.withLockedValue { $0 = ($0.generation + 1, nil, .now) } }
         try await write { db in
-            try db.execute(sql: "UPDATE buckets SET tags = ? WHERE name = ?", arguments: [try tags.map(Self.json), name])
+            try db.execute(sql: "UPDATE buckets SET \(column) = ? WHERE name = ?", arguments: [json, name])
             guard db.changesCount == 1 else { throw CatalogError.noSuchBucket }
         }
     }
@@ -335,10 +348,16 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    public func deleteObject(bucket: String, key: String, mirror: MirrorCommit) async throws -> (blob: String?, replica: String?) {
+    public func deleteObject(
+        bucket: String, key: String, mirror: MirrorCommit, ifVersion: Int64?
+    ) async throws -> (blob: String?, replica: String?) {
         try await write { db in
             try Self.requireBucket(db, bucket)
-            let blob = try String.fetchOne(db, sql: "SELECT blob FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
+            let row = try Row.fetchOne(
+                db, sql: "SELECT blob, version FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
+            let current: Int64? = row?["version"]
+            if let ifVersion, current != ifVersion { return (nil, nil) }
+            let blob: String? = row?["blob"]
             try db.execute(sql: "DELETE FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
             try db.execute(sql: "DELETE FROM intents WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
             let replica = try Self.settleMirror(db, bucket: bucket, key: key, version: nil, mirror: mirror)
@@ -526,9 +545,10 @@ public final class SQLiteCatalog: Catalog {
     static func bucket(_ row: Row) -> BucketRecord {
         let placement = (row["placement"] as String?).flatMap { try? JSONDecoder().decode(Placement.self, from: Data($0.utf8)) }
         let tags = (row["tags"] as String?).flatMap { try? JSONDecoder().decode([ObjectTag].self, from: Data($0.utf8)) }
+        let lifecycle = (row["lifecycle"] as String?).flatMap { try? JSONDecoder().decode(LifecycleConfiguration.self, from: Data($0.utf8)) }
         return BucketRecord(
             name: row["name"], region: row["region"], created: Date(timeIntervalSince1970: row["created"]),
-            placement: placement ?? .local, tags: tags)
+            placement: placement ?? .local, tags: tags, lifecycle: lifecycle)
     }
 
     static func object(_ row: Row) throws -> ObjectRecord {

@@ -168,9 +168,16 @@ extension ObjectLayer {
     /// Deletes one object. In place, the backend object goes first, so a backend that cannot
     /// delete leaves the catalog (and the client's view) unchanged; otherwise the catalog goes
     /// first and the blob after. In sync mode the target copy goes before anything else.
-    public func delete(_ route: DatasetRoute, key: String) async throws {
+    /// With `ifVersion`, only that version of the key is deleted (returns whether it was).
+    @discardableResult
+    public func delete(_ route: DatasetRoute, key: String, ifVersion: Int64? = nil) async throws -> Bool {
         let (placement, bucket) = (route.primary, route.name)
-        try await exclusive(route, key: key) {
+        return try await exclusive(route, key: key) {
+            if let ifVersion {
+                // Writes of the key wait for its lock when in place or mirrored; otherwise the
+                // catalog's own condition below decides.
+                guard try await catalog.object(bucket: bucket, key: key)?.version == ifVersion else { return false }
+            }
             var mirror = route.pending
             if route.sync, let target = route.target {
                 if let replica = try await catalog.replica(bucket: bucket, key: key) {
@@ -184,12 +191,14 @@ extension ObjectLayer {
                 mirror.target = .removed
             }
             if placement.inPlace {
-                guard let record = try await catalog.object(bucket: bucket, key: key) else { return }
+                guard let record = try await catalog.object(bucket: bucket, key: key) else { return ifVersion == nil }
                 try await placement.store.delete(name: record.blob)
                 _ = try await catalog.deleteObject(bucket: bucket, key: key, mirror: mirror)
+                return true
             } else {
-                let (blob, _) = try await catalog.deleteObject(bucket: bucket, key: key, mirror: mirror)
+                let (blob, _) = try await catalog.deleteObject(bucket: bucket, key: key, mirror: mirror, ifVersion: ifVersion)
                 if let blob { await discard(placement.names(of: blob), in: placement) }
+                return ifVersion == nil || blob != nil
             }
         }
     }

@@ -91,7 +91,12 @@ public enum GatewayServer {
                 ExpectContinueHandler(),
             ],
             idleTimeout: .milliseconds(Int64(limits.idleTimeout * 1000)))
-        var services: [any Service] = [ReplicationService(objects: objects, owner: gateway.instance)]
+        var services: [any Service] = [
+            ReplicationService(objects: objects, owner: gateway.instance),
+            LifecycleService(
+                sweeper: LifecycleSweeper(objects: objects, perSecond: options.config.lifecycle.perSecond),
+                interval: options.config.lifecycle.intervalSeconds, logger: logger),
+        ]
         if let audit = trust.audit {
             services.append(SignInRefusalLog(gate: trust.signIn, audit: audit, logger: logger))
         }

@@ -35,6 +35,7 @@ public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
         public static let invalidTag = Code("InvalidTag", 400)
         public static let noSuchTagSet = Code("NoSuchTagSet", 404)
         public static let operationAborted = Code("OperationAborted", 409)
+        public static let noSuchLifecycleConfiguration = Code("NoSuchLifecycleConfiguration", 404)
         public static let methodNotAllowed = Code("MethodNotAllowed", 405)
         public static let missingContentLength = Code("MissingContentLength", 411)
         public static let missingSecurityHeader = Code("MissingSecurityHeader", 400)

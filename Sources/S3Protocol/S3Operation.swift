@@ -12,6 +12,9 @@ public enum S3Operation: String, Sendable, CaseIterable {
     case getBucketTagging = "GetBucketTagging"
     case putBucketTagging = "PutBucketTagging"
     case deleteBucketTagging = "DeleteBucketTagging"
+    case getBucketLifecycleConfiguration = "GetBucketLifecycleConfiguration"
+    case putBucketLifecycleConfiguration = "PutBucketLifecycleConfiguration"
+    case deleteBucketLifecycle = "DeleteBucketLifecycle"
     case listObjects = "ListObjects"
     case listObjectsV2 = "ListObjectsV2"
     case listMultipartUploads = "ListMultipartUploads"
@@ -36,7 +39,7 @@ public enum S3Operation: String, Sendable, CaseIterable {
     /// Sub-resources we do not implement; S3 answers them, so we say NotImplemented rather
     /// than mistake them for a plain object or bucket request.
     static let unsupportedSubresources: Set<String> = [
-        "policy", "cors", "lifecycle", "website", "logging", "notification", "replication",
+        "policy", "cors", "website", "logging", "notification", "replication",
         "encryption", "object-lock", "legal-hold", "retention", "accelerate", "requestPayment", "analytics",
         "inventory", "metrics", "intelligent-tiering", "ownershipControls", "publicAccessBlock", "policyStatus",
         "restore", "select", "torrent", "attributes", "renameObject",
@@ -62,9 +65,12 @@ public enum S3Operation: String, Sendable, CaseIterable {
                 if names.contains("versioning") { throw S3Error(.notImplemented, "Bucket versioning is not implemented.") }
                 if names.contains("acl") { return .putBucketAcl }
                 if names.contains("tagging") { return .putBucketTagging }
+                if names.contains("lifecycle") { return .putBucketLifecycleConfiguration }
                 return .createBucket
             case "HEAD": return .headBucket
-            case "DELETE": return names.contains("tagging") ? .deleteBucketTagging : .deleteBucket
+            case "DELETE":
+                if names.contains("tagging") { return .deleteBucketTagging }
+                return names.contains("lifecycle") ? .deleteBucketLifecycle : .deleteBucket
             case "POST":
                 if names.contains("delete") { return .deleteObjects }
                 throw S3Error(.methodNotAllowed, "The specified method is not allowed against this resource.")
@@ -74,6 +80,7 @@ public enum S3Operation: String, Sendable, CaseIterable {
                 if names.contains("versions") { return .listObjectVersions }
                 if names.contains("acl") { return .getBucketAcl }
                 if names.contains("tagging") { return .getBucketTagging }
+                if names.contains("lifecycle") { return .getBucketLifecycleConfiguration }
                 if names.contains("uploads") { return .listMultipartUploads }
                 if query.contains(where: { $0.0 == "list-type" && $0.1 == "2" }) { return .listObjectsV2 }
                 return .listObjects

@@ -106,6 +106,32 @@ struct CatalogConformanceTests {
         try await c.setBucketTags("d", nil)
         #expect(try await c.bucket("d")?.tags == nil)
         await #expect(throws: CatalogError.noSuchBucket) { try await c.setBucketTags("nope", tags) }
+
+        let rules = LifecycleConfiguration(rules: [
+            LifecycleRule(
+                id: "r", enabled: true, filter: LifecycleFilter(prefix: "tmp/"), filterElement: true,
+                expiration: .init(days: 1, date: nil, expiredObjectDeleteMarker: nil), noncurrentExpiration: nil, abortIncompleteUploadDays: 2)
+        ])
+        try await c.setBucketLifecycle("d", rules)
+        let stored = try await c.bucket("d")
+        #expect(stored?.lifecycle == rules && stored?.tags == nil)
+        try await c.setBucketLifecycle("d", nil)
+        #expect(try await c.bucket("d")?.lifecycle == nil)
+    }
+
+    @Test("a delete of one version leaves a newer one, and deletes that version only", arguments: CatalogKind.allCases)
+    func deleteIfVersion(_ kind: CatalogKind) async throws {
+        let (c, m) = try await dataset(kind, mirroring: true)
+        let mirror = MirrorCommit(epoch: m?.epoch)
+        let v1 = try await c.putObject(object("k", blob: "a"), mirror: mirror) { _ in }.version
+        let v2 = try await c.putObject(object("k", blob: "b"), mirror: mirror) { _ in }.version
+        let journaled = try await c.journal(bucket: "d", key: "k")
+        #expect(try await c.deleteObject(bucket: "d", key: "k", mirror: mirror, ifVersion: v1) == (nil, nil))
+        #expect(try await c.object(bucket: "d", key: "k")?.version == v2)
+        #expect(try await c.journal(bucket: "d", key: "k") == journaled)
+        #expect(try await c.deleteObject(bucket: "d", key: "k", mirror: mirror, ifVersion: v2).blob == "b")
+        #expect(try await c.object(bucket: "d", key: "k") == nil)
+        #expect(try await c.deleteObject(bucket: "d", key: "k", mirror: mirror, ifVersion: v2) == (nil, nil))
     }
 
     @Test(

@@ -21,9 +21,10 @@ public struct GatewayConfig: Sendable, Decodable {
     public var signIn = SignInConfig()
     public var http = HTTPLimits()
     public var metrics = MetricsConfig()
+    public var lifecycle = LifecycleConfig()
 
     enum CodingKeys: String, CodingKey {
-        case backends, datasets, keyring, supervision, audit, http, metrics
+        case backends, datasets, keyring, supervision, audit, http, metrics, lifecycle
         case serviceKeys = "service_keys", signIn = "sign_in"
         case defaultPlacement = "default_placement"
     }
@@ -40,6 +41,7 @@ public struct GatewayConfig: Sendable, Decodable {
         signIn = try c.decodeIfPresent(SignInConfig.self, forKey: .signIn) ?? SignInConfig()
         http = try c.decodeIfPresent(HTTPLimits.self, forKey: .http) ?? HTTPLimits()
         metrics = try c.decodeIfPresent(MetricsConfig.self, forKey: .metrics) ?? MetricsConfig()
+        lifecycle = try c.decodeIfPresent(LifecycleConfig.self, forKey: .lifecycle) ?? LifecycleConfig()
     }
 
     public init(backends: [String: BackendConfig] = [:], datasets: [String: Placement] = [:], defaultPlacement: Placement? = nil) {

@@ -92,4 +92,23 @@ extension S3Dispatcher {
         w.close("VersioningConfiguration")
         return xmlResponse(w.result)
     }
+
+    func getBucketLifecycle(_ call: S3Call) async throws -> Response {
+        guard let rules = try await objects.dataset(call.bucket).lifecycle else {
+            throw S3Error(.noSuchLifecycleConfiguration, "The lifecycle configuration does not exist", details: [("BucketName", call.bucket)])
+        }
+        return xmlResponse(rules.xml)
+    }
+
+    func putBucketLifecycle(_ call: S3Call) async throws -> Response {
+        let body = try await readSmallBody(call)
+        try verifyIntegrityHeaders(call, body: body, required: true)
+        try await objects.setLifecycle(call.bucket, try LifecycleConfiguration.parse(body))
+        return Response(status: .ok)
+    }
+
+    func deleteBucketLifecycle(_ call: S3Call) async throws -> Response {
+        try await objects.setLifecycle(call.bucket, nil)
+        return Response(status: .noContent)
+    }
 }

@@ -50,9 +50,10 @@ struct AuthorizationMiddleware: RouterMiddleware {
         let bucket = t.bucket ?? ""
         switch op {
         case .listBuckets: return AccessRequest(.list, .service)
-        case .createBucket, .deleteBucket, .putBucketAcl, .putBucketTagging, .deleteBucketTagging:
+        case .createBucket, .deleteBucket, .putBucketAcl, .putBucketTagging, .deleteBucketTagging, .putBucketLifecycleConfiguration,
+            .deleteBucketLifecycle:
             return AccessRequest(.write, .administration)
-        case .headBucket, .getBucketLocation, .getBucketVersioning, .getBucketAcl, .getBucketTagging:
+        case .headBucket, .getBucketLocation, .getBucketVersioning, .getBucketAcl, .getBucketTagging, .getBucketLifecycleConfiguration:
             return AccessRequest(.list, .dataset(bucket, key: nil))
         case .listObjects, .listObjectsV2, .listMultipartUploads, .listObjectVersions:
             return AccessRequest(.list, .dataset(bucket, key: t.queryValue("prefix") ?? ""))

@@ -1,7 +1,7 @@
 import Catalog
 import S3Protocol
 
-/// Tag sets of objects and datasets. They live in the catalog only (the backend objects, and
+/// Tag sets of objects and datasets, and datasets' lifecycle rules. Tags live in the catalog only (the backend objects, and
 /// so the copies a migration makes, are untouched), and so follow a dataset through every
 /// migration phase; a catalog rebuilt from backend objects does not recover them.
 extension ObjectLayer {
@@ -21,5 +21,11 @@ extension ObjectLayer {
     public func setTags(_ dataset: String, _ tags: [ObjectTag]?) async throws {
         _ = try await self.dataset(dataset)
         try await catalog.setBucketTags(dataset, tags)
+    }
+
+    /// Sets (nil: removes) the lifecycle rules of `dataset`, which `LifecycleSweeper` applies.
+    public func setLifecycle(_ dataset: String, _ rules: LifecycleConfiguration?) async throws {
+        _ = try await self.dataset(dataset)
+        try await catalog.setBucketLifecycle(dataset, rules)
     }
 }
