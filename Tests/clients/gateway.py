@@ -1,5 +1,6 @@
 """Start and stop a real `passerelle serve` on free loopback ports for the client tests."""
 import base64
+import json
 import os
 import shutil
 import signal
@@ -196,3 +197,24 @@ def sealed_gateway(backend, peer=None, container="passerelle-sealed"):
     g = Gateway(config=config, env=dict(env, PASSERELLE_MASTER_KEY=master))
     g.master_key = master
     return g.start()
+
+
+def awscli(g, *args):
+    """Runs `aws --endpoint-url <g> ARGS` with the root credentials and path-style addressing,
+    in a configuration of its own; returns the JSON it printed (None for no output, the text
+    itself when it is not JSON, as `aws s3` prints)."""
+    d = tempfile.mkdtemp(prefix="awscli-")
+    cfg = os.path.join(d, "config")
+    with open(cfg, "w") as f:
+        f.write("[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_CONFIG_FILE=cfg,
+               AWS_SHARED_CREDENTIALS_FILE=os.path.join(d, "none"))
+    env.pop("AWS_PROFILE", None)
+    p = subprocess.run(["aws", "--endpoint-url", g.endpoint, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, f"aws {args}: {p.stdout}\n{p.stderr}"
+    if not p.stdout.strip():
+        return None
+    try:
+        return json.loads(p.stdout)
+    except ValueError:
+        return p.stdout

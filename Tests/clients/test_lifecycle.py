@@ -4,7 +4,6 @@ dataset on SeaweedFS: a rule whose date has passed expires what it selects (pref
 within a sweep, leaves everything else, and records each expiry in the audit log."""
 import json
 import os
-import subprocess
 import tempfile
 import time
 import uuid
@@ -13,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import make_client
-from gateway import ACCESS_KEY, SECRET_KEY, Gateway, backend_config, default_placement_yaml
+from gateway import Gateway, awscli, backend_config, default_placement_yaml
 from trust import audit_entries
 
 SWEEP = "lifecycle:\n  interval_seconds: 0.5\n"
@@ -89,23 +88,11 @@ def test_configuration_round_trip_and_refusals(s3):
 def test_awscli_lifecycle(g, s3):
     b = f"lc-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=b)
-    d = tempfile.mkdtemp(prefix="awscli-lc-")
-    cfg = os.path.join(d, "config")
-    open(cfg, "w").write("[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n")
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_CONFIG_FILE=cfg,
-               AWS_SHARED_CREDENTIALS_FILE=os.path.join(d, "none"))
-    env.pop("AWS_PROFILE", None)
-    doc = os.path.join(d, "lc.json")
+    doc = os.path.join(tempfile.mkdtemp(prefix="lc-"), "lc.json")
     json.dump({"Rules": [rule("tmp", {"Prefix": "tmp/"}, Expiration={"Days": 2})]}, open(doc, "w"))
-
-    def aws(*args):
-        p = subprocess.run(["aws", "--endpoint-url", g.endpoint, "s3api", *args], env=env, capture_output=True, text=True, timeout=120)
-        assert p.returncode == 0, f"{args}: {p.stdout}\n{p.stderr}"
-        return json.loads(p.stdout) if p.stdout.strip() else {}
-
-    aws("put-bucket-lifecycle-configuration", "--bucket", b, "--lifecycle-configuration", f"file://{doc}")
-    assert aws("get-bucket-lifecycle-configuration", "--bucket", b)["Rules"][0]["Expiration"] == {"Days": 2}
-    aws("delete-bucket-lifecycle", "--bucket", b)
+    awscli(g, "s3api", "put-bucket-lifecycle-configuration", "--bucket", b, "--lifecycle-configuration", f"file://{doc}")
+    assert awscli(g, "s3api", "get-bucket-lifecycle-configuration", "--bucket", b)["Rules"][0]["Expiration"] == {"Days": 2}
+    awscli(g, "s3api", "delete-bucket-lifecycle", "--bucket", b)
 
 
 def test_sweeper_expires_what_the_rules_select(g, s3):

@@ -5,9 +5,6 @@ the cleanup tools that list versions to delete them empty a bucket (boto3's
 `aws s3 rb --force`). Also the owner-only ACLs, ListBuckets pagination and the re-creation of
 one's own bucket, as AWS answers them."""
 import json
-import os
-import subprocess
-import tempfile
 import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
@@ -18,7 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import make_client
-from gateway import ACCESS_KEY, SECRET_KEY
+from gateway import ACCESS_KEY, SECRET_KEY, awscli
 from rawsigv4 import send
 
 
@@ -148,26 +145,14 @@ def test_boto3_resource_object_versions_delete(gateway, s3):
     assert status(e) == 404
 
 
-def awscli(gateway, *args):
-    d = tempfile.mkdtemp(prefix="awscli-")
-    cfg = os.path.join(d, "config")
-    open(cfg, "w").write("[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n")
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_CONFIG_FILE=cfg,
-               AWS_SHARED_CREDENTIALS_FILE=os.path.join(d, "none"))
-    env.pop("AWS_PROFILE", None)
-    p = subprocess.run(["aws", "--endpoint-url", gateway.endpoint, *args], env=env, capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, f"{args}: {p.stdout}\n{p.stderr}"
-    return p.stdout
-
-
 def test_awscli_empties_and_removes_buckets(gateway, s3):
     b = fill(s3, KEYS)
-    listing = json.loads(awscli(gateway, "s3api", "list-object-versions", "--bucket", b))
+    listing = awscli(gateway, "s3api", "list-object-versions", "--bucket", b)
     objects = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in listing["Versions"]]
     assert len(objects) == len(KEYS)
-    r = json.loads(awscli(gateway, "s3api", "delete-objects", "--bucket", b, "--delete", json.dumps({"Objects": objects})))
+    r = awscli(gateway, "s3api", "delete-objects", "--bucket", b, "--delete", json.dumps({"Objects": objects}))
     assert sorted(d["Key"] for d in r["Deleted"]) == sorted(KEYS) and not r.get("Errors")
-    assert "Versions" not in json.loads(awscli(gateway, "s3api", "list-object-versions", "--bucket", b) or "{}")
+    assert "Versions" not in (awscli(gateway, "s3api", "list-object-versions", "--bucket", b) or {})
     awscli(gateway, "s3api", "delete-bucket", "--bucket", b)
     b = fill(s3, KEYS)
     awscli(gateway, "s3", "rb", "--force", f"s3://{b}")

@@ -2,17 +2,13 @@
 multipart creation and copies (`x-amz-tagging-directive`), `x-amz-tagging-count` on GET and
 HEAD, Put/Get/DeleteObjectTagging (with `versionId=null`), Put/Get/DeleteBucketTagging, and
 S3's limits answered with S3's errors, nothing changed."""
-import json
-import os
-import subprocess
-import tempfile
 import uuid
 
 import pytest
 from botocore.exceptions import ClientError
 
 from conftest import make_client
-from gateway import ACCESS_KEY, SECRET_KEY
+from gateway import awscli
 
 
 @pytest.fixture(scope="session")
@@ -126,18 +122,8 @@ def test_bucket_tagging(s3, bucket):
 
 
 def test_awscli_tagging(gateway, s3, bucket):
-    d = tempfile.mkdtemp(prefix="awscli-tag-")
-    cfg = os.path.join(d, "config")
-    open(cfg, "w").write("[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n")
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_CONFIG_FILE=cfg,
-               AWS_SHARED_CREDENTIALS_FILE=os.path.join(d, "none"))
-    env.pop("AWS_PROFILE", None)
-
     def aws(*args):
-        p = subprocess.run(["aws", "--endpoint-url", gateway.endpoint, "s3api", *args], env=env, capture_output=True, text=True,
-                           timeout=120)
-        assert p.returncode == 0, f"{args}: {p.stdout}\n{p.stderr}"
-        return json.loads(p.stdout) if p.stdout.strip() else {}
+        return awscli(gateway, "s3api", *args) or {}
 
     s3.put_object(Bucket=bucket, Key="obj", Body=b"x")
     aws("put-object-tagging", "--bucket", bucket, "--key", "obj", "--tagging", "TagSet=[{Key=retention,Value=30d}]")
