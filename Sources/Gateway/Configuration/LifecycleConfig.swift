@@ -32,16 +32,20 @@ struct LifecycleService: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                let o = try await sweeper.sweep(now: sweeper.objects.now())
-                if o.expired + o.aborted > 0 {
-                    logger.notice("lifecycle: \(o.expired) objects expired, \(o.aborted) uploads aborted")
+        // A graceful shutdown cancels the wait (and a sweep under way: its current delete
+        // finishes or not, as a client's would).
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let o = try await sweeper.sweep(now: sweeper.objects.now())
+                    if o.expired + o.aborted > 0 {
+                        logger.notice("lifecycle: \(o.expired) objects expired, \(o.aborted) uploads aborted")
+                    }
+                } catch {
+                    if !Task.isCancelled { logger.error("lifecycle sweep failed", metadata: ["error": .string("\(error)")]) }
                 }
-            } catch {
-                logger.error("lifecycle sweep failed", metadata: ["error": .string("\(error)")])
+                try? await Task.sleep(for: .seconds(interval))
             }
-            try? await Task.sleep(for: .seconds(interval))
         }
     }
 }

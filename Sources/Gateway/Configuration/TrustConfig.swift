@@ -52,7 +52,12 @@ struct AuditRetention: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        // A graceful shutdown cancels the hour-long wait.
+        try? await cancelWhenGracefulShutdown { await loop() }
+    }
+
+    func loop() async {
+        while !Task.isCancelled {
             let cutoff = AuditEntry.day(Date().addingTimeInterval(-Double(days) * 86400))
             do {
                 let gone = try log.expire(before: cutoff)

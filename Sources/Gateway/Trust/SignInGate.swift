@@ -34,8 +34,10 @@ final class SignInGate: Sendable {
     }
 
     /// The audit entries of refusals not recorded one by one, for windows that are over.
-    func refusalSummaries(now: Date) -> [AuditEvent] {
-        limits.withLock { $0.refusals.summaries(now: now) }.map { s in
+    /// The summaries of the windows over at `now` (`all`: of every window, at shutdown).
+    func refusalSummaries(now: Date, all: Bool = false) -> [AuditEvent] {
+        let closing = all ? now.addingTimeInterval(refusalWindow) : now
+        return limits.withLock { $0.refusals.summaries(now: closing) }.map { s in
             AuditEvent(
                 time: now, principal: "unauthenticated", action: "login", result: "denied", source: s.address,
                 detail: "sign-in rate limit of the source address: \(s.more) more attempts refused since \(s.since.formatted(.iso8601))")
@@ -50,10 +52,18 @@ struct SignInRefusalLog: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: .seconds(gate.refusalWindow / 4))
-            let events = gate.refusalSummaries(now: Date())
-            if !events.isEmpty { await audit.record(events, logger: logger) }
+        // A graceful shutdown ends the wait; the windows still open are then written at once.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(gate.refusalWindow / 4))
+                await write(all: false)
+            }
         }
+        await write(all: true)
+    }
+
+    func write(all: Bool) async {
+        let events = gate.refusalSummaries(now: Date(), all: all)
+        if !events.isEmpty { await audit.record(events, logger: logger) }
     }
 }
