@@ -173,9 +173,10 @@ extension ObjectLayer {
     public func delete(_ route: DatasetRoute, key: String, ifVersion: Int64? = nil) async throws -> Bool {
         let (placement, bucket) = (route.primary, route.name)
         return try await exclusive(route, key: key) {
-            if let ifVersion {
-                // Writes of the key wait for its lock when in place or mirrored; otherwise the
-                // catalog's own condition below decides.
+            if let ifVersion, placement.inPlace || route.sync {
+                // These delete backend objects before the catalog row, under the key's lock
+                // (which every write of the key takes here): check the version first. Otherwise
+                // the catalog's own condition below decides.
                 guard try await catalog.object(bucket: bucket, key: key)?.version == ifVersion else { return false }
             }
             var mirror = route.pending

@@ -59,22 +59,31 @@ extension S3Dispatcher {
             }
         }
         for r in page.contents {
-            w.group("Contents") { w in
-                w.element("Key", enc(r.key))
-                w.element("LastModified", HTTPDate.iso8601(r.lastModified))
-                w.element("ETag", r.etag)
-                if let c = r.checksum { w.element("ChecksumAlgorithm", c.algorithm.rawValue) }
-                if let ct = r.checksumType, r.checksum != nil { w.element("ChecksumType", ct) }
-                w.element("Size", r.size)
-                if fetchOwner { Self.owner(&w) }
-                w.element("StorageClass", "STANDARD")
-            }
+            w.group("Contents") { w in Self.listed(r, key: enc(r.key), owner: fetchOwner, &w) }
         }
         for p in page.commonPrefixes {
             w.group("CommonPrefixes") { w in w.element("Prefix", enc(p)) }
         }
         w.close("ListBucketResult")
         return xmlResponse(w.result)
+    }
+
+    /// The elements of an object in a listing (ListObjects `Contents`, ListObjectVersions
+    /// `Version`), `key` as the listing encodes it; `version` (VersionId, IsLatest) when listed
+    /// as a version.
+    static func listed(_ r: ObjectRecord, key: String, version: String? = nil, owner: Bool, _ w: inout XMLWriter) {
+        w.element("Key", key)
+        if let version {
+            w.element("VersionId", version)
+            w.element("IsLatest", true)
+        }
+        w.element("LastModified", HTTPDate.iso8601(r.lastModified))
+        w.element("ETag", r.etag)
+        if let c = r.checksum { w.element("ChecksumAlgorithm", c.algorithm.rawValue) }
+        if let ct = r.checksumType, r.checksum != nil { w.element("ChecksumType", ct) }
+        w.element("Size", r.size)
+        if owner { Self.owner(&w) }
+        w.element("StorageClass", "STANDARD")
     }
 }
 

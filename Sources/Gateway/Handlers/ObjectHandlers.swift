@@ -28,12 +28,7 @@ extension S3Dispatcher {
         // Twice at most: an overwrite between the catalog read and the backend read is seen
         // as a changed backend ETag, and the second round reads the new record.
         for round in 0..<2 {
-            let plan: ReadPlan
-            do {
-                plan = try await objects.readPlan(dataset: call.bucket, key: call.key)
-            } catch let e as DatasetError where e.code == .noSuchKey && version != nil {
-                throw Self.noSuchVersion(key: call.key, version: version ?? "")
-            }
+            let plan = try await naming(version, key: call.key) { try await objects.readPlan(dataset: call.bucket, key: call.key) }
             call.audit.served(version: plan.record.version)
             let prepared = try prepareRead(call, plan)
             guard case .serve(var headers, let status, let range) = prepared else {

@@ -15,15 +15,13 @@ extension S3Dispatcher {
         let body = try await readSmallBody(call)
         try verifyIntegrityHeaders(call, body: body, required: false)
         let tags = try Tagging.parseXML(body, limit: Tagging.maxObjectTags)
-        _ = try await object(call.bucket, key: call.key, version: version)
-        _ = try await objects.retag(call.bucket, key: call.key, tags: tags)
+        _ = try await naming(version, key: call.key) { try await objects.retag(call.bucket, key: call.key, tags: tags) }
         return Response(status: .ok, headers: Self.versionHeaders(version: version))
     }
 
     func deleteObjectTagging(_ call: S3Call) async throws -> Response {
         let version = try requestedVersion(call)
-        _ = try await object(call.bucket, key: call.key, version: version)
-        _ = try await objects.retag(call.bucket, key: call.key, tags: [])
+        _ = try await naming(version, key: call.key) { try await objects.retag(call.bucket, key: call.key, tags: []) }
         return Response(status: .noContent, headers: Self.versionHeaders(version: version))
     }
 

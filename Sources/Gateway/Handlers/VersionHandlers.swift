@@ -28,13 +28,19 @@ extension S3Dispatcher {
         S3Error(.noSuchVersion, "The specified version does not exist.", details: [("Key", key), ("VersionId", version)])
     }
 
-    /// The object `key`, or, when a version was named and there is none, NoSuchVersion.
-    func object(_ bucket: String, key: String, version: String?) async throws -> ObjectRecord {
+    /// Runs `body` on the object `key`; when a version was named and `body` finds no object,
+    /// the answer is NoSuchVersion rather than NoSuchKey.
+    func naming<T>(_ version: String?, key: String, _ body: () async throws -> T) async throws -> T {
         do {
-            return try await objects.object(bucket, key: key)
+            return try await body()
         } catch let e as DatasetError where e.code == .noSuchKey && version != nil {
             throw Self.noSuchVersion(key: key, version: version ?? "")
         }
+    }
+
+    /// The object `key`, or, when a version was named and there is none, NoSuchVersion.
+    func object(_ bucket: String, key: String, version: String?) async throws -> ObjectRecord {
+        try await naming(version, key: key) { try await objects.object(bucket, key: key) }
     }
 
     func listObjectVersions(_ call: S3Call) async throws -> Response {
@@ -67,18 +73,7 @@ extension S3Dispatcher {
         if p.urlEncode { w.element("EncodingType", "url") }
         w.element("IsTruncated", page.isTruncated)
         for r in page.contents {
-            w.group("Version") { w in
-                w.element("Key", p.encode(r.key))
-                w.element("VersionId", VersionID.null)
-                w.element("IsLatest", true)
-                w.element("LastModified", HTTPDate.iso8601(r.lastModified))
-                w.element("ETag", r.etag)
-                if let c = r.checksum { w.element("ChecksumAlgorithm", c.algorithm.rawValue) }
-                if let ct = r.checksumType, r.checksum != nil { w.element("ChecksumType", ct) }
-                w.element("Size", r.size)
-                Self.owner(&w)
-                w.element("StorageClass", "STANDARD")
-            }
+            w.group("Version") { w in Self.listed(r, key: p.encode(r.key), version: VersionID.null, owner: true, &w) }
         }
         for prefix in page.commonPrefixes {
             w.group("CommonPrefixes") { w in w.element("Prefix", p.encode(prefix)) }
