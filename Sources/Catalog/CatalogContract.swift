@@ -18,7 +18,7 @@ public protocol ObjectCatalog: Sendable {
     func createBucket(_ bucket: BucketRecord) async throws
     func bucket(_ name: String) async throws -> BucketRecord?
     func buckets() async throws -> [BucketRecord]
-    /// Throws `bucketNotEmpty` while objects remain; returns the uploads it aborted, with their
+    /// Throws `bucketNotEmpty` while objects (or versions, or delete markers) remain; returns the uploads it aborted, with their
     /// parts. Isolation: locks the bucket row, so no object is committed into it meanwhile.
     func deleteBucket(_ name: String) async throws -> [(UploadRecord, [PartRecord])]
     /// Number of objects and their total size. Isolation: one snapshot.
@@ -27,8 +27,13 @@ public protocol ObjectCatalog: Sendable {
     func object(bucket: String, key: String) async throws -> ObjectRecord?
     /// The dataset, its migration and the object (and while mirroring the object's target copy
     /// and journal entry) in one snapshot: what a GET or HEAD needs. Nil when no such dataset.
-    func readState(bucket: String, key: String) async throws -> ObjectReadState?
-    /// Inserts or replaces, giving the object a new version; `precondition` sees the current
+    /// With `version`, that version of the key (the current object when it is that version); a
+    /// delete marker found instead (latest, or the version named) is `marker`.
+    func readState(bucket: String, key: String, version: VersionID?) async throws -> ObjectReadState?
+    /// Inserts or replaces, giving the object a new version. On a versioned dataset the current
+    /// object becomes a noncurrent version instead of being replaced (Enabled: always;
+    /// Suspended: unless it is the `null` version, and the write, itself the `null` version,
+    /// replaces a noncurrent `null` version); `precondition` sees the current
     /// record inside the transaction (conditional writes are atomic). On a dataset that mirrors,
     /// the target copy is recorded (`mirror.target` written) or the key journaled, in the same
     /// transaction. Returns the blobs no row refers to any more. Versions increase for a key
@@ -41,16 +46,30 @@ public protocol ObjectCatalog: Sendable {
     /// Deletes the object (and, mirrored, its target copy's row or a journal entry); returns the
     /// deleted object's blob and its target copy's, nil if there was none. With `ifVersion`,
     /// only that version is deleted: when the key holds another (or nothing), nothing changes
-    /// and both are nil (a lifecycle expiry never deletes a newer write). Isolation: locks the
-    /// object row.
-    func deleteObject(bucket: String, key: String, mirror: MirrorCommit, ifVersion: Int64?) async throws -> (blob: String?, replica: String?)
+    /// (a lifecycle expiry never deletes a newer write). On a versioned dataset a delete marker
+    /// becomes the key's latest version instead, and the object a noncurrent version (its blob
+    /// stays), except a `null` version on a suspended dataset, which the `null` marker
+    /// replaces. Isolation: locks the object row.
+    func deleteObject(bucket: String, key: String, mirror: MirrorCommit, ifVersion: Int64?) async throws -> DeleteResult
+    /// One version of a key, current or noncurrent, delete markers included; nil if none.
+    func version(bucket: String, key: String, version: VersionID) async throws -> ObjectRecord?
+    /// Removes one version for good (S3 DELETE with `versionId`): when it was the latest, the
+    /// newest remaining version becomes the key's latest (the current object unless it is a
+    /// marker). Returns the removed version (nil: there was none) and its blob. Versioned
+    /// datasets only (they do not migrate). Isolation: locks the object row.
+    func deleteVersion(bucket: String, key: String, version: VersionID) async throws -> (removed: ObjectRecord?, blob: String?)
+    /// Every version with `from` <= (key, version) in listing order (key ascending, newest
+    /// first within a key) and key < `until`, at most `limit`. Isolation: one snapshot.
+    func versions(bucket: String, from: VersionCursor, until: [UInt8]?, limit: Int) async throws -> [ListedVersion]
+    /// Sets a dataset's versioning state; refused (`phase`) while the dataset migrates.
+    func setBucketVersioning(_ name: String, _ state: VersioningState) async throws
     /// Objects with `from <= key < until` (byte order of the UTF-8 keys), at most `limit`.
     /// Isolation: one snapshot.
     func objects(bucket: String, from: [UInt8], until: [UInt8]?, limit: Int) async throws -> [ObjectRecord]
     /// Every blob a row refers to (objects and parts), for garbage collection at start.
     func referencedBlobs() async throws -> Set<String>
-    /// Replaces the tag set of `key`'s object if its version is still `version` (a write in
-    /// between wins); returns the updated record, nil when the object is gone or was replaced.
+    /// Replaces the tag set of `key`'s version `version` (current or noncurrent; a write in
+    /// between wins over the current one); returns the updated record, nil when that version is gone.
     /// Tags live in the catalog only: no new version, nothing journaled, the backend object
     /// untouched. Isolation: the version condition is in the UPDATE's WHERE clause.
     func updateTags(bucket: String, key: String, version: Int64, tags: [ObjectTag]) async throws -> ObjectRecord?
@@ -212,8 +231,12 @@ extension ObjectCatalog {
         try await deleteObject(bucket: bucket, key: key, mirror: .current).blob
     }
 
-    public func deleteObject(bucket: String, key: String, mirror: MirrorCommit) async throws -> (blob: String?, replica: String?) {
+    public func deleteObject(bucket: String, key: String, mirror: MirrorCommit) async throws -> DeleteResult {
         try await deleteObject(bucket: bucket, key: key, mirror: mirror, ifVersion: nil)
+    }
+
+    public func readState(bucket: String, key: String) async throws -> ObjectReadState? {
+        try await readState(bucket: bucket, key: key, version: nil)
     }
 }
 

@@ -33,6 +33,19 @@ public enum Listing {
         key: (Item) -> String,
         fetch: ([UInt8], [UInt8]?, Int) async throws -> [Item]
     ) async throws -> ListingPage<Item> {
+        try await page(
+            prefix: prefix, delimiter: delimiter, start: from, skipPrefixesUpTo: skipPrefixesUpTo, maxKeys: maxKeys, key: key,
+            cursorKey: { $0 }, at: { $0 }, after: { Array(key($0).utf8) + [0] }, fetch: fetch)
+    }
+
+    /// The same over any cursor: `fetch(cursor, until, limit)` returns the items from `cursor`
+    /// on; `after(item)` is the cursor past an item, `at(bytes)` the cursor at the first item
+    /// of a key, `cursorKey` the key a cursor is at (several items may share a key: versions).
+    public static func page<Item: Sendable, Cursor>(
+        prefix: String, delimiter: String?, start: Cursor, skipPrefixesUpTo: String?, maxKeys: Int,
+        key: (Item) -> String, cursorKey: (Cursor) -> [UInt8], at: ([UInt8]) -> Cursor, after: (Item) -> Cursor,
+        fetch: (Cursor, [UInt8]?, Int) async throws -> [Item]
+    ) async throws -> ListingPage<Item> {
         var page = ListingPage<Item>()
         guard maxKeys > 0 else {
             // S3 answers max-keys=0 with an empty, untruncated page.
@@ -40,8 +53,9 @@ public enum Listing {
         }
         let prefixBytes = Array(prefix.utf8)
         let until = upperBound(ofPrefix: prefixBytes)
-        var cursor = from.lexicographicallyPrecedes(prefixBytes) ? prefixBytes : from
-        let batch = min(1000, maxKeys + 1)
+        var cursor = cursorKey(start).lexicographicallyPrecedes(prefixBytes) ? at(prefixBytes) : start
+        // One more than a page: a full page then knows whether it is truncated without a second fetch.
+        let batch = min(1001, maxKeys + 1)
         var count = 0
         let delimiter = (delimiter?.isEmpty ?? true) ? nil : delimiter
         while true {
@@ -66,7 +80,7 @@ public enum Listing {
                         count += 1
                     }
                     guard let next else { return page }
-                    cursor = next
+                    cursor = at(next)
                     rolledUp = true
                     break  // re-fetch past the rolled-up keys
                 }
@@ -78,7 +92,7 @@ public enum Listing {
                 page.contents.append(item)
                 page.lastReturned = k
                 count += 1
-                cursor = kb + [0]
+                cursor = after(item)
             }
             if !rolledUp && items.count < batch { return page }
         }

@@ -249,10 +249,13 @@ public struct WriteResult: Sendable {
     public var replaced: String?
     public var replacedReplica: String?
     public var version: Int64
+    /// Whether the write got a version id of its own (its dataset's versioning is enabled).
+    public var versioned: Bool
 
-    public init(replaced: String?, replacedReplica: String?, version: Int64) {
+    public init(replaced: String?, replacedReplica: String?, version: Int64, versioned: Bool = false) {
         self.replaced = replaced
         self.replacedReplica = replacedReplica
         self.version = version
+        self.versioned = versioned
     }
 }

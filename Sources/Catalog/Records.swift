@@ -79,10 +79,12 @@ public struct BucketRecord: Sendable, Equatable {
     public var tags: [ObjectTag]?
     /// The rules that expire its objects and uploads; nil when it has none.
     public var lifecycle: LifecycleConfiguration?
+    /// Its versioning state; nil when versioning was never configured.
+    public var versioning: VersioningState?
 
     public init(
         name: String, region: String, created: Date, placement: Placement = .local, tags: [ObjectTag]? = nil,
-        lifecycle: LifecycleConfiguration? = nil
+        lifecycle: LifecycleConfiguration? = nil, versioning: VersioningState? = nil
     ) {
         self.name = name
         self.region = region
@@ -90,6 +92,7 @@ public struct BucketRecord: Sendable, Equatable {
         self.placement = placement
         self.tags = tags
         self.lifecycle = lifecycle
+        self.versioning = versioning
     }
 }
 
@@ -149,13 +152,23 @@ public struct ObjectRecord: Sendable, Equatable {
     /// The object's name on its backend.
     public var blob: String
     public var partsCount: Int?
+    /// The sizes of a multipart object's parts, in order (GetObject `partNumber`); nil for a
+    /// single-part object and for multipart objects completed before they were recorded.
+    public var partSizes: [Int64]?
     /// The backend's ETag for `blob`, to detect a backend object changed behind the catalog.
     public var backendETag: String?
     /// How the payload of an object on a sealed placement is keyed and cut.
     public var seal: SealRecord?
-    /// Assigned by the catalog on every write (increasing across the catalog): a copy on a
-    /// migration target says which version it holds.
+    /// Assigned by the catalog on every write (increasing for a key across its whole life): a
+    /// copy on a migration target says which version it holds, and S3 version ids encode it.
     public var version: Int64 = 0
+    /// Written while its bucket's versioning was enabled: its S3 version id is its own, not `null`.
+    public var versioned = false
+    /// A delete marker (a version with no bytes, S3 versioning); only the catalog's versions hold them.
+    public var deleteMarker = false
+
+    /// Its S3 version id.
+    public var versionID: VersionID { VersionID(version: version, versioned: versioned) }
 
     public init(
         bucket: String, key: String, size: Int64, etag: String, lastModified: Date, headers: ObjectHeaders,
@@ -294,12 +307,56 @@ public struct ObjectReadState: Sendable, Equatable {
     public var object: ObjectRecord?
     public var replica: ReplicaRecord?
     public var journal: JournalEntry?
+    /// The delete marker the read found instead of an object: the key's latest version, or the
+    /// version it named.
+    public var marker: ObjectRecord?
 
-    public init(bucket: BucketRecord, migration: MigrationRecord?, object: ObjectRecord?, replica: ReplicaRecord?, journal: JournalEntry?) {
+    public init(
+        bucket: BucketRecord, migration: MigrationRecord?, object: ObjectRecord?, replica: ReplicaRecord?, journal: JournalEntry?,
+        marker: ObjectRecord? = nil
+    ) {
         self.bucket = bucket
         self.migration = migration
         self.object = object
         self.replica = replica
         self.journal = journal
+        self.marker = marker
+    }
+}
+
+/// What a delete did: the blob no row refers to any more (and its target copy's), and, on a
+/// versioned dataset, the delete marker it created.
+public struct DeleteResult: Sendable, Equatable {
+    public var blob: String?
+    public var replica: String?
+    public var marker: ObjectRecord?
+
+    public init(blob: String? = nil, replica: String? = nil, marker: ObjectRecord? = nil) {
+        self.blob = blob
+        self.replica = replica
+        self.marker = marker
+    }
+}
+
+/// One version in a listing of versions, newest first within its key.
+public struct ListedVersion: Sendable, Equatable {
+    public var record: ObjectRecord
+    public var isLatest: Bool
+
+    public init(record: ObjectRecord, isLatest: Bool) {
+        self.record = record
+        self.isLatest = isLatest
+    }
+}
+
+/// Where a listing of versions starts (inclusive): at every version of `key` when `below` is
+/// nil, else at `key`'s versions older than `below`; later keys follow.
+public struct VersionCursor: Sendable, Equatable {
+    public var key: [UInt8]
+    public var below: Int64?
+
+    public init(key: [UInt8], below: Int64? = nil) {
+        self.key = key
+        self.below = below
     }
 }

@@ -54,8 +54,9 @@ extension SQLiteCatalog {
             db,
             sql: """
                 SELECT MAX(v) FROM (SELECT version AS v FROM replicas WHERE bucket = ? AND key = ?
-                                    UNION ALL SELECT version AS v FROM journal WHERE bucket = ? AND key = ?)
-                """, arguments: [bucket, k, bucket, k])
+                                    UNION ALL SELECT version AS v FROM journal WHERE bucket = ? AND key = ?
+                                    UNION ALL SELECT MAX(version) AS v FROM versions WHERE bucket = ? AND key = ?)
+                """, arguments: [bucket, k, bucket, k, bucket, k])
         let micros = Int64((Date().timeIntervalSince1970 * 1_000_000).rounded(.down))
         return max(micros, (current ?? 0) + 1, (held ?? 0) + 1)
     }
@@ -120,6 +121,9 @@ extension SQLiteCatalog {
     public func startMigration(_ record: MigrationRecord, transition: PhaseTransition) async throws -> MigrationRecord {
         try await write { db in
             try Self.requireBucket(db, record.bucket)
+            if try Self.keepsVersions(db, record.bucket) {
+                throw CatalogError.phase("dataset '\(record.bucket)' is versioned: migrations of versioned datasets are not supported yet")
+            }
             var record = record
             if let existing = try Self.migration(db, record.bucket) {
                 guard existing.phase == .legacy || existing.phase == .retired else {

@@ -87,6 +87,7 @@ public final class SQLiteCatalog: Catalog {
             // A dataset's lifecycle configuration as JSON (`LifecycleConfiguration`); NULL: none.
             try db.execute(sql: "ALTER TABLE buckets ADD COLUMN lifecycle TEXT;")
         }
+        registerVersionTables(&m)
         return m
     }
 
@@ -100,10 +101,16 @@ public final class SQLiteCatalog: Catalog {
 
     public func objects(bucket: String, wrappedBelow version: UInt32, limit: Int) async throws -> [ObjectRecord] {
         try await read { db in
-            try Row.fetchAll(
+            // Current objects, then noncurrent versions (each keyed by its own blob).
+            let current = try Row.fetchAll(
                 db, sql: "SELECT * FROM objects WHERE bucket = ? AND kek_version < ? ORDER BY key LIMIT ?",
                 arguments: [bucket, version, limit]
             ).map(Self.object)
+            return try current
+                + Row.fetchAll(
+                    db, sql: "SELECT * FROM versions WHERE bucket = ? AND kek_version < ? AND marker = 0 ORDER BY key LIMIT ?",
+                    arguments: [bucket, version, limit - current.count]
+                ).map(Self.object)
         }
     }
 
@@ -111,10 +118,12 @@ public final class SQLiteCatalog: Catalog {
         try await write { db in
             var changed = 0
             for u in updates {
-                try db.execute(
-                    sql: "UPDATE objects SET seal = ?, kek_version = ? WHERE bucket = ? AND key = ? AND blob = ?",
-                    arguments: [try Self.json(u.seal), u.seal.key.version, bucket, Data(u.key.utf8), u.blob])
-                changed += db.changesCount
+                for table in ["objects", "versions"] {
+                    try db.execute(
+                        sql: "UPDATE \(table) SET seal = ?, kek_version = ? WHERE bucket = ? AND key = ? AND blob = ?",
+                        arguments: [try Self.json(u.seal), u.seal.key.version, bucket, Data(u.key.utf8), u.blob])
+                    changed += db.changesCount
+                }
             }
             return changed
         }
@@ -141,8 +150,9 @@ public final class SQLiteCatalog: Catalog {
                 db,
                 sql: """
                     SELECT kek_version AS v, COUNT(*) AS n FROM (SELECT kek_version FROM objects WHERE bucket = ? AND kek_version IS NOT NULL
+                    UNION ALL SELECT kek_version FROM versions WHERE bucket = ? AND kek_version IS NOT NULL
                     UNION ALL SELECT kek_version FROM uploads WHERE bucket = ? AND kek_version IS NOT NULL) GROUP BY kek_version
-                    """, arguments: [bucket, bucket])
+                    """, arguments: [bucket, bucket, bucket])
             {
                 usage[row["v"]] = row["n"]
             }
@@ -259,16 +269,19 @@ public final class SQLiteCatalog: Catalog {
     public func updateTags(bucket: String, key: String, version: Int64, tags: [ObjectTag]) async throws -> ObjectRecord? {
         try await write { db in
             let k = Data(key.utf8)
-            guard
-                var record = try Row.fetchOne(
-                    db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ? AND version = ?", arguments: [bucket, k, version]
-                ).map(Self.object)
-            else { return nil }
-            record.headers.tags = tags
-            try db.execute(
-                sql: "UPDATE objects SET headers = ? WHERE bucket = ? AND key = ? AND version = ?",
-                arguments: [try Self.json(record.headers), bucket, k, version])
-            return record
+            for table in ["objects", "versions"] {
+                guard
+                    var record = try Row.fetchOne(
+                        db, sql: "SELECT * FROM \(table) WHERE bucket = ? AND key = ? AND version = ?", arguments: [bucket, k, version]
+                    ).map(Self.object), !record.deleteMarker
+                else { continue }
+                record.headers.tags = tags
+                try db.execute(
+                    sql: "UPDATE \(table) SET headers = ? WHERE bucket = ? AND key = ? AND version = ?",
+                    arguments: [try Self.json(record.headers), bucket, k, version])
+                return record
+            }
+            return nil
         }
     }
 
@@ -284,7 +297,8 @@ public final class SQLiteCatalog: Catalog {
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM buckets WHERE name = ?", arguments: [name]) != nil else {
                 throw CatalogError.noSuchBucket
             }
-            if try Row.fetchOne(db, sql: "SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", arguments: [name]) != nil {
+            for table in ["objects", "versions"]
+            where try Row.fetchOne(db, sql: "SELECT 1 FROM \(table) WHERE bucket = ? LIMIT 1", arguments: [name]) != nil {
                 throw CatalogError.bucketNotEmpty
             }
             let uploads = try Row.fetchAll(db, sql: "SELECT * FROM uploads WHERE bucket = ?", arguments: [name]).map(Self.upload)
@@ -312,14 +326,21 @@ public final class SQLiteCatalog: Catalog {
 
     // MARK: objects
 
-    public func readState(bucket: String, key: String) async throws -> ObjectReadState? {
+    public func readState(bucket: String, key: String, version: VersionID?) async throws -> ObjectReadState? {
         guard let b = try await self.bucket(bucket) else { return nil }
         return try await read { db in
             let k = Data(key.utf8)
             let migration = try Self.migration(db, bucket)
-            let object = try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, k]).map(Self.object)
+            var object = try Self.current(db, bucket: bucket, key: key)
+            var marker: ObjectRecord?
+            if let version, object?.versionID != version {
+                object = try Self.storedVersion(db, bucket: bucket, key: key, version)
+            } else if object == nil, b.versioning != nil {
+                object = try Self.newestStored(db, bucket: bucket, key: key)
+            }
+            if object?.deleteMarker == true { (marker, object) = (object, nil) }
             guard migration?.phase.mirrors == true else {
-                return ObjectReadState(bucket: b, migration: migration, object: object, replica: nil, journal: nil)
+                return ObjectReadState(bucket: b, migration: migration, object: object, replica: nil, journal: nil, marker: marker)
             }
             let replica = try Row.fetchOne(db, sql: "SELECT * FROM replicas WHERE bucket = ? AND key = ?", arguments: [bucket, k]).map(Self.replica)
             let journal = try Row.fetchOne(db, sql: "SELECT * FROM journal WHERE bucket = ? AND key = ?", arguments: [bucket, k]).map(Self.entry)
@@ -350,18 +371,21 @@ public final class SQLiteCatalog: Catalog {
 
     public func deleteObject(
         bucket: String, key: String, mirror: MirrorCommit, ifVersion: Int64?
-    ) async throws -> (blob: String?, replica: String?) {
+    ) async throws -> DeleteResult {
         try await write { db in
             try Self.requireBucket(db, bucket)
+            if let state = try Self.versioning(db, bucket) {
+                return try Self.deleteVersioned(db, bucket: bucket, key: key, ifVersion: ifVersion, state)
+            }
             let row = try Row.fetchOne(
                 db, sql: "SELECT blob, version FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
             let current: Int64? = row?["version"]
-            if let ifVersion, current != ifVersion { return (nil, nil) }
+            if let ifVersion, current != ifVersion { return DeleteResult() }
             let blob: String? = row?["blob"]
             try db.execute(sql: "DELETE FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
             try db.execute(sql: "DELETE FROM intents WHERE bucket = ? AND key = ?", arguments: [bucket, Data(key.utf8)])
             let replica = try Self.settleMirror(db, bucket: bucket, key: key, version: nil, mirror: mirror)
-            return (blob, replica)
+            return DeleteResult(blob: blob, replica: replica)
         }
     }
 
@@ -475,7 +499,13 @@ public final class SQLiteCatalog: Catalog {
 
     public func referencedBlobs() async throws -> Set<String> {
         try await read { db in
-            Set(try String.fetchAll(db, sql: "SELECT blob FROM objects UNION ALL SELECT blob FROM parts UNION ALL SELECT blob FROM replicas"))
+            Set(
+                try String.fetchAll(
+                    db,
+                    sql: """
+                        SELECT blob FROM objects UNION ALL SELECT blob FROM versions WHERE marker = 0 UNION ALL SELECT blob FROM parts
+                        UNION ALL SELECT blob FROM replicas
+                        """))
         }
     }
 
@@ -491,11 +521,16 @@ public final class SQLiteCatalog: Catalog {
     static func write(_ db: Database, _ record: ObjectRecord, replacing current: ObjectRecord?, mirror: MirrorCommit) throws -> WriteResult {
         var record = record
         record.version = try nextVersion(db, bucket: record.bucket, key: record.key, after: current?.version)
+        var replaced = current?.blob
+        if let state = try versioning(db, record.bucket) {
+            record.versioned = state == .enabled
+            replaced = try supersede(db, current: current, bucket: record.bucket, key: record.key, state)
+        }
         try upsert(db, record)
         let replica = try settleMirror(db, bucket: record.bucket, key: record.key, version: record.version, mirror: mirror)
         return WriteResult(
-            replaced: current.map(\.blob).flatMap { $0 == record.blob ? nil : $0 }, replacedReplica: replica,
-            version: record.version)
+            replaced: replaced.flatMap { $0 == record.blob ? nil : $0 }, replacedReplica: replica, version: record.version,
+            versioned: record.versioned)
     }
 
     /// Writes an object row; an intent on its key is settled in the same transaction.
@@ -504,13 +539,14 @@ public final class SQLiteCatalog: Catalog {
         try db.execute(
             sql: """
                 INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, headers, checksum_algorithm, checksum,
-                                                checksum_type, blob, parts_count, backend_etag, seal, kek_version, version)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                                checksum_type, blob, parts_count, backend_etag, seal, kek_version, version, versioned,
+                                                part_sizes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 r.bucket, Data(r.key.utf8), r.size, r.etag, r.lastModified.timeIntervalSince1970, try json(r.headers),
                 r.checksum?.algorithm.rawValue, r.checksum?.base64, r.checksumType, r.blob, r.partsCount, r.backendETag,
-                try r.seal.map(json), r.seal?.key.version, r.version,
+                try r.seal.map(json), r.seal?.key.version, r.version, r.versioned, try r.partSizes.map(json),
             ])
     }
 
@@ -548,16 +584,21 @@ public final class SQLiteCatalog: Catalog {
         let lifecycle = (row["lifecycle"] as String?).flatMap { try? JSONDecoder().decode(LifecycleConfiguration.self, from: Data($0.utf8)) }
         return BucketRecord(
             name: row["name"], region: row["region"], created: Date(timeIntervalSince1970: row["created"]),
-            placement: placement ?? .local, tags: tags, lifecycle: lifecycle)
+            placement: placement ?? .local, tags: tags, lifecycle: lifecycle,
+            versioning: (row["versioning"] as String?).flatMap(VersioningState.init(rawValue:)))
     }
 
     static func object(_ row: Row) throws -> ObjectRecord {
-        ObjectRecord(
+        var r = ObjectRecord(
             bucket: row["bucket"], key: key(row), size: row["size"], etag: row["etag"],
             lastModified: Date(timeIntervalSince1970: row["last_modified"]), headers: headers(row["headers"]),
             checksum: checksum(row), checksumType: row["checksum_type"], blob: row["blob"], partsCount: row["parts_count"],
             backendETag: row["backend_etag"], seal: try seal(row)
         ).with(version: row["version"])
+        r.versioned = (row["versioned"] as Bool?) ?? false
+        r.partSizes = (row["part_sizes"] as String?).flatMap { try? JSONDecoder().decode([Int64].self, from: Data($0.utf8)) }
+        r.deleteMarker = (row["marker"] as Bool?) ?? false
+        return r
     }
 
     static func upload(_ row: Row) throws -> UploadRecord {

@@ -1,3 +1,5 @@
+import Catalog
+
 /// What the object layer refuses or cannot do, with what it concerns (STYLE.md §2: a struct
 /// with a stable code and context). The gateway maps it to an S3 error at its edge; the
 /// lower layers' own errors (`CatalogError`, `StoreError`, `SealingError`, `KeyringError`)
@@ -6,7 +8,7 @@ public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible 
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Base: String, Sendable {
             case noSuchDataset, noSuchKey, noSuchUpload, backendNotConfigured, layoutNotSupported, keysUnavailable
-            case targetUnavailable, uploadFromOlderVersion, conflict
+            case targetUnavailable, uploadFromOlderVersion, conflict, versioningUnavailable
         }
 
         let base: Base
@@ -30,6 +32,8 @@ public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let uploadFromOlderVersion = Code(base: .uploadFromOlderVersion)
         /// Concurrent writes of the key kept the change from applying; retrying may succeed.
         public static let conflict = Code(base: .conflict)
+        /// Versioning cannot be turned on for the dataset (its placement or its migration).
+        public static let versioningUnavailable = Code(base: .versioningUnavailable)
     }
 
     public var code: Code
@@ -54,4 +58,16 @@ public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public static func noSuchDataset(_ name: String) -> DatasetError { DatasetError(.noSuchDataset, dataset: name) }
     public static func noSuchKey(_ dataset: String, _ key: String) -> DatasetError { DatasetError(.noSuchKey, dataset: dataset, key: key) }
+}
+
+/// A read found a delete marker (S3 versioning): the key's latest version when none was
+/// named (`named` false: the key reads as absent), or the version the request named.
+public struct DeleteMarkerFound: Error, Sendable, Equatable {
+    public var marker: ObjectRecord
+    public var named: Bool
+
+    public init(marker: ObjectRecord, named: Bool) {
+        self.marker = marker
+        self.named = named
+    }
 }

@@ -35,18 +35,19 @@ extension SealedDataset {
             try await catalog.updateSeal(uploadID: upload.uploadID, seal: try rewrapped(seal, to: current))
             outcome.rewrapped += 1
         }
-        // Rows under a shredded version stay below `current` forever: page past them.
+        // Rows under a shredded version stay below `current` forever: page past them (by blob:
+        // a key's noncurrent versions are rows of their own).
         var skip = Set<String>()
         while true {
             let page = try await catalog.objects(bucket: dataset, wrappedBelow: current.version, limit: batch + skip.count)
-                .filter { !skip.contains($0.key) }
+                .filter { !skip.contains($0.blob) }
             guard !page.isEmpty else { break }
             var live: [(record: ObjectRecord, seal: SealRecord)] = []
             for record in page {
                 if let seal = record.seal, !shredded.contains(seal.key.version) {
                     live.append((record, seal))
                 } else {
-                    skip.insert(record.key)
+                    skip.insert(record.blob)
                     outcome.unreadable += 1
                 }
             }

@@ -50,7 +50,7 @@ public struct LifecycleSweeper: Sendable {
                 guard let rule = rules.expiringRule(key: r.key, size: r.size, tags: r.headers.tags, lastModified: r.lastModified, now: now)
                 else { continue }
                 await pace()
-                guard try await objects.delete(try await objects.route(dataset), key: r.key, ifVersion: r.version) else { continue }
+                guard try await objects.delete(try await objects.route(dataset), key: r.key, ifVersion: r.version).deleted else { continue }
                 outcome.expired += 1
                 await objects.record(
                     AuditEvent(
@@ -59,6 +59,11 @@ public struct LifecycleSweeper: Sendable {
             }
             guard page.count == batch, let last = page.last else { break }
             from = Array(last.key.utf8) + [0]
+        }
+        if rules.actsOnVersions || rules.rules.contains(where: { $0.expiration?.days != nil }),
+            try await objects.catalog.bucket(dataset)?.versioning != nil
+        {
+            outcome.expired += try await sweepVersions(dataset, rules, now: now)
         }
         for u in try await objects.catalog.uploads(bucket: dataset) {
             guard let rule = rules.abortingRule(key: u.key, initiated: u.initiated, now: now) else { continue }
@@ -71,5 +76,64 @@ public struct LifecycleSweeper: Sendable {
                     key: u.key, result: "ok", detail: "rule \(rule.id), upload \(u.uploadID)"))
         }
         return outcome
+    }
+
+    /// Noncurrent versions and expired delete markers of a versioned dataset, one key's
+    /// versions at a time (newest first).
+    func sweepVersions(_ dataset: String, _ rules: LifecycleConfiguration, now: Date) async throws -> Int {
+        var expired = 0
+        var cursor = VersionCursor(key: [])
+        var key: [ListedVersion] = []
+        let batch = 1000
+        while true {
+            let page = try await objects.catalog.versions(bucket: dataset, from: cursor, until: nil, limit: batch)
+            for v in page {
+                if let first = key.first, first.record.key != v.record.key {
+                    expired += try await expire(dataset, rules, key, now: now)
+                    key = []
+                }
+                key.append(v)
+            }
+            guard page.count == batch, let last = page.last else { break }
+            cursor = VersionCursor(key: Array(last.record.key.utf8), below: last.record.version)
+        }
+        if !key.isEmpty { expired += try await expire(dataset, rules, key, now: now) }
+        return expired
+    }
+
+    /// Applies the rules to the versions of one key, newest first.
+    func expire(_ dataset: String, _ rules: LifecycleConfiguration, _ versions: [ListedVersion], now: Date) async throws -> Int {
+        var expired = 0
+        var remaining = versions.count
+        for (i, v) in versions.enumerated() where i > 0 {
+            let r = v.record
+            guard
+                let rule = rules.noncurrentExpiringRule(
+                    key: r.key, size: r.size, tags: r.headers.tags, noncurrentSince: versions[i - 1].record.lastModified, newer: i - 1,
+                    now: now)
+            else { continue }
+            await pace()
+            guard try await objects.deleteVersion(try await objects.route(dataset), key: r.key, version: r.versionID) != nil else { continue }
+            expired += 1
+            remaining -= 1
+            await recordExpiry(dataset, r, action: "Lifecycle.NoncurrentVersionExpiration", rule: rule)
+        }
+        if remaining == 1, let latest = versions.first, latest.isLatest, latest.record.deleteMarker,
+            let rule = rules.expiredMarkerRule(key: latest.record.key)
+        {
+            await pace()
+            if try await objects.deleteVersion(try await objects.route(dataset), key: latest.record.key, version: latest.record.versionID) != nil {
+                expired += 1
+                await recordExpiry(dataset, latest.record, action: "Lifecycle.ExpiredObjectDeleteMarker", rule: rule)
+            }
+        }
+        return expired
+    }
+
+    func recordExpiry(_ dataset: String, _ r: ObjectRecord, action: String, rule: LifecycleRule) async {
+        await objects.record(
+            AuditEvent(
+                time: objects.now(), principal: "lifecycle", action: action, dataset: dataset, key: r.key, version: r.versionID.description,
+                bytes: r.size, result: "ok", detail: "rule \(rule.id)"))
     }
 }

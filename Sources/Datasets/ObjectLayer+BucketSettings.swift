@@ -5,11 +5,12 @@ import S3Protocol
 /// so the copies a migration makes, are untouched), and so follow a dataset through every
 /// migration phase; a catalog rebuilt from backend objects does not recover them.
 extension ObjectLayer {
-    /// Replaces the tag set of `key`'s current object. A write landing between the read and
-    /// the update wins; the new object is then tagged (at most a few rounds).
-    public func retag(_ dataset: String, key: String, tags: [ObjectTag]) async throws -> ObjectRecord {
+    /// Replaces the tag set of `key`'s current object (or of the version named). A write
+    /// landing between the read and the update wins; the new object is then tagged (at most a
+    /// few rounds).
+    public func retag(_ dataset: String, key: String, version: VersionID? = nil, tags: [ObjectTag]) async throws -> ObjectRecord {
         for _ in 0..<4 {
-            let current = try await object(dataset, key: key)
+            let current = try await object(dataset, key: key, version: version)
             if let updated = try await catalog.updateTags(bucket: dataset, key: key, version: current.version, tags: tags) {
                 return updated
             }
@@ -21,6 +22,26 @@ extension ObjectLayer {
     public func setTags(_ dataset: String, _ tags: [ObjectTag]?) async throws {
         _ = try await self.dataset(dataset)
         try await catalog.setBucketTags(dataset, tags)
+    }
+
+    /// Turns versioning on (`Enabled`) or suspends it. Only where each version can be its own
+    /// backend object: placements that name objects by fresh ids (the local store, sealed
+    /// layouts); a native placement on S3 or Azure names an object by its key, so a second
+    /// version would overwrite the first. Not while the dataset migrates (migrations copy
+    /// current objects only).
+    public func setVersioning(_ dataset: String, _ state: VersioningState) async throws {
+        let route = try await route(dataset)
+        if route.primary.inPlace {
+            throw DatasetError(
+                .versioningUnavailable, dataset: dataset,
+                "Versioning is not available on this dataset: its placement (\(route.bucket.placement.description)) stores each object under "
+                    + "its own key, so only one version can be kept; use a sealed layout or the local store.")
+        }
+        do {
+            try await catalog.setBucketVersioning(dataset, state)
+        } catch CatalogError.phase(let why) {
+            throw DatasetError(.versioningUnavailable, dataset: dataset, why)
+        }
     }
 
     /// Sets (nil: removes) the lifecycle rules of `dataset`, which `LifecycleSweeper` applies.

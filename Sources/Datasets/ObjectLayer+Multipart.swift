@@ -106,6 +106,7 @@ extension ObjectLayer {
                 bucket: route.name, key: upload.key, size: chosen.reduce(0) { $0 + $1.size }, etag: ETag.multipart(partMD5s: md5s),
                 lastModified: now(), headers: upload.headers, checksum: nil, checksumType: nil,
                 blob: name, partsCount: chosen.count, backendETag: stored.etag, seal: seal)
+            record.partSizes = chosen.map(\.size)
             if let alg = upload.checksumAlgorithm {
                 if upload.checksumType == "FULL_OBJECT" {
                     var hasher = ChecksumHasher(alg)
@@ -131,6 +132,7 @@ extension ObjectLayer {
             if let replaced = done.result.replaced { await discard(placement.names(of: replaced), in: placement) }
             await discardReplaced(done.result.replacedReplica, route: route)
             record.version = done.result.version
+            record.versioned = done.result.versioned
             return record
         }
         await replicateNow(route, key: upload.key)

@@ -19,13 +19,23 @@ public struct Representation: Sendable, Equatable {
     public var checksum: ChecksumValue?
     public var checksumType: String?
     public var partsCount: Int?
+    /// The sizes of its parts, when it is a multipart object whose boundaries were recorded.
+    public var partSizes: [Int64]?
     /// Whether byte ranges and part numbers address this representation.
     public var rangesAllowed: Bool
 
     public static func stored(_ r: ObjectRecord) -> Representation {
         Representation(
             source: .stored, size: r.size, etag: r.etag, lastModified: r.lastModified, checksum: r.checksum,
-            checksumType: r.checksumType, partsCount: r.partsCount, rangesAllowed: true)
+            checksumType: r.checksumType, partsCount: r.partsCount, partSizes: r.partSizes ?? sealedParts(r),
+            rangesAllowed: true)
+    }
+
+    /// A sealed multipart object's parts are its payload's segments (recorded before part
+    /// sizes were, and recovered by a catalog rebuild).
+    static func sealedParts(_ r: ObjectRecord) -> [Int64]? {
+        guard let n = r.partsCount, let segments = r.seal?.segments, segments.count == n else { return nil }
+        return segments.map(\.size)
     }
 }
 
@@ -45,10 +55,14 @@ public struct ReadPlan: Sendable {
 }
 
 extension ObjectLayer {
-    /// Plans the read of `key`: `noSuchDataset`, `noSuchKey`, or what to serve.
-    public func readPlan(dataset: String, key: String) async throws -> ReadPlan {
-        guard let state = try await catalog.readState(bucket: dataset, key: key) else { throw DatasetError.noSuchDataset(dataset) }
+    /// Plans the read of `key` (of its version `version`, when named): `noSuchDataset`,
+    /// `noSuchKey`, `DeleteMarkerFound`, or what to serve.
+    public func readPlan(dataset: String, key: String, version: VersionID? = nil) async throws -> ReadPlan {
+        guard let state = try await catalog.readState(bucket: dataset, key: key, version: version) else {
+            throw DatasetError.noSuchDataset(dataset)
+        }
         let route = try route(state.bucket, migration: state.migration)
+        if let marker = state.marker { throw DeleteMarkerFound(marker: marker, named: version != nil) }
         guard let record = state.object else { throw DatasetError.noSuchKey(dataset, key) }
         var status: String?
         if route.mirrors {

@@ -69,6 +69,7 @@ extension ObjectLayer {
         await discardReplaced(result.replacedReplica, route: route)
         var committed = record
         committed.version = result.version
+        committed.versioned = result.versioned
         return committed
     }
 
@@ -168,16 +169,18 @@ extension ObjectLayer {
     /// Deletes one object. In place, the backend object goes first, so a backend that cannot
     /// delete leaves the catalog (and the client's view) unchanged; otherwise the catalog goes
     /// first and the blob after. In sync mode the target copy goes before anything else.
-    /// With `ifVersion`, only that version of the key is deleted (returns whether it was).
+    /// With `ifVersion`, only that version of the key is deleted (`deleted`: whether it was).
+    /// On a versioned dataset a delete marker is written (`marker`) and the object kept as a
+    /// noncurrent version.
     @discardableResult
-    public func delete(_ route: DatasetRoute, key: String, ifVersion: Int64? = nil) async throws -> Bool {
+    public func delete(_ route: DatasetRoute, key: String, ifVersion: Int64? = nil) async throws -> (deleted: Bool, marker: ObjectRecord?) {
         let (placement, bucket) = (route.primary, route.name)
         return try await exclusive(route, key: key) {
             if let ifVersion, placement.inPlace || route.sync {
                 // These delete backend objects before the catalog row, under the key's lock
                 // (which every write of the key takes here): check the version first. Otherwise
                 // the catalog's own condition below decides.
-                guard try await catalog.object(bucket: bucket, key: key)?.version == ifVersion else { return false }
+                guard try await catalog.object(bucket: bucket, key: key)?.version == ifVersion else { return (false, nil) }
             }
             var mirror = route.pending
             if route.sync, let target = route.target {
@@ -192,15 +195,31 @@ extension ObjectLayer {
                 mirror.target = .removed
             }
             if placement.inPlace {
-                guard let record = try await catalog.object(bucket: bucket, key: key) else { return ifVersion == nil }
+                guard let record = try await catalog.object(bucket: bucket, key: key) else { return (ifVersion == nil, nil) }
                 try await placement.store.delete(name: record.blob)
                 _ = try await catalog.deleteObject(bucket: bucket, key: key, mirror: mirror)
-                return true
+                return (true, nil)
             } else {
-                let (blob, _) = try await catalog.deleteObject(bucket: bucket, key: key, mirror: mirror, ifVersion: ifVersion)
-                if let blob { await discard(placement.names(of: blob), in: placement) }
-                return ifVersion == nil || blob != nil
+                let done = try await catalog.deleteObject(bucket: bucket, key: key, mirror: mirror, ifVersion: ifVersion)
+                if let blob = done.blob { await discard(placement.names(of: blob), in: placement) }
+                return (ifVersion == nil || done.blob != nil || done.marker != nil, done.marker)
             }
+        }
+    }
+
+    /// Deletes one version for good (S3 DELETE with `versionId`); returns it, nil when the key
+    /// has no such version. On a dataset never versioned, the `null` version is the object.
+    @discardableResult
+    public func deleteVersion(_ route: DatasetRoute, key: String, version: VersionID) async throws -> ObjectRecord? {
+        guard route.bucket.versioning != nil else {
+            guard version == .null, let current = try await catalog.object(bucket: route.name, key: key) else { return nil }
+            return try await delete(route, key: key, ifVersion: current.version).deleted ? current : nil
+        }
+        let placement = route.primary
+        return try await exclusive(route, key: key) {
+            let (removed, blob) = try await catalog.deleteVersion(bucket: route.name, key: key, version: version)
+            if let blob { await discard(placement.names(of: blob), in: placement) }
+            return removed
         }
     }
 

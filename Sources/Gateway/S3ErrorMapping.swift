@@ -41,8 +41,22 @@ extension DatasetError: S3ErrorConvertible {
         case .keysUnavailable: S3Error(.serviceUnavailable, "The dataset '\(dataset ?? "")' is sealed and this gateway has no master key.")
         case .targetUnavailable:
             S3Error(.serviceUnavailable, "The dataset's migration target is unavailable; the \(subject ?? "write") was not applied. Please retry.")
+        case .versioningUnavailable: S3Error(.invalidBucketState, detail)
         default: .internalError()
         }
+    }
+}
+
+extension DeleteMarkerFound: S3ErrorConvertible {
+    /// A key whose latest version is a delete marker reads as absent (404 NoSuchKey); a marker
+    /// named by its id cannot be read (405). Either way S3 says it is a marker.
+    var s3Error: S3Error {
+        var headers = [("x-amz-delete-marker", "true"), ("x-amz-version-id", marker.versionID.description)]
+        guard named else { return S3Error(.noSuchKey, "The specified key does not exist.", details: [("Key", marker.key)], headers: headers) }
+        headers.append(("Last-Modified", HTTPDate.format(marker.lastModified)))
+        return S3Error(
+            .methodNotAllowed, "The specified method is not allowed against this resource.",
+            details: [("Method", "GET"), ("ResourceType", "DeleteMarker")], headers: headers)
     }
 }
 

@@ -1,9 +1,9 @@
 /// `x-amz-copy-source: [/]bucket/key[?versionId=…]`, percent-encoded (S3 CopyObject).
 public enum CopySource {
     /// The bucket and key it names, and the version (`VersionID`), nil when none is named.
-    public static func location(_ raw: String) throws(S3Error) -> (bucket: String, key: String, version: String?) {
+    public static func location(_ raw: String) throws(S3Error) -> (bucket: String, key: String, version: VersionID?) {
         var text = Substring(raw)
-        var version: String?
+        var version: VersionID?
         if let q = text.firstIndex(of: "?") {
             let query = text[text.index(after: q)...]
             if let v = query.split(separator: "&").first(where: { $0.hasPrefix("versionId=") }) {

@@ -107,9 +107,41 @@ extension LifecycleConfiguration {
         }
     }
 
+    /// The enabled rule that expires this noncurrent version (or noncurrent delete marker) at
+    /// `now`, if any: it became noncurrent at `noncurrentSince` (its successor's creation), and
+    /// `newer` noncurrent versions of its key are newer than it. S3 keeps the
+    /// `NewerNoncurrentVersions` newest and expires the others `NoncurrentDays` after they
+    /// became noncurrent.
+    public func noncurrentExpiringRule(
+        key: String, size: Int64, tags: [ObjectTag], noncurrentSince: Date, newer: Int, now: Date
+    ) -> LifecycleRule? {
+        rules.first { rule in
+            guard rule.enabled, let n = rule.noncurrentExpiration, let days = n.noncurrentDays,
+                rule.filter.matches(key: key, size: size, tags: tags)
+            else { return false }
+            return newer >= (n.newerNoncurrentVersions ?? 0) && now >= Self.expiry(of: noncurrentSince, days: days)
+        }
+    }
+
+    /// The enabled rule that removes an expired object delete marker of `key` (a latest marker
+    /// with no version behind it), if any: `ExpiredObjectDeleteMarker`, or an expiration by
+    /// days (S3 removes such markers then too).
+    public func expiredMarkerRule(key: String) -> LifecycleRule? {
+        rules.first { rule in
+            guard rule.enabled, let e = rule.expiration, rule.filter.matches(key: key, size: 0, tags: []) else { return false }
+            return e.expiredObjectDeleteMarker == true || e.days != nil
+        }
+    }
+
     /// Whether any enabled rule can act on objects or uploads (the sweeper skips the others).
     public var acts: Bool {
         rules.contains { $0.enabled && ($0.expiration?.days != nil || $0.expiration?.date != nil || $0.abortIncompleteUploadDays != nil) }
+            || actsOnVersions
+    }
+
+    /// Whether any enabled rule acts on noncurrent versions or expired delete markers.
+    public var actsOnVersions: Bool {
+        rules.contains { $0.enabled && ($0.noncurrentExpiration?.noncurrentDays != nil || $0.expiration?.expiredObjectDeleteMarker == true) }
     }
 }
 

@@ -25,8 +25,10 @@ public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
         public static let invalidBucketName = Code("InvalidBucketName", 400)
         public static let invalidDigest = Code("InvalidDigest", 400)
         public static let invalidPart = Code("InvalidPart", 400)
+        public static let invalidPartNumber = Code("InvalidPartNumber", 416)
         public static let invalidPartOrder = Code("InvalidPartOrder", 400)
         public static let invalidRange = Code("InvalidRange", 416)
+        public static let invalidBucketState = Code("InvalidBucketState", 409)
         public static let invalidRequest = Code("InvalidRequest", 400)
         public static let keyTooLong = Code("KeyTooLongError", 400)
         public static let malformedXML = Code("MalformedXML", 400)
@@ -67,11 +69,14 @@ public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     /// Extra elements S3 adds to some errors (e.g. `BucketName`, `Key`, `UploadId`).
     public var details: [(String, String)]
+    /// Response headers S3 sends with some errors (`x-amz-delete-marker`, `x-amz-version-id`).
+    public var headers: [(String, String)]
 
-    public init(_ code: Code, _ message: String, details: [(String, String)] = []) {
+    public init(_ code: Code, _ message: String, details: [(String, String)] = [], headers: [(String, String)] = []) {
         self.code = code
         self.message = message
         self.details = details
+        self.headers = headers
     }
 
     public var description: String { "\(code.string): \(message)" }

@@ -6,6 +6,7 @@ public enum S3Operation: String, Sendable, CaseIterable {
     case deleteBucket = "DeleteBucket"
     case getBucketLocation = "GetBucketLocation"
     case getBucketVersioning = "GetBucketVersioning"
+    case putBucketVersioning = "PutBucketVersioning"
     case getBucketAcl = "GetBucketAcl"
     case putBucketAcl = "PutBucketAcl"
     case listObjectVersions = "ListObjectVersions"
@@ -62,7 +63,7 @@ public enum S3Operation: String, Sendable, CaseIterable {
         guard let key, !key.isEmpty else {
             switch method {
             case "PUT":
-                if names.contains("versioning") { throw S3Error(.notImplemented, "Bucket versioning is not implemented.") }
+                if names.contains("versioning") { return .putBucketVersioning }
                 if names.contains("acl") { return .putBucketAcl }
                 if names.contains("tagging") { return .putBucketTagging }
                 if names.contains("lifecycle") { return .putBucketLifecycleConfiguration }

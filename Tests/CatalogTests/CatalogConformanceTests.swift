@@ -126,12 +126,12 @@ struct CatalogConformanceTests {
         let v1 = try await c.putObject(object("k", blob: "a"), mirror: mirror) { _ in }.version
         let v2 = try await c.putObject(object("k", blob: "b"), mirror: mirror) { _ in }.version
         let journaled = try await c.journal(bucket: "d", key: "k")
-        #expect(try await c.deleteObject(bucket: "d", key: "k", mirror: mirror, ifVersion: v1) == (nil, nil))
+        #expect(try await c.deleteObject(bucket: "d", key: "k", mirror: mirror, ifVersion: v1) == DeleteResult())
         #expect(try await c.object(bucket: "d", key: "k")?.version == v2)
         #expect(try await c.journal(bucket: "d", key: "k") == journaled)
         #expect(try await c.deleteObject(bucket: "d", key: "k", mirror: mirror, ifVersion: v2).blob == "b")
         #expect(try await c.object(bucket: "d", key: "k") == nil)
-        #expect(try await c.deleteObject(bucket: "d", key: "k", mirror: mirror, ifVersion: v2) == (nil, nil))
+        #expect(try await c.deleteObject(bucket: "d", key: "k", mirror: mirror, ifVersion: v2) == DeleteResult())
     }
 
     @Test(

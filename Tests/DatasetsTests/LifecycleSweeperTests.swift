@@ -77,9 +77,57 @@ struct LifecycleSweeperTests {
         let objects = try await objects()
         let old = try await put(objects, "tmp/k", "old")
         let new = try await put(objects, "tmp/k", "new")
-        #expect(try await !objects.delete(try await objects.route("d"), key: "tmp/k", ifVersion: old.version))
+        #expect(try await !objects.delete(try await objects.route("d"), key: "tmp/k", ifVersion: old.version).deleted)
         #expect(try await objects.catalog.object(bucket: "d", key: "tmp/k")?.version == new.version)
-        #expect(try await objects.delete(try await objects.route("d"), key: "tmp/k", ifVersion: new.version))
+        #expect(try await objects.delete(try await objects.route("d"), key: "tmp/k", ifVersion: new.version).deleted)
         #expect(try await objects.catalog.object(bucket: "d", key: "tmp/k") == nil)
+    }
+
+    @Test("versioned: a current expiry writes a marker; noncurrent versions expire after NoncurrentDays beyond the newest kept; lone markers go")
+    func versions() async throws {
+        let objects = try await objects()
+        try await objects.setVersioning("d", .enabled)
+        let rules = """
+            <LifecycleConfiguration>
+              <Rule><ID>old</ID><Status>Enabled</Status><Filter><Prefix>v/</Prefix></Filter>
+                <NoncurrentVersionExpiration><NoncurrentDays>2</NoncurrentDays><NewerNoncurrentVersions>1</NewerNoncurrentVersions>
+                </NoncurrentVersionExpiration></Rule>
+              <Rule><ID>tmp</ID><Status>Enabled</Status><Filter><Prefix>tmp/</Prefix></Filter><Expiration><Days>1</Days></Expiration></Rule>
+              <Rule><ID>markers</ID><Status>Enabled</Status><Filter><Prefix>m/</Prefix></Filter>
+                <Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration></Rule>
+            </LifecycleConfiguration>
+            """
+        try await objects.setLifecycle("d", try LifecycleConfiguration.parse(Array(rules.utf8)))
+        for i in 0..<4 { _ = try await put(objects, "v/k", "v\(i)") }
+        _ = try await put(objects, "tmp/t", "t")
+        _ = try await put(objects, "m/gone", "m")
+        let route = try await objects.route("d")
+        #expect(try await objects.delete(route, key: "m/gone").marker != nil)
+        _ = try await objects.deleteVersion(route, key: "m/gone", version: try #require(try await versionIDs(objects, "m/gone").last))
+        func listing(_ key: String) async throws -> [String] {
+            try await objects.catalog.versions(bucket: "d", from: VersionCursor(key: Array(key.utf8)), until: Array(key.utf8) + [0], limit: 100)
+                .map { $0.record.deleteMarker ? "marker" : "v" }
+        }
+        let sweeper = LifecycleSweeper(objects: objects, perSecond: 10_000)
+        // Nothing is old enough at first; the lone marker of m/gone goes at once.
+        var outcome = try await sweeper.sweep(now: Date())
+        #expect(outcome.expired == 1)
+        #expect(try await listing("m/gone") == [])
+        #expect(try await listing("v/k").count == 4)
+        // Three days on: the current tmp/t gets a marker (its bytes kept as noncurrent); of v/k's
+        // three noncurrent versions the newest stays, the two older go.
+        outcome = try await sweeper.sweep(now: Date().addingTimeInterval(3 * 86_400))
+        #expect(try await listing("tmp/t") == ["marker", "v"])
+        #expect(try await objects.catalog.object(bucket: "d", key: "tmp/t") == nil)
+        let kept = try await objects.catalog.versions(bucket: "d", from: VersionCursor(key: Array("v/k".utf8)), until: nil, limit: 10)
+            .filter { $0.record.key == "v/k" }
+        #expect(kept.count == 2)
+        #expect(kept.first?.isLatest == true)
+        #expect(outcome.expired == 3)
+    }
+
+    func versionIDs(_ objects: ObjectLayer, _ key: String) async throws -> [VersionID] {
+        try await objects.catalog.versions(bucket: "d", from: VersionCursor(key: Array(key.utf8)), until: Array(key.utf8) + [0], limit: 100)
+            .map(\.record.versionID)
     }
 }

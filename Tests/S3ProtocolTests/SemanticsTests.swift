@@ -91,21 +91,53 @@ struct SemanticsTests {
         #expect(throws: S3Error.self) { try op("PATCH", "b", "k") }
     }
 
-    @Test("version ids: only the null version exists; the empty and any other id are InvalidArgument")
+    @Test("version ids: null, or 16 hex digits of a catalog version; the empty and any other id are InvalidArgument")
     func versionIDs() throws {
         #expect(try VersionID.parse(nil) == nil)
-        #expect(try VersionID.parse("null") == "null")
-        for bad in ["", "NULL", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"] {
-            #expect(throws: S3Error.self) { try VersionID.parse(bad) }
+        #expect(try VersionID.parse("null") == .null)
+        let id = VersionID.id(1_733_280_000_123_456)
+        #expect(id.description.count == 16)
+        #expect(try VersionID.parse(id.description) == id)
+        #expect(VersionID(version: 7, versioned: false) == .null)
+        #expect(VersionID(version: 7, versioned: true).description == "0000000000000007")
+        let bad = ["", "NULL", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY", "0000000000000000", "000000000000000G", "00000000000000007", "ffffffffffffffff"]
+        for raw in bad {
+            #expect(throws: S3Error.self) { try VersionID.parse(raw) }
             do {
-                _ = try VersionID.parse(bad)
+                _ = try VersionID.parse(raw)
             } catch {
                 #expect(error.code == .invalidArgument)
             }
         }
-        #expect(try CopySource.location("/b/k%20x?versionId=null") == ("b", "k x", "null"))
-        #expect(try CopySource.location("b/k") == ("b", "k", nil))
+        let copy = try CopySource.location("/b/k%20x?versionId=null")
+        #expect(copy.bucket == "b" && copy.key == "k x" && copy.version == .null)
+        #expect(try CopySource.location("b/k?versionId=\(id)").version == id)
+        #expect(try CopySource.location("b/k").version == nil)
         #expect(throws: S3Error.self) { try CopySource.location("b/k?versionId=v1") }
+    }
+
+    @Test("versioning configuration: Enabled or Suspended; MFA delete refused; anything else MalformedXML")
+    func versioningConfiguration() throws {
+        func parse(_ s: String) throws(S3Error) -> VersioningState? { try VersioningState.parse(Array(s.utf8)) }
+        let ns = "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\""
+        #expect(try parse("<VersioningConfiguration \(ns)><Status>Enabled</Status></VersioningConfiguration>") == .enabled)
+        #expect(
+            try parse("<VersioningConfiguration><Status>Suspended</Status><MfaDelete>Disabled</MfaDelete></VersioningConfiguration>") == .suspended)
+        #expect(try parse("<VersioningConfiguration/>") == nil)
+        for (doc, code) in [
+            ("<VersioningConfiguration><Status>enabled</Status></VersioningConfiguration>", S3Error.Code.malformedXML),
+            ("<VersioningConfiguration><Status>Enabled</Status><Other/></VersioningConfiguration>", .malformedXML),
+            ("<Versioning><Status>Enabled</Status></Versioning>", .malformedXML),
+            ("<VersioningConfiguration><Status>Enabled", .malformedXML),
+            ("<VersioningConfiguration><Status>Enabled</Status><MfaDelete>Enabled</MfaDelete></VersioningConfiguration>", .invalidRequest),
+        ] {
+            do {
+                _ = try parse(doc)
+                Issue.record("accepted \(doc)")
+            } catch {
+                #expect(error.code == code)
+            }
+        }
     }
 
     @Test("tag sets: the x-amz-tagging header and the Tagging document, within S3's limits")

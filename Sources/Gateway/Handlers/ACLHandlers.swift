@@ -5,7 +5,7 @@ import S3Protocol
 extension S3Dispatcher {
     /// The bucket, or the object (and version) an ACL request names must exist; returns the
     /// version named, for the response.
-    func requireACLSubject(_ call: S3Call, object: Bool) async throws -> String? {
+    func requireACLSubject(_ call: S3Call, object: Bool) async throws -> VersionID? {
         guard object else {
             _ = try await objects.dataset(call.bucket)
             return nil

@@ -85,14 +85,6 @@ extension S3Dispatcher {
         return xmlResponse(body)
     }
 
-    func getBucketVersioning(_ call: S3Call) async throws -> Response {
-        _ = try await objects.dataset(call.bucket)
-        var w = XMLWriter()
-        w.open("VersioningConfiguration")
-        w.close("VersioningConfiguration")
-        return xmlResponse(w.result)
-    }
-
     func getBucketLifecycle(_ call: S3Call) async throws -> Response {
         guard let rules = try await objects.dataset(call.bucket).lifecycle else {
             throw S3Error(.noSuchLifecycleConfiguration, "The lifecycle configuration does not exist", details: [("BucketName", call.bucket)])

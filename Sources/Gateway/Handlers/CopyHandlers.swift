@@ -9,11 +9,17 @@ import S3Protocol
 extension S3Dispatcher {
     /// The object `x-amz-copy-source` names, with the route of its dataset and the version it
     /// names (nil when none), once the `x-amz-copy-source-if-*` conditions hold.
-    func copySource(_ call: S3Call) async throws -> (ObjectRecord, DatasetRoute, version: String?) {
+    func copySource(_ call: S3Call) async throws -> (ObjectRecord, DatasetRoute, version: VersionID?) {
         guard let raw = call.header("x-amz-copy-source") else { throw S3Error(.invalidArgument, "Copy Source must be given") }
         let (bucket, key, version) = try CopySource.location(raw)
         let route = try await objects.route(bucket)
-        let source = try await object(bucket, key: key, version: version)
+        let source: ObjectRecord
+        do {
+            source = try await object(bucket, key: key, version: version)
+        } catch let e as DeleteMarkerFound {
+            guard e.named else { throw S3Error.noSuchKey(key: key) }
+            throw S3Error(.invalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
+        }
         let conditions = Preconditions(
             ifMatch: call.header("x-amz-copy-source-if-match"), ifNoneMatch: call.header("x-amz-copy-source-if-none-match"),
             ifModifiedSince: call.header("x-amz-copy-source-if-modified-since").flatMap(HTTPDate.parse),
@@ -22,7 +28,9 @@ extension S3Dispatcher {
         guard conditions.evaluate(etag: source.etag, lastModified: source.lastModified) == .proceed else {
             throw S3Error.preconditionFailed(condition: "x-amz-copy-source-If-*")
         }
-        return (source, route, version)
+        // A source with a version id of its own is reported by it (S3 sends it whenever the
+        // source bucket is versioned), a `null` version when it was named.
+        return (source, route, source.versioned || route.bucket.versioning != nil ? source.versionID : version)
     }
 
     func copyObject(_ call: S3Call) async throws -> Response {
@@ -33,7 +41,11 @@ extension S3Dispatcher {
         guard directive == "COPY" || directive == "REPLACE" else {
             throw S3Error(.invalidArgument, "Unknown metadata directive.", details: [("ArgumentName", "x-amz-metadata-directive")])
         }
-        if source.bucket == call.bucket, source.key == call.key, directive == "COPY" {
+        // Copying a noncurrent version onto its key restores it (S3 versioning); copying the
+        // current object onto itself must change something.
+        if source.bucket == call.bucket, source.key == call.key, directive == "COPY",
+            try await objects.catalog.object(bucket: call.bucket, key: call.key)?.version == source.version
+        {
             throw S3Error(
                 .invalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage "
@@ -62,6 +74,7 @@ extension S3Dispatcher {
             w.element(c.algorithm.xmlName, c.base64)
         }
         w.close("CopyObjectResult")
-        return xmlResponse(w.result, headers: Self.versionHeaders(copySource: sourceVersion))
+        return xmlResponse(
+            w.result, headers: Self.versionHeaders(version: Self.writtenVersion(record, route), copySource: sourceVersion))
     }
 }

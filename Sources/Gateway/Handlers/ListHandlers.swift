@@ -71,11 +71,11 @@ extension S3Dispatcher {
     /// The elements of an object in a listing (ListObjects `Contents`, ListObjectVersions
     /// `Version`), `key` as the listing encodes it; `version` (VersionId, IsLatest) when listed
     /// as a version.
-    static func listed(_ r: ObjectRecord, key: String, version: String? = nil, owner: Bool, _ w: inout XMLWriter) {
+    static func listed(_ r: ObjectRecord, key: String, version: (id: String, latest: Bool)? = nil, owner: Bool, _ w: inout XMLWriter) {
         w.element("Key", key)
         if let version {
-            w.element("VersionId", version)
-            w.element("IsLatest", true)
+            w.element("VersionId", version.id)
+            w.element("IsLatest", version.latest)
         }
         w.element("LastModified", HTTPDate.iso8601(r.lastModified))
         w.element("ETag", r.etag)

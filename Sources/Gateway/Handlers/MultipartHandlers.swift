@@ -156,6 +156,7 @@ extension S3Dispatcher {
         guard chosen.allSatisfy({ ETag.md5(of: $0.etag) != nil }) else { throw S3Error(.internalError, "A stored part has a malformed ETag.") }
         let route = try await objects.route(call.bucket)
         let record = try await objects.completeUpload(upload, route: route, parts: chosen, precondition: writePrecondition(call))
+        let versionHeaders = Self.versionHeaders(version: Self.writtenVersion(record, route))
         let checksum = record.checksum
         var w = XMLWriter()
         w.open("CompleteMultipartUploadResult")
@@ -168,7 +169,7 @@ extension S3Dispatcher {
             w.element("ChecksumType", record.checksumType ?? "COMPOSITE")
         }
         w.close("CompleteMultipartUploadResult")
-        return xmlResponse(w.result)
+        return xmlResponse(w.result, headers: versionHeaders)
     }
 
     func abortMultipartUpload(_ call: S3Call) async throws -> Response {

@@ -15,7 +15,8 @@ extension S3Dispatcher {
         let headers = try objectHeaders(call)
         let body = try incomingBody(call, try uploadExpectations(call))
         let record = try await objects.put(route, key: call.key, headers: headers, body: body, precondition: writePrecondition(call))
-        var h: HTTPFields = [.eTag: record.etag]
+        var h = Self.versionHeaders(version: Self.writtenVersion(record, route))
+        h[.eTag] = record.etag
         if let c = record.checksum, let n = HTTPField.Name(c.algorithm.headerName) {
             h[n] = c.base64
             h[.init("x-amz-checksum-type")!] = "FULL_OBJECT"
@@ -28,7 +29,9 @@ extension S3Dispatcher {
         // Twice at most: an overwrite between the catalog read and the backend read is seen
         // as a changed backend ETag, and the second round reads the new record.
         for round in 0..<2 {
-            let plan = try await naming(version, key: call.key) { try await objects.readPlan(dataset: call.bucket, key: call.key) }
+            let plan = try await naming(version, key: call.key) {
+                try await objects.readPlan(dataset: call.bucket, key: call.key, version: version)
+            }
             call.audit.served(version: plan.record.version)
             let prepared = try prepareRead(call, plan)
             guard case .serve(var headers, let status, let range) = prepared else {
@@ -37,7 +40,7 @@ extension S3Dispatcher {
             }
             let length = range?.length ?? plan.representation.size
             headers[.contentLength] = String(length)
-            if let version { headers[Self.versionIDHeader] = version }
+            if let v = version ?? Self.writtenVersion(plan.record, plan.route) { headers[Self.versionIDHeader] = v.description }
             if let status = plan.replicationStatus { headers[.init("x-amz-replication-status")!] = status }
             if head {
                 // An object whose key was shredded is reported as unreadable by HEAD too.
@@ -81,17 +84,19 @@ extension S3Dispatcher {
         case .preconditionFailed:
             throw S3Error.preconditionFailed(condition: "If-Match")
         }
+        var headers = objectResponseHeaders(plan.record, r, checksumMode: call.header("x-amz-checksum-mode")?.uppercased() == "ENABLED")
+        applyResponseOverrides(call, &headers)
         if let pn = call.target.queryValue("partNumber") {
             guard let n = Int(pn), n >= 1, n <= 10000 else {
                 throw S3Error(
                     .invalidArgument, "Part number must be an integer between 1 and 10000, inclusive", details: [("ArgumentName", "partNumber")])
             }
-            guard r.partsCount == nil, n == 1 else {
-                throw S3Error(.notImplemented, "GetObject with partNumber is only supported for single-part objects.")
-            }
+            guard req[.range] == nil else { throw S3Error(.invalidRequest, "Cannot specify both Range header and partNumber query parameter") }
+            guard let range = try Self.partRange(r, number: n) else { return .serve(headers, .ok, nil) }
+            headers[.contentRange] = "bytes \(range.start)-\(range.end)/\(r.size)"
+            for alg in ChecksumAlgorithm.allCases { headers[HTTPField.Name(alg.headerName)!] = nil }
+            return .serve(headers, .partialContent, range)
         }
-        var headers = objectResponseHeaders(plan.record, r, checksumMode: call.header("x-amz-checksum-mode")?.uppercased() == "ENABLED")
-        applyResponseOverrides(call, &headers)
         guard let rh = req[.range], r.rangesAllowed else { return .serve(headers, .ok, nil) }
         switch ByteRange.parse(rh, size: r.size) {
         case .whole:
@@ -105,6 +110,29 @@ extension S3Dispatcher {
             for alg in ChecksumAlgorithm.allCases { headers[HTTPField.Name(alg.headerName)!] = nil }
             return .serve(headers, .partialContent, range)
         }
+    }
+
+    /// The bytes of part `number` (GetObject `partNumber`); nil: the whole object, which is
+    /// part 1 of an object uploaded in one piece.
+    static func partRange(_ r: Representation, number n: Int) throws(S3Error) -> ByteRange? {
+        guard let count = r.partsCount else {
+            guard n == 1 else {
+                throw S3Error(
+                    .invalidPartNumber, "The requested partnumber is not satisfiable",
+                    details: [("PartNumberRequested", String(n)), ("ActualPartCount", "1")])
+            }
+            return nil
+        }
+        guard n <= count else {
+            throw S3Error(
+                .invalidPartNumber, "The requested partnumber is not satisfiable",
+                details: [("PartNumberRequested", String(n)), ("ActualPartCount", String(count))])
+        }
+        guard let sizes = r.partSizes, sizes.count == count else {
+            throw S3Error(.notImplemented, "This object was completed before its part boundaries were recorded; read it by range instead.")
+        }
+        let start = sizes[..<(n - 1)].reduce(0, +)
+        return ByteRange(start: start, end: start + sizes[n - 1] - 1)
     }
 
     /// `response-content-type` & co. replace the stored headers in a GET response.
@@ -122,8 +150,14 @@ extension S3Dispatcher {
     func deleteObject(_ call: S3Call) async throws -> Response {
         if let problem = Names.keyProblem(call.key) { throw problem }
         let version = try requestedVersion(call)
-        try await objects.delete(try await objects.route(call.bucket), key: call.key)
-        return Response(status: .noContent, headers: Self.versionHeaders(version: version))
+        let route = try await objects.route(call.bucket)
+        guard let version else {
+            let marker = try await objects.delete(route, key: call.key).marker
+            return Response(status: .noContent, headers: Self.versionHeaders(version: marker?.versionID, marker: marker != nil))
+        }
+        // S3 answers 204 whether or not the version existed.
+        let removed = try await objects.deleteVersion(route, key: call.key, version: version)
+        return Response(status: .noContent, headers: Self.versionHeaders(version: version, marker: removed?.deleteMarker == true))
     }
 
     func deleteObjects(_ call: S3Call) async throws -> Response {
@@ -133,27 +167,31 @@ extension S3Dispatcher {
         let delete = try XMLRequests.delete(body)
         guard !delete.objects.isEmpty, delete.objects.count <= 1000 else { throw S3Error.malformedXML() }
         // Up to 16 keys at once; results keep the request's order.
-        let outcomes = try await withThrowingTaskGroup(of: (Int, S3Error?).self) { group in
-            var results = [S3Error?](repeating: nil, count: delete.objects.count)
+        // Each entry's outcome: an error, or the delete marker it removed or wrote.
+        typealias Outcome = Result<ObjectRecord?, S3Error>
+        let outcomes = try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
+            var results = [Outcome](repeating: .success(nil), count: delete.objects.count)
             for (i, obj) in delete.objects.enumerated() {
                 if i >= 16, let (j, e) = try await group.next() { results[j] = e }
                 group.addTask {
-                    if let problem = Names.keyProblem(obj.key) { return (i, problem) }
-                    guard call.access.permits(.delete, dataset: call.bucket, key: obj.key) else { return (i, S3Error.accessDenied()) }
+                    if let problem = Names.keyProblem(obj.key) { return (i, .failure(problem)) }
+                    guard call.access.permits(.delete, dataset: call.bucket, key: obj.key) else { return (i, .failure(S3Error.accessDenied())) }
                     do {
-                        _ = try VersionID.parse(obj.versionId)
-                        try await objects.delete(route, key: obj.key)
-                        return (i, nil)
+                        guard let version = try VersionID.parse(obj.versionId) else {
+                            return (i, .success(try await objects.delete(route, key: obj.key).marker))
+                        }
+                        let removed = try await objects.deleteVersion(route, key: obj.key, version: version)
+                        return (i, .success(removed?.deleteMarker == true ? removed : nil))
                     } catch let e as S3Error {
-                        return (i, e)
+                        return (i, .failure(e))
                     } catch let e as DatasetError {
-                        return (i, e.s3Error)
+                        return (i, .failure(e.s3Error))
                     } catch let e as StoreError {
                         state.logger.error("delete failed", metadata: ["key": .string(obj.key), "error": .string(e.description)])
-                        return (i, e.s3Error)
+                        return (i, .failure(e.s3Error))
                     } catch {
                         state.logger.error("delete failed", metadata: ["key": .string(obj.key), "error": .string("\(error)")])
-                        return (i, S3Error.internalError())
+                        return (i, .failure(S3Error.internalError()))
                     }
                 }
             }
@@ -162,19 +200,25 @@ extension S3Dispatcher {
         }
         var w = XMLWriter()
         w.open("DeleteResult")
-        for (obj, error) in zip(delete.objects, outcomes) {
-            if let error {
+        for (obj, outcome) in zip(delete.objects, outcomes) {
+            switch outcome {
+            case .failure(let error):
                 w.group("Error") { w in
                     w.element("Key", obj.key)
                     if let v = obj.versionId { w.element("VersionId", v) }
                     w.element("Code", error.code.string)
                     w.element("Message", error.message)
                 }
-            } else if !delete.quiet {
+            case .success(let marker) where !delete.quiet:
                 w.group("Deleted") { w in
                     w.element("Key", obj.key)
                     if let v = obj.versionId { w.element("VersionId", v) }
+                    if let marker {
+                        w.element("DeleteMarker", true)
+                        w.element("DeleteMarkerVersionId", marker.versionID.description)
+                    }
                 }
+            case .success: break
             }
         }
         w.close("DeleteResult")

@@ -54,6 +54,7 @@ struct S3Dispatcher: HTTPResponder {
         case .deleteBucket: return try await deleteBucket(call)
         case .getBucketLocation: return try await getBucketLocation(call)
         case .getBucketVersioning: return try await getBucketVersioning(call)
+        case .putBucketVersioning: return try await putBucketVersioning(call)
         case .getBucketAcl: return try await getACL(call, object: false)
         case .putBucketAcl: return try await putACL(call, object: false)
         case .listObjectVersions: return try await listObjectVersions(call)

@@ -7,7 +7,7 @@ extension S3Dispatcher {
     func getObjectTagging(_ call: S3Call) async throws -> Response {
         let version = try requestedVersion(call)
         let record = try await object(call.bucket, key: call.key, version: version)
-        return xmlResponse(Tagging.xml(record.headers.tags), headers: Self.versionHeaders(version: version))
+        return xmlResponse(Tagging.xml(record.headers.tags), headers: Self.versionHeaders(version: version ?? Self.ownVersion(record)))
     }
 
     func putObjectTagging(_ call: S3Call) async throws -> Response {
@@ -15,14 +15,18 @@ extension S3Dispatcher {
         let body = try await readSmallBody(call)
         try verifyIntegrityHeaders(call, body: body, required: false)
         let tags = try Tagging.parseXML(body, limit: Tagging.maxObjectTags)
-        _ = try await naming(version, key: call.key) { try await objects.retag(call.bucket, key: call.key, tags: tags) }
-        return Response(status: .ok, headers: Self.versionHeaders(version: version))
+        let record = try await naming(version, key: call.key) {
+            try await objects.retag(call.bucket, key: call.key, version: version, tags: tags)
+        }
+        return Response(status: .ok, headers: Self.versionHeaders(version: version ?? Self.ownVersion(record)))
     }
 
     func deleteObjectTagging(_ call: S3Call) async throws -> Response {
         let version = try requestedVersion(call)
-        _ = try await naming(version, key: call.key) { try await objects.retag(call.bucket, key: call.key, tags: []) }
-        return Response(status: .noContent, headers: Self.versionHeaders(version: version))
+        let record = try await naming(version, key: call.key) {
+            try await objects.retag(call.bucket, key: call.key, version: version, tags: [])
+        }
+        return Response(status: .noContent, headers: Self.versionHeaders(version: version ?? Self.ownVersion(record)))
     }
 
     func getBucketTagging(_ call: S3Call) async throws -> Response {

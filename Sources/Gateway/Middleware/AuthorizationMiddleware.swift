@@ -50,7 +50,8 @@ struct AuthorizationMiddleware: RouterMiddleware {
         let bucket = t.bucket ?? ""
         switch op {
         case .listBuckets: return AccessRequest(.list, .service)
-        case .createBucket, .deleteBucket, .putBucketAcl, .putBucketTagging, .deleteBucketTagging, .putBucketLifecycleConfiguration,
+        case .createBucket, .deleteBucket, .putBucketAcl, .putBucketVersioning, .putBucketTagging, .deleteBucketTagging,
+            .putBucketLifecycleConfiguration,
             .deleteBucketLifecycle:
             return AccessRequest(.write, .administration)
         case .headBucket, .getBucketLocation, .getBucketVersioning, .getBucketAcl, .getBucketTagging, .getBucketLifecycleConfiguration:

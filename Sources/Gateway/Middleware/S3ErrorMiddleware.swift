@@ -46,6 +46,9 @@ struct S3ErrorMiddleware: RouterMiddleware {
     /// The error document (none for HEAD or 304), with the request id.
     static func response(_ error: S3Error, request: Request, resource: String, requestID: String, logger: Logger) -> Response {
         var headers: HTTPFields = [.init("x-amz-request-id")!: requestID]
+        for (name, value) in error.headers {
+            if let n = HTTPField.Name(name) { headers[n] = value }
+        }
         let status = HTTPResponse.Status(code: error.code.status)
         if error.code.status >= 500 {
             logger.warning(

@@ -1,0 +1,55 @@
+"""GetObject and HeadObject with `partNumber` on every placement: a multipart object's parts are
+addressed by number (206 with Content-Range, `PartsCount`), a single-part object is its part 1,
+and a part that does not exist, or a part number with a Range, is refused as S3 refuses them."""
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import make_client
+
+MiB = 1 << 20
+
+
+@pytest.fixture(scope="session")
+def gateway(placed_gateway):
+    return placed_gateway
+
+
+@pytest.fixture(scope="session")
+def s3(gateway):
+    return make_client(gateway.endpoint)
+
+
+def error(call):
+    with pytest.raises(ClientError) as e:
+        call()
+    return e.value.response["ResponseMetadata"]["HTTPStatusCode"], e.value.response["Error"]["Code"]
+
+
+def test_parts_by_number(s3):
+    b = f"pn-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=b)
+    parts = [bytes([65 + i]) * size for i, size in enumerate([5 * MiB, 5 * MiB + 3, 1000])]
+    up = s3.create_multipart_upload(Bucket=b, Key="mp")["UploadId"]
+    etags = [s3.upload_part(Bucket=b, Key="mp", UploadId=up, PartNumber=i + 1, Body=p)["ETag"] for i, p in enumerate(parts)]
+    s3.complete_multipart_upload(Bucket=b, Key="mp", UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]})
+    total = sum(map(len, parts))
+    offset = 0
+    for i, p in enumerate(parts):
+        r = s3.get_object(Bucket=b, Key="mp", PartNumber=i + 1)
+        assert r["ResponseMetadata"]["HTTPStatusCode"] == 206
+        assert r["ContentRange"] == f"bytes {offset}-{offset + len(p) - 1}/{total}"
+        assert r["PartsCount"] == 3 and r["ContentLength"] == len(p)
+        assert r["Body"].read() == p
+        h = s3.head_object(Bucket=b, Key="mp", PartNumber=i + 1)
+        assert h["ContentLength"] == len(p) and h["PartsCount"] == 3
+        offset += len(p)
+    assert error(lambda: s3.get_object(Bucket=b, Key="mp", PartNumber=4)) == (416, "InvalidPartNumber")
+    assert error(lambda: s3.get_object(Bucket=b, Key="mp", PartNumber=1, Range="bytes=0-1")) == (400, "InvalidRequest")
+    assert error(lambda: s3.get_object(Bucket=b, Key="mp", PartNumber=0))[0] == 400
+    # A single-part object is its own part 1.
+    s3.put_object(Bucket=b, Key="one", Body=b"single")
+    assert s3.get_object(Bucket=b, Key="one", PartNumber=1)["Body"].read() == b"single"
+    assert error(lambda: s3.get_object(Bucket=b, Key="one", PartNumber=2)) == (416, "InvalidPartNumber")
