@@ -57,12 +57,23 @@ public protocol ObjectCatalog: Sendable {
     /// newest remaining version becomes the key's latest (the current object unless it is a
     /// marker). Returns the removed version (nil: there was none) and its blob. Versioned
     /// datasets only (they do not migrate). Isolation: locks the object row.
-    func deleteVersion(bucket: String, key: String, version: VersionID) async throws -> (removed: ObjectRecord?, blob: String?)
+    /// `allowed` sees the version inside the transaction and throws to keep it (Object Lock).
+    func deleteVersion(
+        bucket: String, key: String, version: VersionID, allowed: @escaping @Sendable (ObjectRecord) throws -> Void
+    ) async throws -> (removed: ObjectRecord?, blob: String?)
     /// Every version with `from` <= (key, version) in listing order (key ascending, newest
     /// first within a key) and key < `until`, at most `limit`. Isolation: one snapshot.
     func versions(bucket: String, from: VersionCursor, until: [UInt8]?, limit: Int) async throws -> [ListedVersion]
     /// Sets a dataset's versioning state; refused (`phase`) while the dataset migrates.
     func setBucketVersioning(_ name: String, _ state: VersioningState) async throws
+    /// Sets a lock-enabled dataset's Object Lock configuration (its default retention).
+    func setBucketObjectLock(_ name: String, _ configuration: ObjectLockConfiguration) async throws
+    /// Replaces the Object Lock state of `key`'s version `version` (current or noncurrent) with
+    /// what `change` returns; `change` sees the version inside the transaction and throws to
+    /// refuse. Nil when there is no such version. Isolation: locks the row.
+    func updateLock(
+        bucket: String, key: String, version: Int64, _ change: @escaping @Sendable (ObjectRecord) throws -> ObjectLockState
+    ) async throws -> ObjectRecord?
     /// Objects with `from <= key < until` (byte order of the UTF-8 keys), at most `limit`.
     /// Isolation: one snapshot.
     func objects(bucket: String, from: [UInt8], until: [UInt8]?, limit: Int) async throws -> [ObjectRecord]
@@ -233,6 +244,11 @@ extension ObjectCatalog {
 
     public func deleteObject(bucket: String, key: String, mirror: MirrorCommit) async throws -> DeleteResult {
         try await deleteObject(bucket: bucket, key: key, mirror: mirror, ifVersion: nil)
+    }
+
+    /// Removes one version whatever protects it (maintenance and tests).
+    public func deleteVersion(bucket: String, key: String, version: VersionID) async throws -> (removed: ObjectRecord?, blob: String?) {
+        try await deleteVersion(bucket: bucket, key: key, version: version) { _ in }
     }
 
     public func readState(bucket: String, key: String) async throws -> ObjectReadState? {

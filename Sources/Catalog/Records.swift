@@ -81,11 +81,14 @@ public struct BucketRecord: Sendable, Equatable {
     public var lifecycle: LifecycleConfiguration?
     /// Its versioning state; nil when versioning was never configured.
     public var versioning: VersioningState?
+    /// Its Object Lock configuration; nil when it was created without Object Lock.
+    public var objectLock: ObjectLockConfiguration?
 
     public init(
         name: String, region: String, created: Date, placement: Placement = .local, tags: [ObjectTag]? = nil,
-        lifecycle: LifecycleConfiguration? = nil, versioning: VersioningState? = nil
+        lifecycle: LifecycleConfiguration? = nil, versioning: VersioningState? = nil, objectLock: ObjectLockConfiguration? = nil
     ) {
+        self.objectLock = objectLock
         self.name = name
         self.region = region
         self.created = created
@@ -106,16 +109,22 @@ public struct ObjectHeaders: Sendable, Equatable, Codable {
     public var user: [String: String]
     /// The object's tag set (S3 tagging), in the order given; kept by the catalog only.
     public var tags: [ObjectTag]
+    /// Its Object Lock retention and legal hold (nil: none); kept by the catalog only.
+    public var lock: ObjectLockState?
 
-    public init(contentType: String? = nil, standard: [String: String] = [:], user: [String: String] = [:], tags: [ObjectTag] = []) {
+    public init(
+        contentType: String? = nil, standard: [String: String] = [:], user: [String: String] = [:], tags: [ObjectTag] = [],
+        lock: ObjectLockState? = nil
+    ) {
         self.contentType = contentType
         self.standard = standard
         self.user = user
         self.tags = tags
+        self.lock = lock
     }
 
     enum CodingKeys: String, CodingKey {
-        case contentType, standard, user, tags
+        case contentType, standard, user, tags, lock
     }
 
     public init(from decoder: any Decoder) throws {
@@ -124,6 +133,7 @@ public struct ObjectHeaders: Sendable, Equatable, Codable {
         standard = try c.decodeIfPresent([String: String].self, forKey: .standard) ?? [:]
         user = try c.decodeIfPresent([String: String].self, forKey: .user) ?? [:]
         tags = try c.decodeIfPresent([ObjectTag].self, forKey: .tags) ?? []
+        lock = try c.decodeIfPresent(ObjectLockState.self, forKey: .lock)
     }
 
     // Rows written before tags existed, and objects without tags, keep the same JSON.
@@ -133,6 +143,7 @@ public struct ObjectHeaders: Sendable, Equatable, Codable {
         try c.encode(standard, forKey: .standard)
         try c.encode(user, forKey: .user)
         if !tags.isEmpty { try c.encode(tags, forKey: .tags) }
+        if let lock, !lock.isEmpty { try c.encode(lock, forKey: .lock) }
     }
 
     public static let standardNames = ["content-encoding", "content-disposition", "content-language", "cache-control", "expires"]

@@ -16,6 +16,7 @@ extension SQLiteCatalog {
             try db.execute(
                 sql: """
                     ALTER TABLE buckets ADD COLUMN versioning TEXT;
+                    ALTER TABLE buckets ADD COLUMN object_lock TEXT;
                     ALTER TABLE objects ADD COLUMN versioned INTEGER NOT NULL DEFAULT 0;
                     ALTER TABLE objects ADD COLUMN part_sizes TEXT;
                     CREATE TABLE versions (
@@ -144,18 +145,22 @@ extension SQLiteCatalog {
         }
     }
 
-    public func deleteVersion(bucket: String, key: String, version: VersionID) async throws -> (removed: ObjectRecord?, blob: String?) {
+    public func deleteVersion(
+        bucket: String, key: String, version: VersionID, allowed: @escaping @Sendable (ObjectRecord) throws -> Void
+    ) async throws -> (removed: ObjectRecord?, blob: String?) {
         try await write { db in
             try Self.requireBucket(db, bucket)
             let k = Data(key.utf8)
             let current = try Self.current(db, bucket: bucket, key: key)
             let removed: ObjectRecord
             if let current, current.versionID == version {
+                try allowed(current)
                 removed = current
                 try db.execute(sql: "DELETE FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, k])
                 try db.execute(sql: "DELETE FROM intents WHERE bucket = ? AND key = ?", arguments: [bucket, k])
             } else {
                 guard let stored = try Self.storedVersion(db, bucket: bucket, key: key, version) else { return (nil, nil) }
+                try allowed(stored)
                 removed = stored
                 try Self.removeStored(db, stored)
                 guard current == nil else { return (removed, removed.deleteMarker ? nil : removed.blob) }
@@ -166,6 +171,31 @@ extension SQLiteCatalog {
                 try Self.upsert(db, newest)
             }
             return (removed, removed.deleteMarker ? nil : removed.blob)
+        }
+    }
+
+    public func setBucketObjectLock(_ name: String, _ configuration: ObjectLockConfiguration) async throws {
+        try await setBucketColumn(name, "object_lock", try Self.json(configuration))
+    }
+
+    public func updateLock(
+        bucket: String, key: String, version: Int64, _ change: @escaping @Sendable (ObjectRecord) throws -> ObjectLockState
+    ) async throws -> ObjectRecord? {
+        try await write { db in
+            let k = Data(key.utf8)
+            for table in ["objects", "versions"] {
+                guard
+                    var record = try Row.fetchOne(
+                        db, sql: "SELECT * FROM \(table) WHERE bucket = ? AND key = ? AND version = ?", arguments: [bucket, k, version]
+                    ).map(Self.object), !record.deleteMarker
+                else { continue }
+                record.headers.lock = try change(record)
+                try db.execute(
+                    sql: "UPDATE \(table) SET headers = ? WHERE bucket = ? AND key = ? AND version = ?",
+                    arguments: [try Self.json(record.headers), bucket, k, version])
+                return record
+            }
+            return nil
         }
     }
 

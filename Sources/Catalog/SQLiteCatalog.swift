@@ -230,10 +230,11 @@ public final class SQLiteCatalog: Catalog {
                 throw CatalogError.bucketExists
             }
             try db.execute(
-                sql: "INSERT INTO buckets (name, region, created, placement) VALUES (?, ?, ?, ?)",
+                sql: "INSERT INTO buckets (name, region, created, placement, versioning, object_lock) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [
                     bucket.name, bucket.region, bucket.created.timeIntervalSince1970,
-                    String(decoding: try JSONEncoder().encode(bucket.placement), as: UTF8.self),
+                    String(decoding: try JSONEncoder().encode(bucket.placement), as: UTF8.self), bucket.versioning?.rawValue,
+                    try bucket.objectLock.map(Self.json),
                 ])
         }
     }
@@ -585,7 +586,8 @@ public final class SQLiteCatalog: Catalog {
         return BucketRecord(
             name: row["name"], region: row["region"], created: Date(timeIntervalSince1970: row["created"]),
             placement: placement ?? .local, tags: tags, lifecycle: lifecycle,
-            versioning: (row["versioning"] as String?).flatMap(VersioningState.init(rawValue:)))
+            versioning: (row["versioning"] as String?).flatMap(VersioningState.init(rawValue:)),
+            objectLock: (row["object_lock"] as String?).flatMap { try? JSONDecoder().decode(ObjectLockConfiguration.self, from: Data($0.utf8)) })
     }
 
     static func object(_ row: Row) throws -> ObjectRecord {

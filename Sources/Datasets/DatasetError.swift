@@ -8,7 +8,7 @@ public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible 
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Base: String, Sendable {
             case noSuchDataset, noSuchKey, noSuchUpload, backendNotConfigured, layoutNotSupported, keysUnavailable
-            case targetUnavailable, uploadFromOlderVersion, conflict, versioningUnavailable
+            case targetUnavailable, uploadFromOlderVersion, conflict, versioningUnavailable, locked
         }
 
         let base: Base
@@ -34,6 +34,8 @@ public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let conflict = Code(base: .conflict)
         /// Versioning cannot be turned on for the dataset (its placement or its migration).
         public static let versioningUnavailable = Code(base: .versioningUnavailable)
+        /// The version is protected by Object Lock (retention or legal hold).
+        public static let locked = Code(base: .locked)
     }
 
     public var code: Code

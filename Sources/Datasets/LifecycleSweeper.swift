@@ -113,7 +113,11 @@ public struct LifecycleSweeper: Sendable {
                     now: now)
             else { continue }
             await pace()
-            guard try await objects.deleteVersion(try await objects.route(dataset), key: r.key, version: r.versionID) != nil else { continue }
+            do {
+                guard try await objects.deleteVersion(try await objects.route(dataset), key: r.key, version: r.versionID) != nil else { continue }
+            } catch let e as DatasetError where e.code == .locked {
+                continue  // Object Lock keeps it; a later sweep expires it once its retention ends
+            }
             expired += 1
             remaining -= 1
             await recordExpiry(dataset, r, action: "Lifecycle.NoncurrentVersionExpiration", rule: rule)

@@ -31,6 +31,11 @@ extension ObjectLayer {
     /// current objects only).
     public func setVersioning(_ dataset: String, _ state: VersioningState) async throws {
         let route = try await route(dataset)
+        if route.bucket.objectLock != nil, state != .enabled {
+            throw DatasetError(
+                .versioningUnavailable, dataset: dataset,
+                "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.")
+        }
         if route.primary.inPlace {
             throw DatasetError(
                 .versioningUnavailable, dataset: dataset,
@@ -42,6 +47,29 @@ extension ObjectLayer {
         } catch CatalogError.phase(let why) {
             throw DatasetError(.versioningUnavailable, dataset: dataset, why)
         }
+    }
+
+    /// Sets the default retention of a dataset created with Object Lock (`CreateBucket` with
+    /// `x-amz-bucket-object-lock-enabled`); Object Lock is not turned on for an existing one.
+    public func setObjectLock(_ dataset: String, _ configuration: ObjectLockConfiguration) async throws {
+        guard try await self.dataset(dataset).objectLock != nil else {
+            throw DatasetError(
+                .versioningUnavailable, dataset: dataset,
+                "Object Lock configuration cannot be enabled on existing buckets: create the bucket with Object Lock enabled.")
+        }
+        try await catalog.setBucketObjectLock(dataset, configuration)
+    }
+
+    /// Changes the Object Lock state of `key`'s current version (or the one named): `change`
+    /// sees the version in the catalog's transaction and throws to refuse.
+    public func relock(
+        _ dataset: String, key: String, version: VersionID?, _ change: @escaping @Sendable (ObjectRecord) throws -> ObjectLockState
+    ) async throws -> ObjectRecord {
+        let record = try await object(dataset, key: key, version: version)
+        guard let updated = try await catalog.updateLock(bucket: dataset, key: key, version: record.version, change) else {
+            throw DatasetError.noSuchKey(dataset, key)
+        }
+        return updated
     }
 
     /// Sets (nil: removes) the lifecycle rules of `dataset`, which `LifecycleSweeper` applies.

@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import S3Protocol
 
 /// Datasets as clients create and delete them (S3 CreateBucket, DeleteBucket).
 extension ObjectLayer {
@@ -9,11 +10,22 @@ extension ObjectLayer {
 
     /// Creates a dataset on the default placement for new ones (its keys made first when it is
     /// sealed). The placement must resolve: a dataset is never created where it cannot be served.
-    public func createDataset(_ name: String, region: String) async throws {
+    /// With `objectLock`, it is versioned and has Object Lock enabled (only where versions can
+    /// be kept: see `setVersioning`).
+    public func createDataset(_ name: String, region: String, objectLock: Bool = false) async throws {
         let placement = backends.placement(forNewDataset: name)
-        _ = try backends.resolve(placement, dataset: name)
+        let resolved = try backends.resolve(placement, dataset: name)
+        if objectLock && resolved.inPlace {
+            throw DatasetError(
+                .versioningUnavailable, dataset: name,
+                "Object Lock needs versioning, which is not available on this placement (\(placement.description)): use a sealed layout or the local store."
+            )
+        }
         if placement.sealed { try backends.keyring?.ensureKeys(for: name, now: now()) }
-        try await catalog.createBucket(BucketRecord(name: name, region: region, created: now(), placement: placement))
+        try await catalog.createBucket(
+            BucketRecord(
+                name: name, region: region, created: now(), placement: placement, versioning: objectLock ? .enabled : nil,
+                objectLock: objectLock ? ObjectLockConfiguration() : nil))
     }
 
     /// Deletes an empty dataset (`bucketNotEmpty` otherwise); its unfinished uploads go with it.

@@ -208,16 +208,25 @@ extension ObjectLayer {
     }
 
     /// Deletes one version for good (S3 DELETE with `versionId`); returns it, nil when the key
-    /// has no such version. On a dataset never versioned, the `null` version is the object.
+    /// has no such version. On a dataset never versioned, the `null` version is the object. A
+    /// version Object Lock protects is kept (`locked`): under legal hold or COMPLIANCE
+    /// retention from everyone, under GOVERNANCE retention unless `bypassGovernance`.
     @discardableResult
-    public func deleteVersion(_ route: DatasetRoute, key: String, version: VersionID) async throws -> ObjectRecord? {
+    public func deleteVersion(
+        _ route: DatasetRoute, key: String, version: VersionID, bypassGovernance: Bool = false
+    ) async throws -> ObjectRecord? {
         guard route.bucket.versioning != nil else {
             guard version == .null, let current = try await catalog.object(bucket: route.name, key: key) else { return nil }
             return try await delete(route, key: key, ifVersion: current.version).deleted ? current : nil
         }
         let placement = route.primary
         return try await exclusive(route, key: key) {
-            let (removed, blob) = try await catalog.deleteVersion(bucket: route.name, key: key, version: version)
+            let now = now()
+            let (removed, blob) = try await catalog.deleteVersion(bucket: route.name, key: key, version: version) { r in
+                if let why = r.headers.lock?.refusal(now: now, bypassGovernance: bypassGovernance) {
+                    throw DatasetError(.locked, dataset: route.name, key: key, why)
+                }
+            }
             if let blob { await discard(placement.names(of: blob), in: placement) }
             return removed
         }

@@ -42,6 +42,7 @@ extension DatasetError: S3ErrorConvertible {
         case .targetUnavailable:
             S3Error(.serviceUnavailable, "The dataset's migration target is unavailable; the \(subject ?? "write") was not applied. Please retry.")
         case .versioningUnavailable: S3Error(.invalidBucketState, detail)
+        case .locked: ObjectLock.accessDenied()
         default: .internalError()
         }
     }

@@ -29,6 +29,8 @@ public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
         public static let invalidPartOrder = Code("InvalidPartOrder", 400)
         public static let invalidRange = Code("InvalidRange", 416)
         public static let invalidBucketState = Code("InvalidBucketState", 409)
+        public static let objectLockConfigurationNotFound = Code("ObjectLockConfigurationNotFoundError", 404)
+        public static let noSuchObjectLockConfiguration = Code("NoSuchObjectLockConfiguration", 404)
         public static let invalidRequest = Code("InvalidRequest", 400)
         public static let keyTooLong = Code("KeyTooLongError", 400)
         public static let malformedXML = Code("MalformedXML", 400)

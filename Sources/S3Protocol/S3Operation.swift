@@ -36,12 +36,18 @@ public enum S3Operation: String, Sendable, CaseIterable {
     case getObjectTagging = "GetObjectTagging"
     case putObjectTagging = "PutObjectTagging"
     case deleteObjectTagging = "DeleteObjectTagging"
+    case getObjectLockConfiguration = "GetObjectLockConfiguration"
+    case putObjectLockConfiguration = "PutObjectLockConfiguration"
+    case getObjectRetention = "GetObjectRetention"
+    case putObjectRetention = "PutObjectRetention"
+    case getObjectLegalHold = "GetObjectLegalHold"
+    case putObjectLegalHold = "PutObjectLegalHold"
 
     /// Sub-resources we do not implement; S3 answers them, so we say NotImplemented rather
     /// than mistake them for a plain object or bucket request.
     static let unsupportedSubresources: Set<String> = [
         "policy", "cors", "website", "logging", "notification", "replication",
-        "encryption", "object-lock", "legal-hold", "retention", "accelerate", "requestPayment", "analytics",
+        "encryption", "accelerate", "requestPayment", "analytics",
         "inventory", "metrics", "intelligent-tiering", "ownershipControls", "publicAccessBlock", "policyStatus",
         "restore", "select", "torrent", "attributes", "renameObject",
     ]
@@ -61,8 +67,12 @@ public enum S3Operation: String, Sendable, CaseIterable {
         }
         _ = bucket
         guard let key, !key.isEmpty else {
+            if names.contains("retention") || names.contains("legal-hold") {
+                throw S3Error(.methodNotAllowed, "The specified method is not allowed against this resource.")
+            }
             switch method {
             case "PUT":
+                if names.contains("object-lock") { return .putObjectLockConfiguration }
                 if names.contains("versioning") { return .putBucketVersioning }
                 if names.contains("acl") { return .putBucketAcl }
                 if names.contains("tagging") { return .putBucketTagging }
@@ -77,6 +87,7 @@ public enum S3Operation: String, Sendable, CaseIterable {
                 throw S3Error(.methodNotAllowed, "The specified method is not allowed against this resource.")
             case "GET":
                 if names.contains("location") { return .getBucketLocation }
+                if names.contains("object-lock") { return .getObjectLockConfiguration }
                 if names.contains("versioning") { return .getBucketVersioning }
                 if names.contains("versions") { return .listObjectVersions }
                 if names.contains("acl") { return .getBucketAcl }
@@ -89,8 +100,13 @@ public enum S3Operation: String, Sendable, CaseIterable {
                 throw S3Error(.methodNotAllowed, "The specified method is not allowed against this resource.")
             }
         }
+        if names.contains("object-lock") || (names.contains("retention") || names.contains("legal-hold")) && method != "GET" && method != "PUT" {
+            throw S3Error(.methodNotAllowed, "The specified method is not allowed against this resource.")
+        }
         switch method {
         case "PUT":
+            if names.contains("retention") { return .putObjectRetention }
+            if names.contains("legal-hold") { return .putObjectLegalHold }
             if names.contains("acl") { return .putObjectAcl }
             if names.contains("tagging") { return .putObjectTagging }
             if names.contains("partNumber") || names.contains("uploadId") {
@@ -98,6 +114,8 @@ public enum S3Operation: String, Sendable, CaseIterable {
             }
             return headers("x-amz-copy-source") != nil ? .copyObject : .putObject
         case "GET":
+            if names.contains("retention") { return .getObjectRetention }
+            if names.contains("legal-hold") { return .getObjectLegalHold }
             if names.contains("acl") { return .getObjectAcl }
             if names.contains("tagging") { return .getObjectTagging }
             return names.contains("uploadId") ? .listParts : .getObject

@@ -130,4 +130,29 @@ struct LifecycleSweeperTests {
         try await objects.catalog.versions(bucket: "d", from: VersionCursor(key: Array(key.utf8)), until: Array(key.utf8) + [0], limit: 100)
             .map(\.record.versionID)
     }
+
+    @Test("a noncurrent version under Object Lock is never expired while its retention runs")
+    func lockedVersionsStay() async throws {
+        let objects = try await objects()
+        try await objects.setVersioning("d", .enabled)
+        let rules = """
+            <LifecycleConfiguration><Rule><ID>old</ID><Status>Enabled</Status><Filter><Prefix></Prefix></Filter>
+              <NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration></Rule></LifecycleConfiguration>
+            """
+        try await objects.setLifecycle("d", try LifecycleConfiguration.parse(Array(rules.utf8)))
+        let locked = try await put(objects, "k", "locked")
+        _ = try await objects.catalog.updateLock(bucket: "d", key: "k", version: locked.version) { _ in
+            ObjectLockState(retention: Retention(mode: .compliance, until: Date().addingTimeInterval(10 * 86_400)))
+        }
+        _ = try await put(objects, "k", "newer")
+        let sweeper = LifecycleSweeper(objects: objects, perSecond: 10_000)
+        #expect(try await sweeper.sweep(now: Date().addingTimeInterval(3 * 86_400)).expired == 0)
+        #expect(try await objects.catalog.version(bucket: "d", key: "k", version: locked.versionID) != nil)
+        // Once the retention has ended (here: it ended an hour ago), the rule applies.
+        _ = try await objects.catalog.updateLock(bucket: "d", key: "k", version: locked.version) { _ in
+            ObjectLockState(retention: Retention(mode: .compliance, until: Date().addingTimeInterval(-3600)))
+        }
+        #expect(try await sweeper.sweep(now: Date().addingTimeInterval(3 * 86_400)).expired == 1)
+        #expect(try await objects.catalog.version(bucket: "d", key: "k", version: locked.versionID) == nil)
+    }
 }

@@ -49,6 +49,8 @@ struct FuzzTests {
         ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"a\"</ETag><ChecksumCRC32>DUoRhQ==</ChecksumCRC32></Part>"
             + "</CompleteMultipartUpload>").utf8)
     static let deleteSeed = Array("<Delete><Quiet>true</Quiet><Object><Key>a&amp;b</Key></Object></Delete>".utf8)
+    static let lockSeed = Array(ObjectLockConfiguration(defaultRetention: .init(mode: .compliance, days: 30)).xml.utf8)
+    static let retentionSeed = Array(ObjectLock.retentionXML(Retention(mode: .governance, until: Date(timeIntervalSince1970: 2e9))).utf8)
     static let versioningSeed = Array(
         "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Enabled</Status><MfaDelete>Disabled</MfaDelete></VersioningConfiguration>"
             .utf8)
@@ -90,13 +92,15 @@ struct FuzzTests {
     func xml() {
         var m = Mutator(state: 3)
         for n in 0..<Self.iterations {
-            switch n % 7 {
+            switch n % 9 {
             case 0: _ = try? XMLRequests.completeMultipartUpload(m.mutate(Self.completeSeed))
             case 1: _ = try? XMLRequests.delete(m.mutate(Self.deleteSeed))
             case 2: _ = try? Tagging.parseXML(m.mutate(Self.taggingSeed), limit: Tagging.maxObjectTags)
             case 3: try? ACL.checkPolicy(m.mutate(Self.aclSeed), owner: "passerelle")
             case 4: _ = try? VersioningState.parse(m.mutate(Self.versioningSeed))
             case 5: _ = try? VersionID.parse(String(decoding: m.mutate(Array("00063a1f9c2b4d10".utf8)), as: UTF8.self))
+            case 6: _ = try? ObjectLockConfiguration.parse(m.mutate(Self.lockSeed))
+            case 7: _ = try? ObjectLock.parseRetention(m.mutate(Self.retentionSeed), now: Date())
             default: _ = try? Tagging.parseHeader(String(decoding: m.mutate(Array("a=1&b=two%20w&c=x+y".utf8)), as: UTF8.self))
             }
         }

@@ -87,7 +87,15 @@ struct SemanticsTests {
         #expect(try op("DELETE", "b", "k", [("tagging", "")]) == .deleteObjectTagging)
         #expect(try op("PUT", "b", nil, [("tagging", "")]) == .putBucketTagging)
         #expect(try op("DELETE", "b", nil, [("tagging", "")]) == .deleteBucketTagging)
-        #expect(throws: S3Error.self) { try op("GET", "b", "k", [("retention", "")]) }
+        #expect(try op("GET", "b", "k", [("retention", "")]) == .getObjectRetention)
+        #expect(try op("PUT", "b", "k", [("legal-hold", "")]) == .putObjectLegalHold)
+        #expect(try op("PUT", "b", nil, [("object-lock", "")]) == .putObjectLockConfiguration)
+        #expect(try op("PUT", "b", nil, [("versioning", "")]) == .putBucketVersioning)
+        for (method, key, name) in [("DELETE", "k", "retention"), ("GET", nil, "retention"), ("PUT", nil, "legal-hold"), ("GET", "k", "object-lock")]
+        {
+            #expect(throws: S3Error.self) { try op(method, "b", key, [(name, "")]) }
+        }
+        #expect(throws: S3Error.self) { try op("GET", "b", "k", [("website", "")]) }
         #expect(throws: S3Error.self) { try op("PATCH", "b", "k") }
     }
 
@@ -138,6 +146,52 @@ struct SemanticsTests {
                 #expect(error.code == code)
             }
         }
+    }
+
+    @Test("object lock: who may delete, retention changes, documents and headers")
+    func objectLock() throws {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let later = now.addingTimeInterval(3600)
+        let governance = ObjectLockState(retention: Retention(mode: .governance, until: later))
+        let compliance = ObjectLockState(retention: Retention(mode: .compliance, until: later))
+        #expect(governance.refusal(now: now, bypassGovernance: false) != nil)
+        #expect(governance.refusal(now: now, bypassGovernance: true) == nil)
+        #expect(compliance.refusal(now: now, bypassGovernance: true) != nil)
+        #expect(compliance.refusal(now: later.addingTimeInterval(1), bypassGovernance: false) == nil)
+        #expect(ObjectLockState(legalHold: true).refusal(now: now, bypassGovernance: true) != nil)
+        // COMPLIANCE: extended only; GOVERNANCE: shortened or removed with the bypass.
+        #expect(throws: S3Error.self) { try compliance.checkRetentionChange(to: nil, now: now, bypassGovernance: true) }
+        #expect(throws: S3Error.self) {
+            try compliance.checkRetentionChange(
+                to: Retention(mode: .governance, until: later.addingTimeInterval(60)), now: now, bypassGovernance: true)
+        }
+        try compliance.checkRetentionChange(to: Retention(mode: .compliance, until: later.addingTimeInterval(60)), now: now, bypassGovernance: false)
+        #expect(throws: S3Error.self) { try governance.checkRetentionChange(to: nil, now: now, bypassGovernance: false) }
+        try governance.checkRetentionChange(to: nil, now: now, bypassGovernance: true)
+        try governance.checkRetentionChange(to: Retention(mode: .compliance, until: later), now: now, bypassGovernance: false)
+        // Documents.
+        let config = try ObjectLockConfiguration.parse(Array(ObjectLockConfiguration(defaultRetention: .init(mode: .governance, years: 2)).xml.utf8))
+        #expect(config.defaultRetention == .init(mode: .governance, years: 2))
+        #expect(config.defaultRetention(at: now)?.until == now.addingTimeInterval(730 * 86_400))
+        #expect(
+            try ObjectLock.parseRetention(Array(ObjectLock.retentionXML(Retention(mode: .compliance, until: later)).utf8), now: now)?.mode
+                == .compliance)
+        #expect(try ObjectLock.parseRetention(Array("<Retention/>".utf8), now: now) == nil)
+        #expect(throws: S3Error.self) {
+            try ObjectLock.parseRetention(Array(ObjectLock.retentionXML(Retention(mode: .compliance, until: now)).utf8), now: later)
+        }
+        #expect(try ObjectLock.parseLegalHold(Array(ObjectLock.legalHoldXML(true).utf8)))
+        #expect(throws: S3Error.self) { try ObjectLock.parseLegalHold(Array("<LegalHold><Status>on</Status></LegalHold>".utf8)) }
+        // Headers: mode and date together; legal hold ON or OFF.
+        func headers(_ h: [String: String]) throws(S3Error) -> ObjectLockState? { try ObjectLock.requested({ h[$0] }, now: now) }
+        #expect(try headers([:]) == nil)
+        #expect(try headers(["x-amz-object-lock-legal-hold": "ON"]) == ObjectLockState(legalHold: true))
+        #expect(
+            try headers(["x-amz-object-lock-mode": "GOVERNANCE", "x-amz-object-lock-retain-until-date": "2030-01-01T00:00:00.000Z"])?.retention?.mode
+                == .governance)
+        #expect(throws: S3Error.self) { try headers(["x-amz-object-lock-mode": "GOVERNANCE"]) }
+        #expect(throws: S3Error.self) { try headers(["x-amz-object-lock-mode": "WORM", "x-amz-object-lock-retain-until-date": "2030-01-01"]) }
+        #expect(throws: S3Error.self) { try headers(["x-amz-object-lock-legal-hold": "yes"]) }
     }
 
     @Test("tag sets: the x-amz-tagging header and the Tagging document, within S3's limits")

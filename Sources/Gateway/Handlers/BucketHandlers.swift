@@ -55,7 +55,8 @@ extension S3Dispatcher {
             }
         }
         do {
-            try await objects.createDataset(call.bucket, region: state.region)
+            let lock = call.header("x-amz-bucket-object-lock-enabled")?.lowercased() == "true"
+            try await objects.createDataset(call.bucket, region: state.region, objectLock: lock)
         } catch CatalogError.bucketExists where state.region == "us-east-1" {
             // us-east-1 answers the re-creation of one's own bucket 200 and changes nothing
             // (S3 CreateBucket: legacy compatibility); every other region BucketAlreadyOwnedByYou.

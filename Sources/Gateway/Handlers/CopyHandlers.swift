@@ -61,6 +61,8 @@ extension S3Dispatcher {
         }
         var headers = directive == "REPLACE" ? try objectHeaders(call) : source.headers
         headers.tags = tagging == "REPLACE" ? try requestTags(call) : source.headers.tags
+        // A copy's lock is the request's or the bucket's default, never the source's.
+        headers.lock = try requestedLock(call, route.bucket)
         call.audit.read(source, bytes: source.size)
         let record = try await objects.copy(
             source, from: sourceRoute, to: route, key: call.key, headers: headers,

@@ -32,8 +32,10 @@ extension S3Dispatcher {
             checksumType = alg == .crc64nvme ? "FULL_OBJECT" : "COMPOSITE"
         }
         let route = try await objects.route(call.bucket)
+        var headers = try objectHeaders(call)
+        headers.lock = try requestedLock(call, route.bucket)
         let upload = try await objects.createUpload(
-            route, key: call.key, headers: try objectHeaders(call), checksumAlgorithm: algorithm,
+            route, key: call.key, headers: headers, checksumAlgorithm: algorithm,
             checksumType: checksumType)
         var w = XMLWriter()
         w.open("InitiateMultipartUploadResult")

@@ -12,7 +12,8 @@ extension S3Dispatcher {
     func putObject(_ call: S3Call) async throws -> Response {
         if let problem = Names.keyProblem(call.key) { throw problem }
         let route = try await objects.route(call.bucket)
-        let headers = try objectHeaders(call)
+        var headers = try objectHeaders(call)
+        headers.lock = try requestedLock(call, route.bucket)
         let body = try incomingBody(call, try uploadExpectations(call))
         let record = try await objects.put(route, key: call.key, headers: headers, body: body, precondition: writePrecondition(call))
         var h = Self.versionHeaders(version: Self.writtenVersion(record, route))
@@ -156,7 +157,7 @@ extension S3Dispatcher {
             return Response(status: .noContent, headers: Self.versionHeaders(version: marker?.versionID, marker: marker != nil))
         }
         // S3 answers 204 whether or not the version existed.
-        let removed = try await objects.deleteVersion(route, key: call.key, version: version)
+        let removed = try await objects.deleteVersion(route, key: call.key, version: version, bypassGovernance: bypassesGovernance(call))
         return Response(status: .noContent, headers: Self.versionHeaders(version: version, marker: removed?.deleteMarker == true))
     }
 
@@ -180,7 +181,8 @@ extension S3Dispatcher {
                         guard let version = try VersionID.parse(obj.versionId) else {
                             return (i, .success(try await objects.delete(route, key: obj.key).marker))
                         }
-                        let removed = try await objects.deleteVersion(route, key: obj.key, version: version)
+                        let removed = try await objects.deleteVersion(
+                            route, key: obj.key, version: version, bypassGovernance: bypassesGovernance(call))
                         return (i, .success(removed?.deleteMarker == true ? removed : nil))
                     } catch let e as S3Error {
                         return (i, .failure(e))

@@ -84,6 +84,12 @@ struct S3Dispatcher: HTTPResponder {
         case .getObjectTagging: return try await getObjectTagging(call)
         case .putObjectTagging: return try await putObjectTagging(call)
         case .deleteObjectTagging: return try await deleteObjectTagging(call)
+        case .getObjectLockConfiguration: return try await getObjectLockConfiguration(call)
+        case .putObjectLockConfiguration: return try await putObjectLockConfiguration(call)
+        case .getObjectRetention: return try await getObjectRetention(call)
+        case .putObjectRetention: return try await putObjectRetention(call)
+        case .getObjectLegalHold: return try await getObjectLegalHold(call)
+        case .putObjectLegalHold: return try await putObjectLegalHold(call)
         }
     }
 

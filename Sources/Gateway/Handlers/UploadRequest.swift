@@ -139,6 +139,13 @@ extension S3Dispatcher {
         }
         if let parts = served.partsCount { h[.init("x-amz-mp-parts-count")!] = String(parts) }
         if !r.headers.tags.isEmpty { h[.init("x-amz-tagging-count")!] = String(r.headers.tags.count) }
+        if let lock = r.headers.lock {
+            if let retention = lock.retention {
+                h[.init("x-amz-object-lock-mode")!] = retention.mode.rawValue
+                h[.init("x-amz-object-lock-retain-until-date")!] = HTTPDate.iso8601(retention.until)
+            }
+            h[.init("x-amz-object-lock-legal-hold")!] = lock.legalHold ? "ON" : "OFF"
+        }
         if checksumMode, let c = served.checksum, let n = HTTPField.Name(c.algorithm.headerName) {
             h[n] = c.base64
             if let t = served.checksumType { h[.init("x-amz-checksum-type")!] = t }

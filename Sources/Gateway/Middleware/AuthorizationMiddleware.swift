@@ -50,19 +50,21 @@ struct AuthorizationMiddleware: RouterMiddleware {
         let bucket = t.bucket ?? ""
         switch op {
         case .listBuckets: return AccessRequest(.list, .service)
-        case .createBucket, .deleteBucket, .putBucketAcl, .putBucketVersioning, .putBucketTagging, .deleteBucketTagging,
+        case .createBucket, .deleteBucket, .putBucketAcl, .putBucketVersioning, .putObjectLockConfiguration, .putBucketTagging, .deleteBucketTagging,
             .putBucketLifecycleConfiguration,
             .deleteBucketLifecycle:
             return AccessRequest(.write, .administration)
-        case .headBucket, .getBucketLocation, .getBucketVersioning, .getBucketAcl, .getBucketTagging, .getBucketLifecycleConfiguration:
+        case .headBucket, .getBucketLocation, .getBucketVersioning, .getObjectLockConfiguration, .getBucketAcl, .getBucketTagging,
+            .getBucketLifecycleConfiguration:
             return AccessRequest(.list, .dataset(bucket, key: nil))
         case .listObjects, .listObjectsV2, .listMultipartUploads, .listObjectVersions:
             return AccessRequest(.list, .dataset(bucket, key: t.queryValue("prefix") ?? ""))
         case .deleteObjects: return AccessRequest(.delete, .dataset(bucket, key: nil))
-        case .getObject, .headObject, .getObjectAcl, .getObjectTagging: return AccessRequest(.read, .dataset(bucket, key: t.key ?? ""))
+        case .getObject, .headObject, .getObjectAcl, .getObjectTagging, .getObjectRetention, .getObjectLegalHold:
+            return AccessRequest(.read, .dataset(bucket, key: t.key ?? ""))
         case .listParts: return AccessRequest(.write, .dataset(bucket, key: t.key ?? ""))
         case .putObject, .copyObject, .createMultipartUpload, .uploadPart, .uploadPartCopy, .completeMultipartUpload, .putObjectAcl,
-            .putObjectTagging, .deleteObjectTagging:
+            .putObjectTagging, .deleteObjectTagging, .putObjectRetention, .putObjectLegalHold:
             return AccessRequest(.write, .dataset(bucket, key: t.key ?? ""))
         case .deleteObject, .abortMultipartUpload: return AccessRequest(.delete, .dataset(bucket, key: t.key ?? ""))
         }
