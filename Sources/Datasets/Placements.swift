@@ -1,6 +1,7 @@
 import Catalog
 import Foundation
 import NIOConcurrencyHelpers
+import S3Protocol
 import Sealing
 import Storage
 
@@ -92,8 +93,9 @@ public final class BackendRegistry: Sendable {
 }
 
 extension ObjectHeaders {
-    /// What a backend keeps natively next to the object (the catalog stays the truth).
+    /// What a backend keeps natively next to the object (the catalog stays the truth); values
+    /// beyond ASCII as RFC 2047 encoded-words, as S3 returns them (backends take ASCII headers).
     public var attributes: BlobAttributes {
-        BlobAttributes(contentType: contentType, metadata: user)
+        BlobAttributes(contentType: contentType, metadata: user.mapValues(MetadataEncoding.encode))
     }
 }

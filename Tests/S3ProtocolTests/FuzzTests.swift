@@ -92,7 +92,7 @@ struct FuzzTests {
     func xml() {
         var m = Mutator(state: 3)
         for n in 0..<Self.iterations {
-            switch n % 9 {
+            switch n % 10 {
             case 0: _ = try? XMLRequests.completeMultipartUpload(m.mutate(Self.completeSeed))
             case 1: _ = try? XMLRequests.delete(m.mutate(Self.deleteSeed))
             case 2: _ = try? Tagging.parseXML(m.mutate(Self.taggingSeed), limit: Tagging.maxObjectTags)
@@ -101,6 +101,7 @@ struct FuzzTests {
             case 5: _ = try? VersionID.parse(String(decoding: m.mutate(Array("00063a1f9c2b4d10".utf8)), as: UTF8.self))
             case 6: _ = try? ObjectLockConfiguration.parse(m.mutate(Self.lockSeed))
             case 7: _ = try? ObjectLock.parseRetention(m.mutate(Self.retentionSeed), now: Date())
+            case 8: _ = MetadataEncoding.decode(String(decoding: m.mutate(Array("a =?utf-8?q?Orl=C3=A9ans?= =?UTF-8?B?w6k=?=".utf8)), as: UTF8.self))
             default: _ = try? Tagging.parseHeader(String(decoding: m.mutate(Array("a=1&b=two%20w&c=x+y".utf8)), as: UTF8.self))
             }
         }

@@ -194,6 +194,19 @@ struct SemanticsTests {
         #expect(throws: S3Error.self) { try headers(["x-amz-object-lock-legal-hold": "yes"]) }
     }
 
+    @Test("metadata beyond ASCII: RFC 2047 encoded-words decoded on the way in, one B word on the way out")
+    func metadataEncoding() {
+        #expect(MetadataEncoding.decode("=?UTF-8?B?T3Jsw6lhbnM=?=") == "Orléans")
+        #expect(MetadataEncoding.decode("=?utf-8?q?Orl=C3=A9ans_x?=") == "Orléans x")
+        #expect(MetadataEncoding.decode("a =?UTF-8?B?w6k=?= =?UTF-8?B?w6k=?= b") == "a éé b")
+        for kept in ["plain", "=?", "=?UTF-8?X?abc?=", "=?ISO-8859-1?Q?a?=", "=?UTF-8?B?!!!?=", "=?UTF-8?Q?=ZZ?=", "x =?UTF-8?B?w6k"] {
+            #expect(MetadataEncoding.decode(kept) == kept)
+        }
+        #expect(MetadataEncoding.encode("plain text") == "plain text")
+        #expect(MetadataEncoding.encode("Orléans") == "=?UTF-8?B?T3Jsw6lhbnM=?=")
+        #expect(MetadataEncoding.decode(MetadataEncoding.encode("✓ line\nbreak")) == "✓ line\nbreak")
+    }
+
     @Test("tag sets: the x-amz-tagging header and the Tagging document, within S3's limits")
     func tagSets() throws {
         #expect(

@@ -114,8 +114,9 @@ extension S3Dispatcher {
         var size = 0
         for field in call.request.headers where field.name.canonicalName.hasPrefix("x-amz-meta-") {
             let name = String(field.name.canonicalName.dropFirst("x-amz-meta-".count))
-            h.user[name] = h.user[name].map { "\($0),\(field.value)" } ?? field.value
-            size += name.utf8.count + field.value.utf8.count
+            let value = MetadataEncoding.decode(field.value)
+            h.user[name] = h.user[name].map { "\($0),\(value)" } ?? value
+            size += name.utf8.count + value.utf8.count
         }
         // S3 caps user-defined metadata at 2 KB.
         guard size <= 2048 else { throw S3Error(.invalidArgument, "Your metadata headers exceed the maximum allowed metadata size.") }
@@ -135,7 +136,7 @@ extension S3Dispatcher {
             if let n = HTTPField.Name(name) { h[n] = value }
         }
         for (name, value) in r.headers.user {
-            if let n = HTTPField.Name("x-amz-meta-" + name) { h[n] = value }
+            if let n = HTTPField.Name("x-amz-meta-" + name) { h[n] = MetadataEncoding.encode(value) }
         }
         if let parts = served.partsCount { h[.init("x-amz-mp-parts-count")!] = String(parts) }
         if !r.headers.tags.isEmpty { h[.init("x-amz-tagging-count")!] = String(r.headers.tags.count) }
