@@ -98,6 +98,23 @@ extension LifecycleConfiguration {
         }
     }
 
+    /// When this current object expires and by which rule (the earliest, if several apply), as
+    /// S3 reports it in `x-amz-expiration`; nil when no rule expires it.
+    public func expiration(key: String, size: Int64, tags: [ObjectTag], lastModified: Date) -> (date: Date, rule: String)? {
+        rules.compactMap { rule -> (date: Date, rule: String)? in
+            guard rule.enabled, let e = rule.expiration, rule.filter.matches(key: key, size: size, tags: tags) else { return nil }
+            if let days = e.days { return (Self.expiry(of: lastModified, days: days), rule.id) }
+            return e.date.map { ($0, rule.id) }
+        }.min { $0.date < $1.date }
+    }
+
+    /// `x-amz-expiration` for this current object, nil when no rule expires it.
+    public func expirationHeader(key: String, size: Int64, tags: [ObjectTag], lastModified: Date) -> String? {
+        expiration(key: key, size: size, tags: tags, lastModified: lastModified).map {
+            "expiry-date=\"\(HTTPDate.format($0.date))\", rule-id=\"\($0.rule)\""
+        }
+    }
+
     /// The enabled rule that aborts this incomplete upload at `now`, if any (such rules filter
     /// by prefix only).
     public func abortingRule(key: String, initiated: Date, now: Date) -> LifecycleRule? {

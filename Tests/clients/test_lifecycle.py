@@ -95,6 +95,27 @@ def test_awscli_lifecycle(g, s3):
     awscli(g, "s3api", "delete-bucket-lifecycle", "--bucket", b)
 
 
+def test_expiration_header(s3):
+    """GET, HEAD and PUT report when a rule expires the object (`x-amz-expiration`), by the
+    earliest rule; objects no rule selects carry no header."""
+    b = f"lc-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=b)
+    s3.put_bucket_lifecycle_configuration(Bucket=b, LifecycleConfiguration={"Rules": [
+        rule("week", {"Prefix": "tmp/"}, Expiration={"Days": 7}),
+        rule("day", {"Prefix": "tmp/short/"}, Expiration={"Days": 1}),
+        rule("date", {"Prefix": "d/"}, Expiration={"Date": "2031-01-01T00:00:00Z"}),
+    ]})
+    put = s3.put_object(Bucket=b, Key="tmp/short/x", Body=b"x")
+    head = s3.head_object(Bucket=b, Key="tmp/short/x")
+    assert put["Expiration"] == head["Expiration"]
+    assert head["Expiration"].endswith('rule-id="day"') and head["Expiration"].startswith('expiry-date="')
+    assert "00:00:00 GMT" in head["Expiration"]
+    s3.put_object(Bucket=b, Key="d/y", Body=b"y")
+    assert s3.get_object(Bucket=b, Key="d/y")["Expiration"] == 'expiry-date="Wed, 01 Jan 2031 00:00:00 GMT", rule-id="date"'
+    s3.put_object(Bucket=b, Key="kept", Body=b"k")
+    assert "Expiration" not in s3.head_object(Bucket=b, Key="kept")
+
+
 def test_sweeper_expires_what_the_rules_select(g, s3):
     b = f"lc-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=b)

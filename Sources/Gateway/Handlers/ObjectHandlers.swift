@@ -18,6 +18,7 @@ extension S3Dispatcher {
         let record = try await objects.put(route, key: call.key, headers: headers, body: body, precondition: writePrecondition(call))
         var h = Self.versionHeaders(version: Self.writtenVersion(record, route))
         h[.eTag] = record.etag
+        if let x = Self.expiration(record, route.bucket) { h[Self.expirationHeader] = x }
         if let c = record.checksum, let n = HTTPField.Name(c.algorithm.headerName) {
             h[n] = c.base64
             h[.init("x-amz-checksum-type")!] = "FULL_OBJECT"
@@ -43,6 +44,9 @@ extension S3Dispatcher {
             headers[.contentLength] = String(length)
             if let v = version ?? Self.writtenVersion(plan.record, plan.route) { headers[Self.versionIDHeader] = v.description }
             if let status = plan.replicationStatus { headers[.init("x-amz-replication-status")!] = status }
+            if version == nil || plan.record.versionID == version, let x = Self.expiration(plan.record, plan.route.bucket) {
+                headers[Self.expirationHeader] = x
+            }
             if head {
                 // An object whose key was shredded is reported as unreadable by HEAD too.
                 try objects.requireReadable(plan)
@@ -111,6 +115,13 @@ extension S3Dispatcher {
             for alg in ChecksumAlgorithm.allCases { headers[HTTPField.Name(alg.headerName)!] = nil }
             return .serve(headers, .partialContent, range)
         }
+    }
+
+    static let expirationHeader = HTTPField.Name("x-amz-expiration")!
+
+    /// `x-amz-expiration` of a current object: when its dataset's lifecycle rules expire it.
+    static func expiration(_ r: ObjectRecord, _ bucket: BucketRecord) -> String? {
+        bucket.lifecycle?.expirationHeader(key: r.key, size: r.size, tags: r.headers.tags, lastModified: r.lastModified)
     }
 
     /// The bytes of part `number` (GetObject `partNumber`); nil: the whole object, which is
