@@ -58,9 +58,11 @@ public protocol ObjectCatalog: Sendable {
     /// marker). Returns the removed version (nil: there was none) and its blob. Versioned
     /// datasets only (they do not migrate). Isolation: locks the object row.
     /// `allowed` sees the version inside the transaction and throws to keep it (Object Lock).
+    /// While the dataset migrates, the version's target copy is forgotten (`replica`), and a
+    /// version made current again brings its copy along (or its key is queued).
     func deleteVersion(
         bucket: String, key: String, version: VersionID, allowed: @escaping @Sendable (ObjectRecord) throws -> Void
-    ) async throws -> (removed: ObjectRecord?, blob: String?)
+    ) async throws -> VersionDeletion
     /// Every version with `from` <= (key, version) in listing order (key ascending, newest
     /// first within a key) and key < `until`, at most `limit`. Isolation: one snapshot.
     func versions(bucket: String, from: VersionCursor, until: [UInt8]?, limit: Int) async throws -> [ListedVersion]
@@ -175,8 +177,17 @@ public protocol MigrationCatalog: Sendable {
     func commitReplica(_ replica: ReplicaRecord, size: Int64?) async throws -> (committed: Bool, replaced: String?)
     /// Forgets the target copy of a key (only the copy of `version`, when given).
     func dropReplica(bucket: String, key: String, version: Int64?) async throws -> Bool
-    /// Every target copy's blob of a dataset.
+    /// Every target copy's blob of a dataset (noncurrent versions' copies included).
     func replicaBlobs(bucket: String) async throws -> Set<String>
+    /// Noncurrent versions (not markers) without a target copy of migration `epoch`, in listing
+    /// order from `from`, at most `limit` (the version backfill). Isolation: one snapshot.
+    func uncopiedVersions(bucket: String, epoch: Int, from: VersionCursor, limit: Int) async throws -> [ObjectRecord]
+    /// Records the target copy of a noncurrent version if the version still exists and the
+    /// migration is still `epoch`; returns whether it did. May be relaxed (a lost record means
+    /// the copy is made again).
+    func commitVersionCopy(_ copy: ReplicaRecord, epoch: Int) async throws -> Bool
+    /// Noncurrent versions (not markers), and how many have a copy of the current migration.
+    func versionCopyCounts(bucket: String) async throws -> (versions: Int, copied: Int)
 }
 
 /// The replication journal as a work queue (the shape of swift-jobs' `JobQueueDriver`): the
@@ -247,7 +258,7 @@ extension ObjectCatalog {
     }
 
     /// Removes one version whatever protects it (maintenance and tests).
-    public func deleteVersion(bucket: String, key: String, version: VersionID) async throws -> (removed: ObjectRecord?, blob: String?) {
+    public func deleteVersion(bucket: String, key: String, version: VersionID) async throws -> VersionDeletion {
         try await deleteVersion(bucket: bucket, key: key, version: version) { _ in }
     }
 

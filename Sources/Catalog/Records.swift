@@ -349,6 +349,20 @@ public struct DeleteResult: Sendable, Equatable {
     }
 }
 
+/// What a delete of one version did: the version removed (nil: there was none), its blob, and
+/// its migration target copy's blob, which no row refers to any more.
+public struct VersionDeletion: Sendable, Equatable {
+    public var removed: ObjectRecord?
+    public var blob: String?
+    public var replica: String?
+
+    public init(removed: ObjectRecord? = nil, blob: String? = nil, replica: String? = nil) {
+        self.removed = removed
+        self.blob = blob
+        self.replica = replica
+    }
+}
+
 /// One version in a listing of versions, newest first within its key.
 public struct ListedVersion: Sendable, Equatable {
     public var record: ObjectRecord

@@ -121,9 +121,6 @@ extension SQLiteCatalog {
     public func startMigration(_ record: MigrationRecord, transition: PhaseTransition) async throws -> MigrationRecord {
         try await write { db in
             try Self.requireBucket(db, record.bucket)
-            if try Self.keepsVersions(db, record.bucket) {
-                throw CatalogError.phase("dataset '\(record.bucket)' is versioned: migrations of versioned datasets are not supported yet")
-            }
             var record = record
             if let existing = try Self.migration(db, record.bucket) {
                 guard existing.phase == .legacy || existing.phase == .retired else {
@@ -132,8 +129,9 @@ extension SQLiteCatalog {
                 record.epoch = existing.epoch + 1
             }
             record.phase = .mirroring
-            try db.execute(sql: "DELETE FROM replicas WHERE bucket = ?", arguments: [record.bucket])
-            try db.execute(sql: "DELETE FROM journal WHERE bucket = ?", arguments: [record.bucket])
+            for table in ["replicas", "journal", "version_copies"] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE bucket = ?", arguments: [record.bucket])
+            }
             try db.execute(
                 sql: """
                     INSERT OR REPLACE INTO migrations (bucket, source, target, mode, phase, epoch, bandwidth, parallelism, backfill, started,
@@ -159,8 +157,9 @@ extension SQLiteCatalog {
             var epoch = m.epoch
             switch t.to {
             case .legacy:
-                try db.execute(sql: "DELETE FROM replicas WHERE bucket = ?", arguments: [t.bucket])
-                try db.execute(sql: "DELETE FROM journal WHERE bucket = ?", arguments: [t.bucket])
+                for table in ["replicas", "journal", "version_copies"] {
+                    try db.execute(sql: "DELETE FROM \(table) WHERE bucket = ?", arguments: [t.bucket])
+                }
                 epoch += 1
             case .retired:
                 try Self.retire(db, m)
@@ -188,10 +187,11 @@ extension SQLiteCatalog {
                     """, arguments: [m.bucket]) ?? 0
         let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journal WHERE bucket = ?", arguments: [m.bucket]) ?? 0
         let uploads = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM uploads WHERE bucket = ?", arguments: [m.bucket]) ?? 0
-        guard stale == 0, queued == 0, uploads == 0 else {
+        let versions = try versionsWithoutCopy(db, m)
+        guard stale == 0, queued == 0, uploads == 0, versions == 0 else {
             throw CatalogError.notReady(
                 "cannot retire the source of '\(m.bucket)' yet: \(stale) objects without a current target copy, \(queued) queued, \(uploads) "
-                    + "uploads in progress"
+                    + "uploads in progress" + (versions > 0 ? ", \(versions) noncurrent versions without a target copy" : "")
             )
         }
         try db.execute(
@@ -209,6 +209,7 @@ extension SQLiteCatalog {
                 arguments: [version, m.bucket, row["key"] as Data])
         }
         try db.execute(sql: "DELETE FROM replicas WHERE bucket = ?", arguments: [m.bucket])
+        try swapVersionCopies(db, m)
         try db.execute(sql: "UPDATE buckets SET placement = ? WHERE name = ?", arguments: [try json(m.target), m.bucket])
     }
 
@@ -342,7 +343,10 @@ extension SQLiteCatalog {
 
     public func replicaBlobs(bucket: String) async throws -> Set<String> {
         try await read { db in
-            Set(try String.fetchAll(db, sql: "SELECT blob FROM replicas WHERE bucket = ?", arguments: [bucket]))
+            Set(
+                try String.fetchAll(
+                    db, sql: "SELECT blob FROM replicas WHERE bucket = ? UNION ALL SELECT blob FROM version_copies WHERE bucket = ?",
+                    arguments: [bucket, bucket]))
         }
     }
 

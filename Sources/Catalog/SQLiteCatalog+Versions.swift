@@ -42,13 +42,6 @@ extension SQLiteCatalog {
         }
     }
 
-    /// Whether a dataset's versioning was ever configured or it keeps versions besides its
-    /// current objects: it then cannot migrate (migrations copy current objects only).
-    static func keepsVersions(_ db: Database, _ bucket: String) throws -> Bool {
-        try Row.fetchOne(db, sql: "SELECT 1 FROM versions WHERE bucket = ? LIMIT 1", arguments: [bucket]) != nil
-            || (try String.fetchOne(db, sql: "SELECT versioning FROM buckets WHERE name = ?", arguments: [bucket])) != nil
-    }
-
     static func versioning(_ db: Database, _ bucket: String) throws -> VersioningState? {
         try String.fetchOne(db, sql: "SELECT versioning FROM buckets WHERE name = ?", arguments: [bucket]).flatMap(VersioningState.init(rawValue:))
     }
@@ -104,17 +97,27 @@ extension SQLiteCatalog {
     /// What a write or delete of `key` does to its existing versions on a versioned dataset:
     /// the current object is kept as a noncurrent version, unless the new `null` version of a
     /// suspended dataset replaces it; on a suspended dataset any other `null` version goes too.
-    /// Returns the blob no version refers to any more.
-    static func supersede(_ db: Database, current: ObjectRecord?, bucket: String, key: String, _ state: VersioningState) throws -> String? {
+    /// Returns the blob no version refers to any more, and the migration target's copy of a
+    /// noncurrent version removed (an archived version takes its target copy along).
+    static func supersede(
+        _ db: Database, current: ObjectRecord?, bucket: String, key: String, _ state: VersioningState
+    ) throws -> (blob: String?, copy: String?) {
         var dropped: String?
+        var copy: String?
         if let current {
-            if state == .enabled || current.versioned { try archive(db, current) } else { dropped = current.blob }
+            if state == .enabled || current.versioned {
+                try archive(db, current)
+                try keepCopy(db, of: current)
+            } else {
+                dropped = current.blob
+            }
         }
         if state == .suspended, let null = try storedVersion(db, bucket: bucket, key: key, .null) {
             try removeStored(db, null)
+            copy = try dropCopy(db, of: null)
             if !null.deleteMarker { dropped = dropped ?? null.blob }
         }
-        return dropped
+        return (dropped, copy)
     }
 
     /// A delete of the current object on a versioned dataset: a delete marker becomes latest.
@@ -125,7 +128,8 @@ extension SQLiteCatalog {
         if let ifVersion, current?.version != ifVersion { return DeleteResult() }
         let k = Data(key.utf8)
         let version = try nextVersion(db, bucket: bucket, key: key, after: current?.version)
-        let dropped = try supersede(db, current: current, bucket: bucket, key: key, state)
+        var (dropped, copy) = try supersede(db, current: current, bucket: bucket, key: key, state)
+        if let current, dropped == current.blob { copy = try dropCurrentCopy(db, of: current) ?? copy }
         try db.execute(sql: "DELETE FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, k])
         try db.execute(sql: "DELETE FROM intents WHERE bucket = ? AND key = ?", arguments: [bucket, k])
         var marker = ObjectRecord(
@@ -135,7 +139,7 @@ extension SQLiteCatalog {
         marker.versioned = state == .enabled
         marker.deleteMarker = true
         try archive(db, marker)
-        return DeleteResult(blob: dropped, marker: marker)
+        return DeleteResult(blob: dropped, replica: copy, marker: marker)
     }
 
     public func version(bucket: String, key: String, version: VersionID) async throws -> ObjectRecord? {
@@ -147,30 +151,35 @@ extension SQLiteCatalog {
 
     public func deleteVersion(
         bucket: String, key: String, version: VersionID, allowed: @escaping @Sendable (ObjectRecord) throws -> Void
-    ) async throws -> (removed: ObjectRecord?, blob: String?) {
+    ) async throws -> VersionDeletion {
         try await write { db in
             try Self.requireBucket(db, bucket)
             let k = Data(key.utf8)
             let current = try Self.current(db, bucket: bucket, key: key)
             let removed: ObjectRecord
+            let copy: String?
             if let current, current.versionID == version {
                 try allowed(current)
                 removed = current
                 try db.execute(sql: "DELETE FROM objects WHERE bucket = ? AND key = ?", arguments: [bucket, k])
                 try db.execute(sql: "DELETE FROM intents WHERE bucket = ? AND key = ?", arguments: [bucket, k])
+                copy = try Self.dropCurrentCopy(db, of: current)
             } else {
-                guard let stored = try Self.storedVersion(db, bucket: bucket, key: key, version) else { return (nil, nil) }
+                guard let stored = try Self.storedVersion(db, bucket: bucket, key: key, version) else { return VersionDeletion() }
                 try allowed(stored)
                 removed = stored
                 try Self.removeStored(db, stored)
-                guard current == nil else { return (removed, removed.deleteMarker ? nil : removed.blob) }
+                copy = try Self.dropCopy(db, of: stored)
             }
+            let done = VersionDeletion(removed: removed, blob: removed.deleteMarker ? nil : removed.blob, replica: copy)
+            guard try Self.current(db, bucket: bucket, key: key) == nil else { return done }
             // The newest remaining version is the key's latest: an object becomes current again.
             if let newest = try Self.newestStored(db, bucket: bucket, key: key), !newest.deleteMarker {
                 try Self.removeStored(db, newest)
                 try Self.upsert(db, newest)
+                try Self.promoteCopy(db, of: newest)
             }
-            return (removed, removed.deleteMarker ? nil : removed.blob)
+            return done
         }
     }
 

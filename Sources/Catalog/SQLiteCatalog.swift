@@ -88,6 +88,7 @@ public final class SQLiteCatalog: Catalog {
             try db.execute(sql: "ALTER TABLE buckets ADD COLUMN lifecycle TEXT;")
         }
         registerVersionTables(&m)
+        registerVersionCopyTables(&m)
         return m
     }
 
@@ -310,7 +311,7 @@ public final class SQLiteCatalog: Catalog {
             try db.execute(sql: "DELETE FROM uploads WHERE bucket = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM buckets WHERE name = ?", arguments: [name])
             // A dataset created again later under this name starts without a migration.
-            for table in ["migrations", "replicas", "journal"] {
+            for table in ["migrations", "replicas", "journal", "version_copies"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE bucket = ?", arguments: [name])
             }
             return aborted
@@ -523,12 +524,13 @@ public final class SQLiteCatalog: Catalog {
         var record = record
         record.version = try nextVersion(db, bucket: record.bucket, key: record.key, after: current?.version)
         var replaced = current?.blob
+        var droppedCopy: String?
         if let state = try versioning(db, record.bucket) {
             record.versioned = state == .enabled
-            replaced = try supersede(db, current: current, bucket: record.bucket, key: record.key, state)
+            (replaced, droppedCopy) = try supersede(db, current: current, bucket: record.bucket, key: record.key, state)
         }
         try upsert(db, record)
-        let replica = try settleMirror(db, bucket: record.bucket, key: record.key, version: record.version, mirror: mirror)
+        let replica = try settleMirror(db, bucket: record.bucket, key: record.key, version: record.version, mirror: mirror) ?? droppedCopy
         return WriteResult(
             replaced: replaced.flatMap { $0 == record.blob ? nil : $0 }, replacedReplica: replica, version: record.version,
             versioned: record.versioned)

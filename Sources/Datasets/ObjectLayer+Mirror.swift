@@ -83,6 +83,30 @@ extension ObjectLayer {
         }
     }
 
+    /// Copies a noncurrent version to the migration target (the version backfill) and records
+    /// the copy if the version still exists; no key lock is needed, a noncurrent version's
+    /// bytes never change. Returns whether a copy was recorded.
+    public func copyVersion(
+        _ route: DatasetRoute, _ version: ObjectRecord, limiter: (any BandwidthLimiting)? = nil, slots: (any TransferSlots)? = nil
+    ) async throws -> Bool {
+        guard let target = route.target, let epoch = route.epoch, !target.inPlace else { return false }
+        let transfer: @Sendable () async throws -> ReplicaRecord = {
+            try await copyToTarget(version, from: route.primary, to: target, limiter: limiter)
+        }
+        let copy: ReplicaRecord
+        if let slots { copy = try await slots.with(transfer) } else { copy = try await transfer() }
+        await record(
+            AuditEvent(
+                time: now(), principal: "gateway", action: "replicate", dataset: route.name, key: version.key,
+                version: version.versionID.description, bytes: version.size, result: "ok", detail: "backfill, noncurrent version"))
+        guard try await catalog.commitVersionCopy(copy, epoch: epoch) else {
+            await discard(target.names(of: copy.blob), in: target)
+            return false
+        }
+        observer.copied(bytes: version.size)
+        return true
+    }
+
     /// Copies the plaintext of `object` to `target` (sealed there under fresh keys when the
     /// target is sealed); checks it against the object's MD5 ETag on the way.
     public func copyToTarget(

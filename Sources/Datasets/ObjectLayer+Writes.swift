@@ -202,6 +202,7 @@ extension ObjectLayer {
             } else {
                 let done = try await catalog.deleteObject(bucket: bucket, key: key, mirror: mirror, ifVersion: ifVersion)
                 if let blob = done.blob { await discard(placement.names(of: blob), in: placement) }
+                if done.marker != nil { await discardReplaced(done.replica, route: route) }
                 return (ifVersion == nil || done.blob != nil || done.marker != nil, done.marker)
             }
         }
@@ -222,13 +223,14 @@ extension ObjectLayer {
         let placement = route.primary
         return try await exclusive(route, key: key) {
             let now = now()
-            let (removed, blob) = try await catalog.deleteVersion(bucket: route.name, key: key, version: version) { r in
+            let done = try await catalog.deleteVersion(bucket: route.name, key: key, version: version) { r in
                 if let why = r.headers.lock?.refusal(now: now, bypassGovernance: bypassGovernance) {
                     throw DatasetError(.locked, dataset: route.name, key: key, why)
                 }
             }
-            if let blob { await discard(placement.names(of: blob), in: placement) }
-            return removed
+            if let blob = done.blob { await discard(placement.names(of: blob), in: placement) }
+            await discardReplaced(done.replica, route: route)
+            return done.removed
         }
     }
 

@@ -50,6 +50,8 @@ public struct Backfill: Sendable {
             try await scan(route, m, &progress)
             // Writes that raced the start of mirroring (routed before it, committed after).
             try await copyPass(route, m, &progress, limiter: limiter, durable: false)
+            // A versioned dataset's noncurrent versions.
+            try await VersionBackfill(objects: objects, bucket: bucket).run(limiter: limiter, parallelism: m.parallelism)
             progress.stage = .done
             progress.cursor = nil
             try await save(progress, m)

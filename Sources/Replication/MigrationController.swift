@@ -56,10 +56,16 @@ public struct MigrationController: Sendable {
             target.keyID = "\(dataset).m\(Int(Date().timeIntervalSince1970))"
         }
         if target.sealed { try objects.backends.keyring?.ensureKeys(for: target.keyring(of: dataset)) }
+        let resolved: ResolvedPlacement
         do {
-            _ = try objects.backends.resolve(target, dataset: dataset)
+            resolved = try objects.backends.resolve(target, dataset: dataset)
         } catch {
             throw MigrationError("the target placement cannot be used: \(error)")
+        }
+        if b.versioning != nil, resolved.inPlace {
+            throw MigrationError(
+                "\(dataset) is versioned: its target must keep each version as an object of its own (a sealed layout or the local store), "
+                    + "not \(target.description)")
         }
         let record = MigrationRecord(
             bucket: dataset, source: source, target: target, mode: mode, bandwidth: bandwidth, parallelism: parallelism,
@@ -105,6 +111,11 @@ public struct MigrationController: Sendable {
         var waiting = ""
         while Date() < deadline {
             do {
+                // Versions that became noncurrent before their copy was made.
+                let versions = try await catalog.versionCopyCounts(bucket: dataset)
+                if versions.copied < versions.versions {
+                    try await VersionBackfill(objects: objects, bucket: dataset).run(parallelism: m.parallelism)
+                }
                 let done = try await catalog.changePhase(
                     PhaseTransition(bucket: dataset, from: .cutover, to: .retired, who: who, at: Date(), why: why))
                 try await audited("phase.retired", dataset: dataset, detail: "cutover → retired: \(why)")

@@ -70,9 +70,32 @@ public struct Verifier: Sendable {
             }
             later = still
         }
+        try await versions(route: route, into: &report)
         try await extras(route: route, target: target, into: &report)
         report.finished = objects.now()
         return report
+    }
+
+    /// A versioned dataset's noncurrent versions: each needs a copy on the target (copied when
+    /// it was made, checked against its ETag's MD5); the version backfill makes those missing
+    /// first, and what it could not copy is reported missing.
+    func versions(route: DatasetRoute, into report: inout VerificationReport) async throws {
+        guard route.bucket.versioning != nil, let epoch = route.epoch else { return }
+        let bucket = route.name
+        do {
+            try await VersionBackfill(objects: objects, bucket: bucket).run(parallelism: parallelism)
+        } catch {
+            objects.logger.warning("could not copy every noncurrent version", metadata: ["dataset": .string(bucket), "error": .string("\(error)")])
+        }
+        var cursor = VersionCursor(key: [])
+        while true {
+            let page = try await objects.catalog.uncopiedVersions(bucket: bucket, epoch: epoch, from: cursor, limit: 512)
+            for v in page {
+                report.add(.missing, bytes: v.size, example: "\(v.key) (version \(v.versionID)): noncurrent version without a target copy")
+            }
+            guard let last = page.last, page.count == 512 else { break }
+            cursor = VersionCursor(key: Array(last.key.utf8), below: last.version)
+        }
     }
 
     func check(_ keys: [String], route: DatasetRoute, target: ResolvedPlacement) async -> [(String, Finding)] {

@@ -234,7 +234,9 @@ struct MigrationOps {
     }
 
     func retire(_ dataset: String, why: String, timeout: Double) async throws -> MigrationRecord {
-        try await controller(keys: false) { try await $0.retire(dataset, why: why, timeout: timeout) }
+        // Retirement may copy the last noncurrent versions of a versioned dataset (with its keys).
+        let versioned = try await options.catalog().bucket(dataset)?.versioning != nil
+        return try await controller(keys: versioned ? try await sealed(dataset) : false) { try await $0.retire(dataset, why: why, timeout: timeout) }
     }
 
     func tune(_ dataset: String, mode: WriteMode?, bandwidth: Int64??, parallelism: Int?) async throws -> MigrationRecord {

@@ -119,16 +119,41 @@ struct VersionConformanceTests {
         #expect(try await c.object(bucket: "d", key: "k")?.headers.tags == [])
     }
 
-    @Test("versioned datasets do not migrate, and versioning does not change during a migration", arguments: CatalogKind.allCases)
-    func migrationsRefused(_ kind: CatalogKind) async throws {
+    @Test(
+        "while migrating, an archived version takes its target copy along; copies are recorded for live versions only; retirement swaps them in",
+        arguments: CatalogKind.allCases)
+    func versionCopies(_ kind: CatalogKind) async throws {
         let c = try await dataset(kind, .enabled)
-        let m = MigrationRecord(bucket: "d", source: .local, target: Placement(backend: "t"), mode: .journaled, started: Date())
-        let t = PhaseTransition(bucket: "d", from: .legacy, to: .mirroring, who: "t", at: Date(), why: "test")
-        await #expect(throws: CatalogError.self) { _ = try await c.startMigration(m, transition: t) }
-        let plain = try kind.make()
-        try await plain.createBucket(BucketRecord(name: "d", region: "us-east-1", created: Date()))
-        _ = try await plain.startMigration(m, transition: t)
-        await #expect(throws: CatalogError.self) { try await plain.setBucketVersioning("d", .enabled) }
-        #expect(try await plain.bucket("d")?.versioning == nil)
+        let old = try await put(c, "k", "old")  // noncurrent before the migration starts
+        let cur = try await put(c, "k", "cur")
+        let target = Placement(backend: "t", container: "c", prefix: "d/", layout: "sealed")
+        let m = try await c.startMigration(
+            MigrationRecord(bucket: "d", source: .local, target: target, mode: .journaled, started: Date()),
+            transition: PhaseTransition(bucket: "d", from: .legacy, to: .mirroring, who: "t", at: Date(), why: "test"))
+        // Versioning does not change while the dataset migrates.
+        await #expect(throws: CatalogError.self) { try await c.setBucketVersioning("d", .suspended) }
+        func replica(_ version: Int64, _ blob: String) -> ReplicaRecord {
+            ReplicaRecord(bucket: "d", key: "k", version: version, blob: blob, backendETag: nil, seal: nil, md5: nil)
+        }
+        #expect(try await c.uncopiedVersions(bucket: "d", epoch: m.epoch, from: VersionCursor(key: []), limit: 10).map(\.blob) == ["old"])
+        #expect(try await c.commitVersionCopy(replica(old.version, "t-old"), epoch: m.epoch))
+        #expect(try await !c.commitVersionCopy(replica(old.version, "t-old"), epoch: m.epoch + 1))
+        #expect(try await c.commitReplica(replica(cur.version, "t-cur"), size: nil).committed)
+        // An overwrite archives "cur": its copy moves with it, the object's copy is the new write's.
+        _ = try await c.putObject(object("k", blob: "new"), mirror: MirrorCommit(epoch: m.epoch)) { _ in }
+        #expect(try await c.replica(bucket: "d", key: "k") == nil)
+        #expect(try await c.versionCopyCounts(bucket: "d") == (versions: 2, copied: 2))
+        #expect(try await c.replicaBlobs(bucket: "d") == ["t-old", "t-cur"])
+        #expect(try await c.uncopiedVersions(bucket: "d", epoch: m.epoch, from: VersionCursor(key: []), limit: 10).isEmpty)
+        // Deleting the current version for good makes "cur" current again, with its copy.
+        let done = try await c.deleteVersion(bucket: "d", key: "k", version: try #require(try await c.object(bucket: "d", key: "k")).versionID)
+        #expect(done.blob == "new")
+        #expect(try await c.replica(bucket: "d", key: "k")?.blob == "t-cur")
+        // Deleting a noncurrent version for good hands back its copy's blob.
+        #expect(try await c.deleteVersion(bucket: "d", key: "k", version: .id(old.version)).replica == "t-old")
+        #expect(try await c.versionCopyCounts(bucket: "d") == (versions: 0, copied: 0))
+        // Overwritten again, "cur" keeps its copy as a noncurrent version once more.
+        _ = try await put(c, "k", "newest")
+        #expect(try await c.versionCopyCounts(bucket: "d") == (versions: 1, copied: 1))
     }
 }

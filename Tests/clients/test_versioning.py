@@ -318,15 +318,3 @@ def test_rotation_rewraps_every_version(s3, gateway):
     assert f"{b}\tv1\tactive\t0 objects" in listed and f"{b}\tv2\tcurrent\t3 objects" in listed, listed
     for v, body in bodies.items():
         assert s3.get_object(Bucket=b, Key="k", VersionId=v)["Body"].read() == body
-
-
-def test_versioned_datasets_refuse_migration_clearly(s3, gateway):
-    """Migrations copy current objects only, so a versioned dataset is refused with a clear
-    message and a non-zero exit, and nothing about it changes."""
-    b = new_bucket(s3)
-    v = s3.put_object(Bucket=b, Key="k", Body=b"one")["VersionId"]
-    r = run_cli("migrate", "start", b, "--backend", "local", "--layout", "native", "--prefix", "elsewhere/",
-                data_dir=gateway.data_dir, config_path=gateway.config_path, env=gateway.extra_env, check=False)
-    assert r.returncode != 0 and "versioned" in (r.stdout + r.stderr), r.stdout + r.stderr
-    assert s3.get_object(Bucket=b, Key="k", VersionId=v)["Body"].read() == b"one"
-    assert s3.put_object(Bucket=b, Key="k", Body=b"two")["VersionId"] != v
