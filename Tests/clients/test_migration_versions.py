@@ -109,3 +109,26 @@ def test_versioned_dataset_refuses_a_native_target(g):
     r = cli(g, "migrate", "start", b, "--backend", "sw", "--container", TARGET, "--prefix", f"{b}/", "--layout", "native", check=False)
     assert r.returncode != 0 and "versioned" in r.stdout + r.stderr, r.stdout + r.stderr
     assert "legacy" in cli(g, "dataset", "phase", b).stdout
+
+
+def test_locked_versions_survive_migration_and_retirement(g, seaweedfs):
+    """A bucket with Object Lock migrates like any versioned dataset; its COMPLIANCE version
+    keeps its retention through retirement and still refuses every delete, root's included."""
+    import datetime
+    s3 = make_client(g.endpoint)
+    b = f"locked-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=b, ObjectLockEnabledForBucket=True)
+    until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    locked = s3.put_object(Bucket=b, Key="audit", Body=b"immutable", ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until)["VersionId"]
+    s3.put_object(Bucket=b, Key="audit", Body=b"newer")
+    cli(g, "migrate", "start", b, "--backend", "sw", "--container", TARGET, "--prefix", f"{b}/", "--layout", "sealed")
+    wait_backfill(g, b)
+    cli(g, "migrate", "verify", b)
+    cli(g, "migrate", "cutover", b)
+    assert "retired" in cli(g, "migrate", "retire", b).stdout
+    h = s3.head_object(Bucket=b, Key="audit", VersionId=locked)
+    assert h["ObjectLockMode"] == "COMPLIANCE"
+    with pytest.raises(Exception) as e:
+        s3.delete_object(Bucket=b, Key="audit", VersionId=locked, BypassGovernanceRetention=True)
+    assert "AccessDenied" in str(e.value)
+    assert s3.get_object(Bucket=b, Key="audit", VersionId=locked)["Body"].read() == b"immutable"
