@@ -190,6 +190,14 @@ extension SQLiteCatalog {
     public func updateLock(
         bucket: String, key: String, version: Int64, _ change: @escaping @Sendable (ObjectRecord) throws -> ObjectLockState
     ) async throws -> ObjectRecord? {
+        try await updateHeaders(bucket: bucket, key: key, version: version) { r in r.headers.lock = try change(r) }
+    }
+
+    /// Rewrites the catalog-only headers (tags, lock) of `key`'s version `version`, current or
+    /// noncurrent (never a marker), in one transaction; nil when there is no such version.
+    func updateHeaders(
+        bucket: String, key: String, version: Int64, _ change: @escaping @Sendable (inout ObjectRecord) throws -> Void
+    ) async throws -> ObjectRecord? {
         try await write { db in
             let k = Data(key.utf8)
             for table in ["objects", "versions"] {
@@ -198,7 +206,7 @@ extension SQLiteCatalog {
                         db, sql: "SELECT * FROM \(table) WHERE bucket = ? AND key = ? AND version = ?", arguments: [bucket, k, version]
                     ).map(Self.object), !record.deleteMarker
                 else { continue }
-                record.headers.lock = try change(record)
+                try change(&record)
                 try db.execute(
                     sql: "UPDATE \(table) SET headers = ? WHERE bucket = ? AND key = ? AND version = ?",
                     arguments: [try Self.json(record.headers), bucket, k, version])

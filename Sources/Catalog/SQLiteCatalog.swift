@@ -269,22 +269,7 @@ public final class SQLiteCatalog: Catalog {
     }
 
     public func updateTags(bucket: String, key: String, version: Int64, tags: [ObjectTag]) async throws -> ObjectRecord? {
-        try await write { db in
-            let k = Data(key.utf8)
-            for table in ["objects", "versions"] {
-                guard
-                    var record = try Row.fetchOne(
-                        db, sql: "SELECT * FROM \(table) WHERE bucket = ? AND key = ? AND version = ?", arguments: [bucket, k, version]
-                    ).map(Self.object), !record.deleteMarker
-                else { continue }
-                record.headers.tags = tags
-                try db.execute(
-                    sql: "UPDATE \(table) SET headers = ? WHERE bucket = ? AND key = ? AND version = ?",
-                    arguments: [try Self.json(record.headers), bucket, k, version])
-                return record
-            }
-            return nil
-        }
+        try await updateHeaders(bucket: bucket, key: key, version: version) { $0.headers.tags = tags }
     }
 
     public func buckets() async throws -> [BucketRecord] {

@@ -44,6 +44,19 @@ def writer(endpoint, bucket, prefix, acked, stop):
             return  # the gateway died under us
 
 
+def kill_during(g, threads, stop, after):
+    """Starts the writers, kills the gateway with SIGKILL `after` seconds later, lets the
+    writers see it, and starts the gateway again on the same data directory."""
+    for t in threads:
+        t.start()
+    time.sleep(after)
+    g.kill()
+    stop.set()
+    for t in threads:
+        t.join(30)
+    g.start()
+
+
 def test_kill_minus_nine():
     g = Gateway()
     g.start()
@@ -55,14 +68,7 @@ def test_kill_minus_nine():
         for round_ in range(ROUNDS):
             stop = threading.Event()
             threads = [threading.Thread(target=writer, args=(g.endpoint, bucket, f"r{round_}/t{t}", acked, stop)) for t in range(6)]
-            for t in threads:
-                t.start()
-            time.sleep(rng.uniform(0.2, 1.5))
-            g.kill()
-            stop.set()
-            for t in threads:
-                t.join(30)
-            g.start()
+            kill_during(g, threads, stop, rng.uniform(0.2, 1.5))
             s3 = make_client(g.endpoint, retries={"max_attempts": 2})
             listed = set()
             token = None
@@ -133,14 +139,7 @@ def test_kill_minus_nine_versioned():
                 for k in keys:
                     acked.setdefault(k, [])
                 threads.append(threading.Thread(target=versioned_writer, args=(g.endpoint, bucket, keys, acked, stop, round_ * 10 + t)))
-            for t in threads:
-                t.start()
-            time.sleep(rng.uniform(0.3, 1.5))
-            g.kill()
-            stop.set()
-            for t in threads:
-                t.join(30)
-            g.start()
+            kill_during(g, threads, stop, rng.uniform(0.3, 1.5))
             s3 = make_client(g.endpoint, retries={"max_attempts": 2})
             listed = {}
             for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
