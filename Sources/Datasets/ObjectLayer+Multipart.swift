@@ -51,6 +51,13 @@ extension ObjectLayer {
 
     /// Streams a part, verified, to the backend and records it; a part it replaces is released.
     public func storePart<Bytes>(_ upload: UploadRecord, _ number: Int, body: IncomingBody<Bytes>) async throws -> PartRecord {
+        // Uploads of one part number are serialised: on an S3 or Azure backend the part number
+        // names the backend's part, so the upload recorded last must be the one stored last
+        // (S3: the last upload of a part wins), whichever client finished first.
+        try await locks.with("upload\u{0}\(upload.uploadID)\u{0}\(number)") { try await storeUnlockedPart(upload, number, body: body) }
+    }
+
+    func storeUnlockedPart<Bytes>(_ upload: UploadRecord, _ number: Int, body: IncomingBody<Bytes>) async throws -> PartRecord {
         let placement = try await route(upload.bucket).primary
         let token: PartToken
         if let seal = upload.seal {

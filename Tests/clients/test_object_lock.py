@@ -1,4 +1,5 @@
-"""Object Lock with boto3 and awscli on the local store and a sealed dataset on SeaweedFS: a
+"""Object Lock with boto3 and awscli on the local store and sealed datasets on SeaweedFS and the
+Azure test server: a
 bucket created with Object Lock is versioned for good; retention (GOVERNANCE, COMPLIANCE) and
 legal holds come from the write's headers, the bucket's default or Put*Retention/LegalHold; a
 locked version survives every delete by root, lifecycle rules and a catalog restore, GOVERNANCE
@@ -17,12 +18,13 @@ from gateway import awscli, run_cli, sealed_gateway
 from trust import add_user, next_code, session_client, sign_in
 
 
-@pytest.fixture(scope="module", params=["local", "seaweedfs-sealed"])
+@pytest.fixture(scope="module", params=["local", "seaweedfs-sealed", "azure-sealed"])
 def gateway(request):
     if request.param == "local":
         yield request.getfixturevalue("local_gateway")
         return
-    g = sealed_gateway("seaweedfs", request.getfixturevalue("seaweedfs"), container="passerelle-lock")
+    base = request.param[:-len("-sealed")]
+    g = sealed_gateway(base, request.getfixturevalue(base), container="passerelle-lock")
     yield g
     g.cleanup()
 

@@ -89,3 +89,45 @@ def test_non_ascii_metadata_round_trips_as_aws_returns_it(s3, gateway):
     # Copies keep the decoded value.
     s3.copy_object(Bucket=b, Key="copy", CopySource={"Bucket": b, "Key": "utf8"})
     assert s3.head_object(Bucket=b, Key="copy")["Metadata"] == {"patient-city": want}
+
+
+def test_part_uploaded_twice_the_last_answered_wins(s3, gateway):
+    """Two uploads of one part number overlap, the first one finishing last: the part is the
+    one whose answer came last, and completing with its ETag gives its bytes."""
+    import hashlib
+    import http.client
+    import threading
+    import time
+    from rawsigv4 import signed_headers
+    b = f"twice-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=b)
+    up = s3.create_multipart_upload(Bucket=b, Key="k")["UploadId"]
+    bodies = {"slow": b"s" * (5 * MiB), "fast": b"f" * (5 * MiB)}
+    answers = []
+
+    def upload(name, pause):
+        path = f"/{b}/k?partNumber=1&uploadId={up}"
+        body = bodies[name]
+        h = signed_headers(gateway, "PUT", path, {"Content-Length": str(len(body))}, hashlib.sha256(body).hexdigest())
+        conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=60)
+        conn.putrequest("PUT", path, skip_accept_encoding=True)
+        for k, v in h.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        conn.send(body[:MiB])
+        time.sleep(pause)
+        conn.send(body[MiB:])
+        r = conn.getresponse()
+        r.read()
+        answers.append((name, r.status, r.getheader("ETag")))
+        conn.close()
+
+    slow = threading.Thread(target=upload, args=("slow", 1.5))
+    slow.start()
+    time.sleep(0.3)
+    upload("fast", 0)
+    slow.join()
+    assert [a[1] for a in answers] == [200, 200], answers
+    name, _, etag = answers[-1]
+    s3.complete_multipart_upload(Bucket=b, Key="k", UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert s3.get_object(Bucket=b, Key="k")["Body"].read() == bodies[name]
