@@ -9,7 +9,10 @@ import Storage
 /// backend alone. Every header object of the placement is opened with the dataset's keys; its
 /// metadata must name its own payload, and the payload must have the sealed length and a first
 /// chunk that authenticates. When a key has several headers (an overwrite whose old object was
-/// not yet removed), the newest wins. A row already in the catalog is kept unless older.
+/// not yet removed), the newest wins. A row already in the catalog is kept unless older. On a
+/// versioned dataset every header is a version: each key's versions are recovered in the order
+/// they were written (as new versions of the catalog, with new ids; delete markers, which have
+/// no backend object, are not recovered), except payloads the catalog already refers to.
 extension SealedDataset {
     public struct RebuildOutcome: Sendable {
         public var recovered = 0
@@ -23,6 +26,7 @@ extension SealedDataset {
     public func rebuildCatalog(progress: @Sendable (Int) -> Void) async throws -> RebuildOutcome {
         var outcome = RebuildOutcome()
         var newest: [String: ObjectRecord] = [:]
+        var all: [String: [ObjectRecord]] = [:]
         var marker: String?
         var seen = 0
         repeat {
@@ -35,6 +39,7 @@ extension SealedDataset {
                         outcome.foreign += 1
                         continue
                     }
+                    all[record.key, default: []].append(record)
                     if let other = newest[record.key], other.lastModified >= record.lastModified { continue }
                     newest[record.key] = record
                 } catch {
@@ -43,6 +48,20 @@ extension SealedDataset {
             }
             progress(seen)
         } while marker != nil
+        if try await catalog.bucket(dataset)?.versioning != nil {
+            let referenced = try await catalog.referencedBlobs()
+            for (_, versions) in all.sorted(by: { $0.key < $1.key }) {
+                for record in versions.sorted(by: { $0.lastModified < $1.lastModified }) {
+                    guard !referenced.contains(record.blob) else {
+                        outcome.present += 1
+                        continue
+                    }
+                    _ = try await catalog.putObject(record) { _ in }
+                    outcome.recovered += 1
+                }
+            }
+            return outcome
+        }
         for record in newest.values.sorted(by: { $0.key < $1.key }) {
             do {
                 _ = try await catalog.putObject(record) { current in

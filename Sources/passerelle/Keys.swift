@@ -174,9 +174,12 @@ struct CatalogCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Recreate the catalog entries of a sealed dataset from its backend alone.")
         @OptionGroup var options: AdminOptions
         @Argument var dataset: String
+        @Flag(help: "The dataset is versioned: turn its versioning on and recover every version of each key (with new version ids).")
+        var versions = false
 
         func run() async throws {
             let (sealed, registry) = try await options.sealedDataset(dataset)
+            if versions { try await sealed.catalog.setBucketVersioning(dataset, .enabled) }
             let progress = Progress(label: "headers read")
             let outcome: SealedDataset.RebuildOutcome
             do {
