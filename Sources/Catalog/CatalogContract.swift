@@ -186,6 +186,9 @@ public protocol MigrationCatalog: Sendable {
     /// migration is still `epoch`; returns whether it did. May be relaxed (a lost record means
     /// the copy is made again).
     func commitVersionCopy(_ copy: ReplicaRecord, epoch: Int) async throws -> Bool
+    /// Noncurrent versions with their target copy of the current migration, in listing order
+    /// from `from` (verification). Isolation: one snapshot.
+    func versionsWithCopies(bucket: String, from: VersionCursor, limit: Int) async throws -> [(ObjectRecord, ReplicaRecord)]
     /// Noncurrent versions (not markers), and how many have a copy of the current migration.
     func versionCopyCounts(bucket: String) async throws -> (versions: Int, copied: Int)
 }

@@ -96,6 +96,32 @@ extension SQLiteCatalog {
         }
     }
 
+    public func versionsWithCopies(bucket: String, from: VersionCursor, limit: Int) async throws -> [(ObjectRecord, ReplicaRecord)] {
+        try await read { db in
+            guard let m = try Self.migration(db, bucket) else { return [] }
+            let k = Data(from.key)
+            let position = from.below == nil ? "v.key >= ?" : "((v.key = ? AND v.version < ?) OR v.key > ?)"
+            let args: StatementArguments = from.below.map { [bucket, k, $0, k, m.epoch, limit] } ?? [bucket, k, m.epoch, limit]
+            return try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT v.*, c.blob AS copy_blob, c.backend_etag AS copy_etag, c.seal AS copy_seal, c.md5 AS copy_md5
+                    FROM versions v JOIN version_copies c ON c.bucket = v.bucket AND c.key = v.key AND c.version = v.version
+                    WHERE v.bucket = ? AND v.marker = 0 AND \(position) AND c.epoch = ? ORDER BY v.key, v.version DESC LIMIT ?
+                    """, arguments: args
+            ).map { row in
+                let version = try Self.object(row)
+                let seal = try (row["copy_seal"] as String?).map { try JSONDecoder().decode(SealRecord.self, from: Data($0.utf8)) }
+                return (
+                    version,
+                    ReplicaRecord(
+                        bucket: bucket, key: version.key, version: version.version, blob: row["copy_blob"], backendETag: row["copy_etag"],
+                        seal: seal, md5: row["copy_md5"])
+                )
+            }
+        }
+    }
+
     public func commitVersionCopy(_ copy: ReplicaRecord, epoch: Int) async throws -> Bool {
         try await writeRelaxed { db in
             guard let m = try Self.mirroring(db, copy.bucket), m.epoch == epoch,

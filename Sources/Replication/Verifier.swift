@@ -70,16 +70,16 @@ public struct Verifier: Sendable {
             }
             later = still
         }
-        try await versions(route: route, into: &report)
+        try await versions(route: route, target: target, into: &report)
         try await extras(route: route, target: target, into: &report)
         report.finished = objects.now()
         return report
     }
 
-    /// A versioned dataset's noncurrent versions: each needs a copy on the target (copied when
-    /// it was made, checked against its ETag's MD5); the version backfill makes those missing
-    /// first, and what it could not copy is reported missing.
-    func versions(route: DatasetRoute, into report: inout VerificationReport) async throws {
+    /// A versioned dataset's noncurrent versions: each needs a copy on the target, compared as
+    /// current objects are (stored size and MD5, or the contents read on both sides); the
+    /// version backfill makes those missing first, and what it could not copy is missing.
+    func versions(route: DatasetRoute, target: ResolvedPlacement, into report: inout VerificationReport) async throws {
         guard route.bucket.versioning != nil, let epoch = route.epoch else { return }
         let bucket = route.name
         do {
@@ -94,6 +94,38 @@ public struct Verifier: Sendable {
                 report.add(.missing, bytes: v.size, example: "\(v.key) (version \(v.versionID)): noncurrent version without a target copy")
             }
             guard let last = page.last, page.count == 512 else { break }
+            cursor = VersionCursor(key: Array(last.key.utf8), below: last.version)
+        }
+        cursor = VersionCursor(key: [])
+        while true {
+            let page = try await objects.catalog.versionsWithCopies(bucket: bucket, from: cursor, limit: 64)
+            let findings = await withTaskGroup(of: Finding.self) { group in
+                for (version, copy) in page {
+                    group.addTask {
+                        let name = "\(version.key) (version \(version.versionID))"
+                        do {
+                            var found: Finding
+                            switch mode {
+                            case .checksums: found = try await compareStored(version, copy, target: target)
+                            case .full: found = try await compareContents(version, copy, route: route, target: target)
+                            }
+                            if case .found(let c, let bytes, let why) = found, c != .identical { found = .found(c, bytes, "\(name): \(why)") }
+                            return found
+                        } catch {
+                            return .found(.unverifiable, 0, "\(name): \(error)")
+                        }
+                    }
+                }
+                var out: [Finding] = []
+                for await f in group { out.append(f) }
+                return out
+            }
+            for f in findings {
+                switch f {
+                case .found(let c, let bytes, let why), .again(let c, let bytes, let why): report.add(c, bytes: bytes, example: why)
+                }
+            }
+            guard let last = page.last?.0, page.count == 64 else { break }
             cursor = VersionCursor(key: Array(last.key.utf8), below: last.version)
         }
     }

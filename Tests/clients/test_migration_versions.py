@@ -6,6 +6,7 @@ id works after cutover and after the source is retired. A versioned dataset cann
 native placement (one object a key)."""
 import base64
 import os
+import re
 import uuid
 
 import pytest
@@ -82,6 +83,9 @@ def test_versioned_dataset_migrates_with_every_version(g, seaweedfs):
 
     verify = cli(g, "migrate", "verify", b)
     assert "CLEAN" in verify.stdout and "NOT CLEAN" not in verify.stdout, verify.stdout
+    # Every version with bytes was compared, current and noncurrent.
+    compared = sum(1 for vs in expected.values() for v in vs if not v[1])
+    assert re.search(rf"identical\s+{compared} objects", verify.stdout), (compared, verify.stdout)
     cli(g, "migrate", "cutover", b)
     put("k03", b"during cutover")
     expected = listing(s3, b)
