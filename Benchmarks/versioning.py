@@ -7,8 +7,14 @@ ListObjectVersions of VERSIONS versions (VERSIONS/4 keys × 4 versions) paginate
 against ListObjectsV2 of as many current objects on another bucket, timed with a raw signed
 client (the gateway's time) and with boto3's paginator (which adds its own XML parsing).
 
+With PLACEMENT=seaweedfs the gateway's datasets are native on SeaweedFS (each object under its
+key, a version the bucket keeps copied aside before an overwrite), and the same rounds run
+straight against SeaweedFS with its own versioning, so both costs of versioning are compared in
+one run; the listing part is skipped.
+
     swift build -c release --product passerelle
     Benchmarks/versioning.py          # QUICK=1: 1,000 ops a round and 20,000 versions
+    PLACEMENT=seaweedfs Benchmarks/versioning.py
 """
 import json
 import os
@@ -23,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "clients"))
 os.environ.setdefault("PASSERELLE_BIN", os.path.join(ROOT, ".build", "release", "passerelle"))
 from conftest import make_client  # noqa: E402
-from gateway import ACCESS_KEY, BINARY, SECRET_KEY, Gateway  # noqa: E402
+from gateway import ACCESS_KEY, BINARY, SECRET_KEY, Gateway, backend_config  # noqa: E402
 from rawsigv4 import send  # noqa: E402
 
 QUICK = bool(os.environ.get("QUICK"))
@@ -32,8 +38,12 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 VERSIONS = 20_000 if QUICK else 100_000
 
 
+PLACEMENT = os.environ.get("PLACEMENT", "local")
+
+
 def bench(g, bucket, ops, concurrency=16):
-    out = subprocess.run([BINARY, "bench", "s3", "--endpoint", g.endpoint, "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY,
+    access, secret = getattr(g, "access_key", ACCESS_KEY), getattr(g, "secret_key", SECRET_KEY)
+    out = subprocess.run([BINARY, "bench", "s3", "--endpoint", g.endpoint, "--access-key", access, "--secret-key", secret,
                           "--bucket", bucket, "--phases", "small", "--small-ops", str(ops), "--small-size", "4096",
                           "--small-concurrency", str(concurrency)], check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -62,12 +72,12 @@ def timed_listing(g, s3, bucket, versions):
     return raw, time.perf_counter() - start, n
 
 
-def main():
-    g = Gateway().start()
-    try:
-        s3 = make_client(g.endpoint)
-        figures = {"versioned": {"new": [], "overwrite": [], "get": []}, "plain": {"new": [], "overwrite": [], "get": []}}
-        for rnd in range(ROUNDS):
+def rounds(endpoints):
+    """{endpoint name: {versioned|plain: {new|overwrite|get: [ops/s]}}}, the endpoints and the
+    bucket kinds measured alternately."""
+    figures = {n: {k: {"new": [], "overwrite": [], "get": []} for k in ("versioned", "plain")} for n in endpoints}
+    for rnd in range(ROUNDS):
+        for n, (g, s3) in endpoints.items():
             for name in ("versioned", "plain"):
                 bucket = f"{name}-{rnd}"
                 s3.create_bucket(Bucket=bucket)
@@ -75,15 +85,47 @@ def main():
                     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
                 first = bench(g, bucket, OPS)
                 again = bench(g, bucket, OPS)
-                figures[name]["new"].append(first["small_put_ops"])
-                figures[name]["overwrite"].append(again["small_put_ops"])
-                figures[name]["get"].append(again["small_get_ops"])
-        result = {}
-        print(f"{'4 KiB, 16 in flight':28}{'versioned':>11}{'plain':>9}{'ratio':>8}")
-        for k, label in (("new", "PUT, new keys"), ("overwrite", "PUT, overwriting"), ("get", "GET, after overwrites")):
-            v, p = statistics.median(figures["versioned"][k]), statistics.median(figures["plain"][k])
-            result[f"put_{k}" if k != "get" else "get"] = {"versioned": round(v, 1), "plain": round(p, 1), "ratio": round(v / p, 3)}
-            print(f"{label:28}{v:11.1f}{p:9.1f}{v / p:7.2f}x")
+                figures[n][name]["new"].append(first["small_put_ops"])
+                figures[n][name]["overwrite"].append(again["small_put_ops"])
+                figures[n][name]["get"].append(again["small_get_ops"])
+    return figures
+
+
+def report(figures, title):
+    result = {}
+    print(f"{title:28}{'versioned':>11}{'plain':>9}{'ratio':>8}")
+    for k, label in (("new", "PUT, new keys"), ("overwrite", "PUT, overwriting"), ("get", "GET, after overwrites")):
+        v, p = statistics.median(figures["versioned"][k]), statistics.median(figures["plain"][k])
+        result[f"put_{k}" if k != "get" else "get"] = {"versioned": round(v, 1), "plain": round(p, 1), "ratio": round(v / p, 3)}
+        print(f"{label:28}{v:11.1f}{p:9.1f}{v / p:7.2f}x")
+    return result
+
+
+def native():
+    from peers import SeaweedFS
+    peer = SeaweedFS().start()
+    config, env = backend_config("seaweedfs", peer, peer.create_bucket("passerelle-bench"))
+    g = Gateway(config=config, env=env).start()
+    try:
+        direct = peer.client()
+        figures = rounds({"gateway": (g, make_client(g.endpoint)), "seaweedfs": (peer, direct)})
+        result = {n: report(figures[n], f"4 KiB, 16 in flight, {n}") for n in figures}
+        for k in ("put_new", "put_overwrite", "get"):
+            result[k + "_gateway_vs_seaweedfs_versioned"] = round(
+                result["gateway"][k]["versioned"] / result["seaweedfs"][k]["versioned"], 3)
+        print(json.dumps(result))
+    finally:
+        g.cleanup()
+        peer.cleanup()
+
+
+def main():
+    if PLACEMENT == "seaweedfs":
+        return native()
+    g = Gateway().start()
+    try:
+        s3 = make_client(g.endpoint)
+        result = report(rounds({"gateway": (g, s3)})["gateway"], "4 KiB, 16 in flight")
         # VERSIONS versions: VERSIONS/4 keys written four times on a versioned bucket.
         keys = VERSIONS // 4
         s3.create_bucket(Bucket="many-versions")

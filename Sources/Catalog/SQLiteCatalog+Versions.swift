@@ -98,14 +98,17 @@ extension SQLiteCatalog {
     /// the current object is kept as a noncurrent version, unless the new `null` version of a
     /// suspended dataset replaces it; on a suspended dataset any other `null` version goes too.
     /// Returns the blob no version refers to any more, and the migration target's copy of a
-    /// noncurrent version removed (an archived version takes its target copy along).
+    /// noncurrent version removed (an archived version takes its target copy along). A current
+    /// object whose blob the write `overwriting` has replaced in place is not kept: its bytes
+    /// are gone (an in-place write whose placement did not copy it aside first, because
+    /// versioning was turned on meanwhile: S3 too lets a change of versioning take a while).
     static func supersede(
-        _ db: Database, current: ObjectRecord?, bucket: String, key: String, _ state: VersioningState
+        _ db: Database, current: ObjectRecord?, bucket: String, key: String, _ state: VersioningState, overwriting: String? = nil
     ) throws -> (blob: String?, copy: String?) {
         var dropped: String?
         var copy: String?
         if let current {
-            if state == .enabled || current.versioned {
+            if (state == .enabled || current.versioned) && current.blob != overwriting {
                 try archive(db, current)
                 try keepCopy(db, of: current)
             } else {
@@ -140,6 +143,15 @@ extension SQLiteCatalog {
         marker.deleteMarker = true
         try archive(db, marker)
         return DeleteResult(blob: dropped, replica: copy, marker: marker)
+    }
+
+    public func relocate(bucket: String, key: String, version: Int64, blob: String, backendETag: String?) async throws -> Bool {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE objects SET blob = ?, backend_etag = ? WHERE bucket = ? AND key = ? AND version = ?",
+                arguments: [blob, backendETag, bucket, Data(key.utf8), version])
+            return db.changesCount > 0
+        }
     }
 
     public func version(bucket: String, key: String, version: VersionID) async throws -> ObjectRecord? {

@@ -512,7 +512,8 @@ public final class SQLiteCatalog: Catalog {
         var droppedCopy: String?
         if let state = try versioning(db, record.bucket) {
             record.versioned = state == .enabled
-            (replaced, droppedCopy) = try supersede(db, current: current, bucket: record.bucket, key: record.key, state)
+            (replaced, droppedCopy) = try supersede(
+                db, current: current, bucket: record.bucket, key: record.key, state, overwriting: record.blob)
         }
         try upsert(db, record)
         let replica = try settleMirror(db, bucket: record.bucket, key: record.key, version: record.version, mirror: mirror) ?? droppedCopy

@@ -8,7 +8,7 @@ public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible 
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Base: String, Sendable {
             case noSuchDataset, noSuchKey, noSuchUpload, backendNotConfigured, layoutNotSupported, keysUnavailable
-            case targetUnavailable, uploadFromOlderVersion, conflict, versioningUnavailable, locked
+            case targetUnavailable, uploadFromOlderVersion, conflict, versioningUnavailable, locked, reservedKey
         }
 
         let base: Base
@@ -36,6 +36,8 @@ public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let versioningUnavailable = Code(base: .versioningUnavailable)
         /// The version is protected by Object Lock (retention or legal hold).
         public static let locked = Code(base: .locked)
+        /// The key names what the dataset's placement keeps for itself (version copies).
+        public static let reservedKey = Code(base: .reservedKey)
     }
 
     public var code: Code

@@ -24,23 +24,14 @@ extension ObjectLayer {
         try await catalog.setBucketTags(dataset, tags)
     }
 
-    /// Turns versioning on (`Enabled`) or suspends it. Only where each version can be its own
-    /// backend object: placements that name objects by fresh ids (the local store, sealed
-    /// layouts); a native placement on S3 or Azure names an object by its key, so a second
-    /// version would overwrite the first. Not while the dataset migrates (migrations copy
-    /// current objects only).
+    /// Turns versioning on (`Enabled`) or suspends it, on every placement (an in-place one
+    /// keeps its versions aside: `keepAside`). Not while the dataset migrates (refused by the
+    /// catalog: a migration's phases are planned for the versioning state it started with).
     public func setVersioning(_ dataset: String, _ state: VersioningState) async throws {
-        let route = try await route(dataset)
-        if route.bucket.objectLock != nil, state != .enabled {
+        if try await self.dataset(dataset).objectLock != nil, state != .enabled {
             throw DatasetError(
                 .versioningUnavailable, dataset: dataset,
                 "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.")
-        }
-        if route.primary.inPlace {
-            throw DatasetError(
-                .versioningUnavailable, dataset: dataset,
-                "Versioning is not available on this dataset: its placement (\(route.bucket.placement.description)) stores each object under "
-                    + "its own key, so only one version can be kept; use a sealed layout or the local store.")
         }
         do {
             try await catalog.setBucketVersioning(dataset, state)

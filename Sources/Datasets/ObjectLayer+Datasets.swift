@@ -10,17 +10,10 @@ extension ObjectLayer {
 
     /// Creates a dataset on the default placement for new ones (its keys made first when it is
     /// sealed). The placement must resolve: a dataset is never created where it cannot be served.
-    /// With `objectLock`, it is versioned and has Object Lock enabled (only where versions can
-    /// be kept: see `setVersioning`).
+    /// With `objectLock`, it is versioned and has Object Lock enabled.
     public func createDataset(_ name: String, region: String, objectLock: Bool = false) async throws {
         let placement = backends.placement(forNewDataset: name)
-        let resolved = try backends.resolve(placement, dataset: name)
-        if objectLock && resolved.inPlace {
-            throw DatasetError(
-                .versioningUnavailable, dataset: name,
-                "Object Lock needs versioning, which is not available on this placement (\(placement.description)): use a sealed layout or the local store."
-            )
-        }
+        _ = try backends.resolve(placement, dataset: name)
         if placement.sealed { try backends.keyring?.ensureKeys(for: name, now: now()) }
         try await catalog.createBucket(
             BucketRecord(

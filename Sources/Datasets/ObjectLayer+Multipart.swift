@@ -16,6 +16,7 @@ extension ObjectLayer {
         checksumType: String?
     ) async throws -> UploadRecord {
         let placement = route.primary
+        try requireWritable(placement, key: key)
         let name = placement.name(for: key)
         let sealing = try placement.sealer?.newObject()
         let backendUpload = try await placement.store.startParts(name: name, attributes: placement.attributes(headers))
@@ -103,6 +104,7 @@ extension ObjectLayer {
         let placement = route.primary
         let name = try Self.target(upload)
         let record = try await exclusive(route, key: upload.key, precondition: precondition) {
+            try await keepAside(route, key: upload.key)
             let stored = try await placement.store.finishParts(
                 name: name, upload: upload.backendUpload ?? "",
                 parts: chosen.map { PartToken(number: $0.partNumber, token: $0.blob) },

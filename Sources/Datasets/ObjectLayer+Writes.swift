@@ -20,6 +20,7 @@ extension ObjectLayer {
         _ body: @Sendable () async throws -> T
     ) async throws -> T {
         let (placement, bucket, catalog) = (route.primary, route.name, catalog)
+        try requireWritable(placement, key: key)
         @Sendable func check() async throws {
             guard let precondition else { return }
             try precondition(try await catalog.object(bucket: bucket, key: key))
@@ -83,6 +84,7 @@ extension ObjectLayer {
         precondition: WritePrecondition?
     ) async throws -> ObjectRecord {
         try await exclusive(route, key: key, precondition: precondition) {
+            try await keepAside(route, key: key)
             if route.sync, let target = route.target {
                 return try await putBothCopies(route, target: target, key: key, headers: headers, body: body, precondition: precondition)
             }
@@ -168,7 +170,8 @@ extension ObjectLayer {
 
     /// Deletes one object. In place, the backend object goes first, so a backend that cannot
     /// delete leaves the catalog (and the client's view) unchanged; otherwise the catalog goes
-    /// first and the blob after. In sync mode the target copy goes before anything else.
+    /// first and the blob after. In sync mode the target copy goes before anything else
+    /// (unless the dataset is versioned).
     /// With `ifVersion`, only that version of the key is deleted (`deleted`: whether it was).
     /// On a versioned dataset a delete marker is written (`marker`) and the object kept as a
     /// noncurrent version.
@@ -183,7 +186,9 @@ extension ObjectLayer {
                 guard try await catalog.object(bucket: bucket, key: key)?.version == ifVersion else { return (false, nil) }
             }
             var mirror = route.pending
-            if route.sync, let target = route.target {
+            // On a versioned dataset the target copy stays: it becomes the noncurrent version's
+            // copy (or, replaced by a `null` marker, is discarded after the commit).
+            if route.sync, let target = route.target, route.bucket.versioning == nil {
                 if let replica = try await catalog.replica(bucket: bucket, key: key) {
                     do {
                         try await target.store.delete(names: target.names(of: replica.blob))
@@ -195,10 +200,23 @@ extension ObjectLayer {
                 mirror.target = .removed
             }
             if placement.inPlace {
-                guard let record = try await catalog.object(bucket: bucket, key: key) else { return (ifVersion == nil, nil) }
-                try await placement.store.delete(name: record.blob)
-                _ = try await catalog.deleteObject(bucket: bucket, key: key, mirror: mirror)
-                return (true, nil)
+                // The backend object under the key goes first (a version the catalog keeps
+                // having been copied aside); a delete on a versioned dataset writes a marker
+                // even when the key has no current object.
+                let versioned = route.bucket.versioning != nil
+                if versioned { try await keepAside(route, key: key) }
+                let record = try await catalog.object(bucket: bucket, key: key)
+                guard record != nil || versioned else { return (ifVersion == nil, nil) }
+                let name = placement.name(for: key)
+                if record != nil { try await placement.store.delete(name: name) }
+                let done = try await catalog.deleteObject(bucket: bucket, key: key, mirror: mirror, ifVersion: ifVersion)
+                if let blob = done.blob, blob != name { await discard([blob], in: placement) }
+                if !versioned, let record, done.marker != nil {
+                    // Versioning was turned on meanwhile: the version kept has no bytes left.
+                    _ = try await catalog.deleteVersion(bucket: bucket, key: key, version: record.versionID) { _ in }
+                }
+                if done.marker != nil { await discardReplaced(done.replica, route: route) }
+                return (true, done.marker)
             } else {
                 let done = try await catalog.deleteObject(bucket: bucket, key: key, mirror: mirror, ifVersion: ifVersion)
                 if let blob = done.blob { await discard(placement.names(of: blob), in: placement) }
@@ -223,13 +241,22 @@ extension ObjectLayer {
         let placement = route.primary
         return try await exclusive(route, key: key) {
             let now = now()
+            let before = placement.inPlace ? try await catalog.object(bucket: route.name, key: key) : nil
             let done = try await catalog.deleteVersion(bucket: route.name, key: key, version: version) { r in
                 if let why = r.headers.lock?.refusal(now: now, bypassGovernance: bypassGovernance) {
                     throw DatasetError(.locked, dataset: route.name, key: key, why)
                 }
             }
-            if let blob = done.blob { await discard(placement.names(of: blob), in: placement) }
+            if let blob = done.blob, !placement.inPlace || blob != placement.name(for: key) {
+                await discard(placement.names(of: blob), in: placement)
+            }
             await discardReplaced(done.replica, route: route)
+            if placement.inPlace, done.removed != nil, try await catalog.object(bucket: route.name, key: key)?.version != before?.version {
+                // The key's current version changed: the backend object under the key follows
+                // (the commit settled the intent; it is taken again until then).
+                try await catalog.beginIntent(bucket: route.name, key: key, owner: owner, now: now)
+                try await restoreShadow(placement, bucket: route.name, key: key)
+            }
             return done.removed
         }
     }
@@ -245,6 +272,7 @@ extension ObjectLayer {
         let placement = route.primary
         let (origin, target, sourcePlacement) = (sourceRoute.bucket, route.bucket, sourceRoute.primary)
         let record = try await exclusive(route, key: key, precondition: precondition) {
+            try await keepAside(route, key: key)
             let name = placement.name(for: key)
             let stored: StoredObject
             var seal = source.seal

@@ -8,7 +8,9 @@ import Storage
 /// - backend object as recorded (or both absent): nothing to do;
 /// - backend object gone, row present: a delete stopped half-way, the row goes too;
 /// - backend object the catalog does not describe: a write never acknowledged to its client
-///   replaced it; that object is deleted with the row (the older version's bytes are gone).
+///   replaced it; that object is deleted with the row (the older version's bytes are gone);
+/// - row relocated (a version kept aside, `InPlaceVersions.swift`): the backend object under
+///   the key, whatever it holds, becomes a copy of it again (an unacknowledged write undone).
 /// A backend that cannot be reached leaves the intent for the next start.
 public struct Reconciler: Sendable {
     let catalog: any Catalog
@@ -19,11 +21,13 @@ public struct Reconciler: Sendable {
         self.logger = logger
     }
 
-    public enum Outcome: Equatable, Sendable { case consistent, finishedDelete, removedUnacknowledged }
+    public enum Outcome: Equatable, Sendable { case consistent, finishedDelete, removedUnacknowledged, restoredShadow }
 
-    /// What to do, from the catalog row's recorded backend ETag and the backend's object.
-    public static func decide(recorded: ObjectRecord?, stored: StoredObject?) -> Outcome {
-        switch (recorded, stored) {
+    /// What to do, from the catalog row's recorded backend ETag and the backend's object (a
+    /// relocated row: `stored` is only its shadow, whatever it holds).
+    public static func decide(recorded: ObjectRecord?, stored: StoredObject?, relocated: Bool = false) -> Outcome {
+        if recorded != nil, relocated { return .restoredShadow }
+        return switch (recorded, stored) {
         case (nil, nil): .consistent
         case (.some, nil): .finishedDelete
         case (nil, .some): .removedUnacknowledged
@@ -41,14 +45,18 @@ public struct Reconciler: Sendable {
             }
             let name = placement.name(for: key)
             let record = try await catalog.object(bucket: bucket, key: key)
-            let outcome = Self.decide(recorded: record, stored: try await placement.store.head(name: name))
+            let outcome = Self.decide(
+                recorded: record, stored: try await placement.store.head(name: name), relocated: record.map(placement.isRelocated) ?? false)
             switch outcome {
             case .consistent: break
             case .finishedDelete:
                 _ = try await catalog.deleteObject(bucket: bucket, key: key)
             case .removedUnacknowledged:
                 try await placement.store.delete(name: name)
-                _ = try await catalog.deleteObject(bucket: bucket, key: key)
+                // With no row there is nothing to delete (on a versioned dataset a delete would write a marker).
+                if record != nil { _ = try await catalog.deleteObject(bucket: bucket, key: key) }
+            case .restoredShadow:
+                if let record { _ = try await placement.copy(record, to: name) }
             }
             try await catalog.endIntent(bucket: bucket, key: key)
             if outcome != .consistent {

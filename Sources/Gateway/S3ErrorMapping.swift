@@ -43,6 +43,7 @@ extension DatasetError: S3ErrorConvertible {
             S3Error(.serviceUnavailable, "The dataset's migration target is unavailable; the \(subject ?? "write") was not applied. Please retry.")
         case .versioningUnavailable: S3Error(.invalidBucketState, detail)
         case .locked: ObjectLock.accessDenied()
+        case .reservedKey: S3Error(.invalidArgument, detail)
         default: .internalError()
         }
     }

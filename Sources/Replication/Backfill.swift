@@ -198,8 +198,10 @@ public struct Backfill: Sendable {
             let listing = try await route.primary.store.list(prefix: prefix, marker: marker, limit: 1000)
             for stored in listing.objects where stored.name.hasPrefix(prefix) {
                 let key = String(stored.name.dropFirst(prefix.count))
-                guard Names.keyProblem(key) == nil else { continue }
+                guard Names.keyProblem(key) == nil, !route.primary.reserves(key: key) else { continue }
                 let known = try await catalog.object(bucket: bucket, key: key)
+                // A version kept aside has only a shadow under its key, whose ETag is not recorded.
+                if let known, route.primary.isRelocated(known) { continue }
                 guard known == nil || (stored.etag != nil && known?.backendETag != nil && known?.backendETag != stored.etag) else { continue }
                 if try await importObject(stored, key: key, route: route, target: target, epoch: m.epoch) {
                     progress.imported += 1

@@ -156,4 +156,23 @@ struct VersionConformanceTests {
         _ = try await put(c, "k", "newest")
         #expect(try await c.versionCopyCounts(bucket: "d") == (versions: 1, copied: 1))
     }
+
+    @Test("in place: a relocated current object is kept as a version; one overwritten where it lay is not", arguments: CatalogKind.allCases)
+    func inPlace(_ kind: CatalogKind) async throws {
+        let c = try await dataset(kind, .enabled)
+        let w1 = try await put(c, "k", "prefix/k")
+        // Copied aside first, the version keeps its own blob.
+        #expect(try await c.relocate(bucket: "d", key: "k", version: w1.version, blob: "aside-1", backendETag: "\"e1\""))
+        #expect(try await c.object(bucket: "d", key: "k")?.backendETag == "\"e1\"")
+        #expect(try await !c.relocate(bucket: "d", key: "k", version: w1.version + 1, blob: "x", backendETag: nil))
+        let w2 = try await put(c, "k", "prefix/k")
+        #expect(w2.replaced == nil)
+        #expect(try await listing(c) == ["k:prefix/k*", "k:aside-1"])
+        // Overwritten in place without a copy (versioning turned on meanwhile): its bytes are
+        // gone, so no version refers to them; nothing is released either (the blob is the new one's).
+        let w3 = try await put(c, "k", "prefix/k")
+        #expect(w3.replaced == nil)
+        #expect(try await listing(c) == ["k:prefix/k*", "k:aside-1"])
+        #expect(try await c.version(bucket: "d", key: "k", version: .id(w2.version)) == nil)
+    }
 }

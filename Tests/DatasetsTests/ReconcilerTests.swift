@@ -20,5 +20,10 @@ struct ReconcilerTests {
         #expect(Reconciler.decide(recorded: Self.row("\"b0\""), stored: stored) == .removedUnacknowledged)
         #expect(Reconciler.decide(recorded: nil, stored: stored) == .removedUnacknowledged)
         #expect(Reconciler.decide(recorded: Self.row("\"b1\""), stored: nil) == .finishedDelete)
+        // A version kept aside: the object under the key is only its shadow, made a copy again.
+        for shadow in [nil, stored] {
+            #expect(Reconciler.decide(recorded: Self.row("\"b0\""), stored: shadow, relocated: true) == .restoredShadow)
+        }
+        #expect(Reconciler.decide(recorded: nil, stored: stored, relocated: true) == .removedUnacknowledged)
     }
 }

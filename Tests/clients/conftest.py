@@ -47,24 +47,32 @@ def azure():
     p.cleanup()
 
 
+def start_placed(request, placement, container=None):
+    """A gateway whose new datasets are placed on `placement`: `local` (the session's own
+    gateway), a peer's name (native layout, in `container`) or NAME-sealed. Returns (gateway,
+    the gateway the caller cleans up, None for the session's own)."""
+    if placement == "local":
+        return request.getfixturevalue("local_gateway"), None
+    if placement.endswith("-sealed"):
+        base = placement[:-len("-sealed")]
+        peer = None if base == "local" else request.getfixturevalue(base)
+        g = sealed_gateway(base, peer, **({"container": container} if container else {}))
+        return g, g
+    peer = request.getfixturevalue(placement)
+    container = peer.create_bucket(container or "passerelle-matrix")
+    config, env = backend_config(placement, peer, container)
+    g = Gateway(config=config, env=env).start()
+    g.peer, g.container = peer, container
+    return g, g
+
+
 @pytest.fixture(scope="session", params=PLACEMENTS)
 def placed_gateway(request):
     """A gateway whose new datasets are placed on the local store, SeaweedFS, Swift's s3api or Azure."""
-    if request.param == "local":
-        yield request.getfixturevalue("local_gateway")
-        return
-    if request.param.endswith("-sealed"):
-        base = request.param[:-len("-sealed")]
-        g = sealed_gateway(base, None if base == "local" else request.getfixturevalue(base))
-        yield g
-        g.cleanup()
-        return
-    peer = request.getfixturevalue(request.param)
-    container = peer.create_bucket("passerelle-matrix")
-    config, env = backend_config(request.param, peer, container)
-    g = Gateway(config=config, env=env).start()
+    g, owned = start_placed(request, request.param)
     yield g
-    g.cleanup()
+    if owned:
+        owned.cleanup()
 
 
 def make_client(endpoint, verify=None, **config):

@@ -1,5 +1,5 @@
-"""Migration of a versioned dataset from the local store to a sealed dataset on SeaweedFS, through
-every phase: versions and delete markers written before and during mirroring (overwrites,
+"""Migration of a versioned dataset to a sealed dataset on SeaweedFS, through every phase, from
+the local store (journaled) and from a native dataset on SeaweedFS (sync mode): versions and delete markers written before and during mirroring (overwrites,
 deletes, a marker removed, a version deleted for good) are all there after retirement, with
 the same version ids, in the same order, each reading back as written; a GET by an old version
 id works after cutover and after the source is retired. A versioned dataset cannot migrate to a
@@ -18,11 +18,20 @@ from migration import cli, status, wait_backfill
 TARGET = "sovereign-versions"
 
 
-@pytest.fixture()
-def g(seaweedfs):
+SOURCE = "native-versions-source"
+
+
+@pytest.fixture(params=["local-journaled", "native-sync"])
+def g(request, seaweedfs):
+    """A gateway whose new datasets are on the local store or native on SeaweedFS; `g.mode` is
+    the migration's write mode."""
     seaweedfs.create_bucket(TARGET)
-    config, env = s3_backend_config("sw", seaweedfs, TARGET, default=False)
+    source, mode = request.param.split("-")
+    if source == "native":
+        seaweedfs.create_bucket(SOURCE)
+    config, env = s3_backend_config("sw", seaweedfs, SOURCE if source == "native" else TARGET, default=source == "native")
     gw = Gateway(config=config, env=dict(env, PASSERELLE_MASTER_KEY=base64.b64encode(os.urandom(32)).decode())).start()
+    gw.mode = mode
     yield gw
     gw.cleanup()
 
@@ -47,7 +56,7 @@ def check(s3, b, bodies, expected):
 
 def test_versioned_dataset_migrates_with_every_version(g, seaweedfs):
     s3 = make_client(g.endpoint)
-    b = "versioned-cohort"
+    b = f"versioned-cohort-{g.mode}"
     s3.create_bucket(Bucket=b)
     s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
     bodies = {}
@@ -66,7 +75,7 @@ def test_versioned_dataset_migrates_with_every_version(g, seaweedfs):
     assert sum(len(v) for v in before.values()) == 65
 
     out = cli(g, "migrate", "start", b, "--backend", "sw", "--container", TARGET, "--prefix", f"{b}/", "--layout", "sealed",
-              "--mode", "journaled").stdout
+              "--mode", g.mode).stdout
     assert "mirroring" in out
     # During mirroring: new versions, a marker, a marker removed, a version deleted for good.
     put("k01", b"during mirroring")

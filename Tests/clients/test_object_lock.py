@@ -1,6 +1,5 @@
-"""Object Lock with boto3 and awscli on the local store and sealed datasets on SeaweedFS and the
-Azure test server: a
-bucket created with Object Lock is versioned for good; retention (GOVERNANCE, COMPLIANCE) and
+"""Object Lock with boto3 and awscli on the local store, sealed datasets on SeaweedFS and the
+Azure test server, and native datasets on both: a bucket created with Object Lock is versioned for good; retention (GOVERNANCE, COMPLIANCE) and
 legal holds come from the write's headers, the bucket's default or Put*Retention/LegalHold; a
 locked version survives every delete by root, lifecycle rules and a catalog restore, GOVERNANCE
 gives way only to the bypass header from a principal allowed to bypass (never a project's
@@ -13,20 +12,17 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import make_client
-from gateway import awscli, run_cli, sealed_gateway
+from conftest import make_client, start_placed
+from gateway import awscli, run_cli
 from trust import add_user, next_code, session_client, sign_in
 
 
-@pytest.fixture(scope="module", params=["local", "seaweedfs-sealed", "azure-sealed"])
+@pytest.fixture(scope="module", params=["local", "seaweedfs-sealed", "azure-sealed", "seaweedfs", "azure"])
 def gateway(request):
-    if request.param == "local":
-        yield request.getfixturevalue("local_gateway")
-        return
-    base = request.param[:-len("-sealed")]
-    g = sealed_gateway(base, request.getfixturevalue(base), container="passerelle-lock")
+    g, owned = start_placed(request, request.param, container="passerelle-lock")
     yield g
-    g.cleanup()
+    if owned:
+        owned.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -173,15 +169,3 @@ def test_lock_survives_catalog_backup_and_restore(s3, gateway):
     assert s3.head_object(Bucket=b, Key="k", VersionId=v)["ObjectLockMode"] == "COMPLIANCE"
     assert error(lambda: s3.delete_object(Bucket=b, Key="k", VersionId=v, BypassGovernanceRetention=True)) == (403, "AccessDenied")
     assert s3.get_object(Bucket=b, Key="k", VersionId=v)["Body"].read() == b"kept"
-
-
-def test_native_placement_refuses_object_lock(seaweedfs):
-    from gateway import Gateway, backend_config
-    config, env = backend_config("seaweedfs", seaweedfs, seaweedfs.create_bucket("passerelle-native-lock"))
-    g = Gateway(config=config, env=env).start()
-    try:
-        s3 = make_client(g.endpoint)
-        assert error(lambda: s3.create_bucket(Bucket="native-lock", ObjectLockEnabledForBucket=True)) == (409, "InvalidBucketState")
-        assert error(lambda: s3.head_bucket(Bucket="native-lock"))[0] == 404
-    finally:
-        g.cleanup()

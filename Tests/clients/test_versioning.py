@@ -1,9 +1,9 @@
 """Bucket versioning as the AWS S3 API reference specifies it, with boto3 and awscli, on every
-placement where each version can be its own backend object (the local store, sealed datasets on
-the local store, SeaweedFS and the Azure test server): version ids on every write, reads and
+placement: the local store, sealed datasets on the local store, SeaweedFS and the Azure test
+server, and native datasets on SeaweedFS, the Azure test server and Swift's s3api (whose
+backend layout `test_native_versions.py` checks): version ids on every write, reads and
 deletes by version, delete markers, suspended buckets, ListObjectVersions, copies from a
-version, and the cleanup tools emptying versioned and suspended buckets. A native placement on
-S3 or Azure stores an object under its own key, so it refuses to turn versioning on."""
+version, and the cleanup tools emptying versioned and suspended buckets."""
 import json
 import os
 import urllib.parse
@@ -14,22 +14,20 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import make_client
-from gateway import ACCESS_KEY, SECRET_KEY, Gateway, awscli, backend_config, run_cli, sealed_gateway
+from conftest import make_client, start_placed
+from gateway import ACCESS_KEY, SECRET_KEY, awscli, run_cli
 from rawsigv4 import send
 
-VERSIONED = os.environ.get("PASSERELLE_VERSIONED_PLACEMENTS", "local,local-sealed,seaweedfs-sealed,azure-sealed").split(",")
+VERSIONED = os.environ.get(
+    "PASSERELLE_VERSIONED_PLACEMENTS", "local,local-sealed,seaweedfs-sealed,azure-sealed,seaweedfs,azure,swift").split(",")
 
 
 @pytest.fixture(scope="module", params=VERSIONED)
 def gateway(request):
-    if request.param == "local":
-        yield request.getfixturevalue("local_gateway")
-        return
-    base = request.param[:-len("-sealed")]
-    g = sealed_gateway(base, None if base == "local" else request.getfixturevalue(base))
+    g, owned = start_placed(request, request.param, container="passerelle-versions")
     yield g
-    g.cleanup()
+    if owned:
+        owned.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -285,23 +283,6 @@ def test_cleanup_tools_empty_versioned_and_suspended_buckets(s3, gateway):
         awscli(gateway, "s3api", "delete-objects", "--bucket", b, "--delete", json.dumps({"Objects": objs}))
         assert versions(s3, b) == []
         awscli(gateway, "s3", "rb", f"s3://{b}")
-
-
-@pytest.mark.parametrize("native", ["seaweedfs", "azure"])
-def test_native_placements_refuse_versioning(request, native):
-    peer = request.getfixturevalue(native)
-    config, env = backend_config(native, peer, peer.create_bucket("passerelle-native-ver"))
-    g = Gateway(config=config, env=env).start()
-    try:
-        s3 = make_client(g.endpoint)
-        s3.create_bucket(Bucket="native")
-        s3.put_object(Bucket="native", Key="k", Body=b"kept")
-        status, code, _ = error(lambda: s3.put_bucket_versioning(Bucket="native", VersioningConfiguration={"Status": "Enabled"}))
-        assert (status, code) == (409, "InvalidBucketState")
-        assert s3.get_bucket_versioning(Bucket="native").get("Status") is None
-        assert s3.get_object(Bucket="native", Key="k")["Body"].read() == b"kept"
-    finally:
-        g.cleanup()
 
 
 def test_rotation_rewraps_every_version(s3, gateway):

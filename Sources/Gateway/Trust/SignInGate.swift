@@ -53,7 +53,7 @@ struct SignInRefusalLog: Service {
 
     func run() async throws {
         // A graceful shutdown ends the wait; the windows still open are then written at once.
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(gate.refusalWindow / 4))
                 await write(all: false)
