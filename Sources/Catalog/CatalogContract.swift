@@ -65,8 +65,9 @@ public protocol ObjectCatalog: Sendable {
     ) async throws -> VersionDeletion
     /// Points `key`'s current object, if it is still version `version`, at another backend
     /// object holding the same bytes (an in-place placement keeps a version aside before the
-    /// object under its key is replaced); false when the key has moved on. Isolation: the
-    /// version condition is in the UPDATE's WHERE clause.
+    /// object under its key is replaced); false when the key has moved on. Written relaxed, as
+    /// intents are (the write or delete that follows makes it durable; both bytes stay until
+    /// then). Isolation: the version condition is in the UPDATE's WHERE clause.
     func relocate(bucket: String, key: String, version: Int64, blob: String, backendETag: String?) async throws -> Bool
     /// Every version with `from` <= (key, version) in listing order (key ascending, newest
     /// first within a key) and key < `until`, at most `limit`. Isolation: one snapshot.

@@ -146,7 +146,7 @@ extension SQLiteCatalog {
     }
 
     public func relocate(bucket: String, key: String, version: Int64, blob: String, backendETag: String?) async throws -> Bool {
-        try await write { db in
+        try await writeRelaxed { db in
             try db.execute(
                 sql: "UPDATE objects SET blob = ?, backend_etag = ? WHERE bucket = ? AND key = ? AND version = ?",
                 arguments: [blob, backendETag, bucket, Data(key.utf8), version])

@@ -25,9 +25,20 @@ extension ResolvedPlacement {
     /// The backend name of the copy of `key`'s version `version` (catalog version numbers
     /// never repeat for a key): a fixed length whatever the key, the same on a retry.
     func versionName(of key: String, version: Int64) -> String {
-        let digest = Hex.encode(Data(SHA256.hash(data: Data(key.utf8)).prefix(16)))
-        return (prefix ?? "") + Self.versionsFolder + digest + "/" + VersionID.id(version).description
+        versionsFolder(of: key) + VersionID.id(version).description
     }
+
+    /// A fresh name for a copy of one version of `key` kept apart from the object under the
+    /// key (a versioned dataset's copies on an in-place migration target).
+    func versionCopyName(of key: String) -> String { versionsFolder(of: key) + FileSystemStore.newID() }
+
+    private func versionsFolder(of key: String) -> String {
+        (prefix ?? "") + Self.versionsFolder + Hex.encode(Data(SHA256.hash(data: Data(key.utf8)).prefix(16))) + "/"
+    }
+
+    /// Whether the backend object `blob` of `key` belongs to that one copy, rather than being
+    /// the object under the key, which the next write of the key replaces in place.
+    public func owns(_ blob: String, of key: String) -> Bool { !inPlace || blob != name(for: key) }
 
     /// Whether `record` lives aside, its key's backend object being only its shadow.
     public func isRelocated(_ record: ObjectRecord) -> Bool { inPlace && record.blob != name(for: record.key) }
@@ -40,14 +51,54 @@ extension ResolvedPlacement {
     func copy(_ record: ObjectRecord, to name: String) async throws -> StoredObject {
         let attributes = attributes(record.headers)
         if store.capabilities.serverSideCopy, record.size <= Self.largestServerSideCopy {
-            return try await store.copy(from: record.blob, to: name, attributes: attributes)
+            return try await store.copy(from: record.blob, to: name, length: record.storedLength, attributes: attributes)
         }
         let body = try await store.open(name: record.blob, range: nil, ifMatch: record.backendETag)
         return try await store.put(name: name, length: record.size, body: body, attributes: attributes)
     }
 }
 
+/// A versioned dataset migrating to an in-place target: the target copies are kept apart too,
+/// under fresh names (they become the versions' blobs at retirement), and the target's object
+/// under each key is kept a copy of the key's current target copy (`updateTargetShadow`), so
+/// the target shows the native layout from the first copy on.
+extension DatasetRoute {
+    public var targetKeepsVersionsApart: Bool { target?.inPlace == true && bucket.versioning != nil }
+
+    /// The target name a new copy of `key` goes to.
+    public func targetName(for key: String) -> String? {
+        guard let target else { return nil }
+        return targetKeepsVersionsApart ? target.versionCopyName(of: key) : target.name(for: key)
+    }
+}
+
 extension ObjectLayer {
+    /// Makes the target's object under `key` a copy of the key's current target copy, or
+    /// removes it when the key has no current object; nothing when the current object has no
+    /// target copy yet (its replication does it). Called under the key's lock.
+    func updateTargetShadow(_ route: DatasetRoute, key: String) async throws {
+        guard route.targetKeepsVersionsApart, let target = route.target else { return }
+        let name = target.name(for: key)
+        guard let object = try await catalog.object(bucket: route.name, key: key) else {
+            try await target.store.delete(name: name)
+            return
+        }
+        guard let replica = try await catalog.replica(bucket: route.name, key: key), replica.version == object.version else { return }
+        _ = try await target.copy(replica.applied(to: object), to: name)
+    }
+
+    /// `updateTargetShadow` after a commit; on failure the key is queued, and its replication
+    /// makes the shadow.
+    public func updateTargetShadowOrQueue(_ route: DatasetRoute, key: String) async {
+        guard route.targetKeepsVersionsApart else { return }
+        do { try await updateTargetShadow(route, key: key) } catch {
+            logger.warning(
+                "the target's object under a key could not be updated; queued",
+                metadata: ["dataset": .string(route.name), "key": .string(key), "error": .string("\(error)")])
+            try? await catalog.enqueue(bucket: route.name, key: key, now: now())
+        }
+    }
+
     /// Refuses a write of a key that would land on a version copy.
     func requireWritable(_ placement: ResolvedPlacement, key: String) throws {
         guard placement.reserves(key: key) else { return }

@@ -5,6 +5,11 @@ import S3Protocol
 import Sealing
 import Storage
 
+extension ObjectRecord {
+    /// The size of its backend object: the plaintext's, or each sealed segment's sealed size.
+    public var storedLength: Int64 { seal.map { $0.segments.reduce(0) { $0 + SealedFormat.sealedLength($1.size) } } ?? size }
+}
+
 /// Object bytes whatever the placement's layout: callers deal in plaintext; a sealed placement
 /// seals on the way in and opens on the way out.
 extension ObjectLayer {

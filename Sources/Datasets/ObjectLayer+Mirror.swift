@@ -54,30 +54,35 @@ extension ObjectLayer {
             let object = try await catalog.object(bucket: bucket, key: key)
             let replica = try await catalog.replica(bucket: bucket, key: key)
             guard let object else {
+                try await updateTargetShadow(route, key: key)
                 guard let replica else { return .absent }
                 try await target.store.delete(names: target.names(of: replica.blob))
                 await audit("replicate.delete")
                 _ = try await catalog.dropReplica(bucket: bucket, key: key, version: replica.version)
                 return .deleted
             }
-            if replica?.version == object.version { return .current }
-            if target.inPlace, replica != nil {
+            if replica?.version == object.version {
+                try await updateTargetShadow(route, key: key)
+                return .current
+            }
+            if target.inPlace, !route.targetKeepsVersionsApart, replica != nil {
                 // The copy replaces the recorded one in place: forget it first, so a crash
                 // half-way leaves "no copy" (copied again) rather than a wrong record.
                 _ = try await catalog.dropReplica(bucket: bucket, key: key, version: nil)
             }
             let transfer: @Sendable () async throws -> ReplicaRecord = {
-                try await copyToTarget(object, from: route.primary, to: target, limiter: limiter)
+                try await copyToTarget(object, from: route.primary, to: target, name: route.targetName(for: key), limiter: limiter)
             }
             let copy: ReplicaRecord
             if let slots { copy = try await slots.with(transfer) } else { copy = try await transfer() }
             await audit("replicate", bytes: object.size, detail: backfill ? "backfill" : "mirror")
             let (committed, replaced) = try await catalog.commitReplica(copy, size: backfill ? object.size : nil)
             guard committed else {
-                if !target.inPlace { await discard(target.names(of: copy.blob), in: target) }
+                if target.owns(copy.blob, of: key) { await discard(target.names(of: copy.blob), in: target) }
                 return .superseded
             }
-            if let replaced, !target.inPlace { await discard(target.names(of: replaced), in: target) }
+            if let replaced, target.owns(replaced, of: key) { await discard(target.names(of: replaced), in: target) }
+            try await updateTargetShadow(route, key: key)
             observer.copied(bytes: object.size)
             return .copied(object.size)
         }
@@ -89,9 +94,9 @@ extension ObjectLayer {
     public func copyVersion(
         _ route: DatasetRoute, _ version: ObjectRecord, limiter: (any BandwidthLimiting)? = nil, slots: (any TransferSlots)? = nil
     ) async throws -> Bool {
-        guard let target = route.target, let epoch = route.epoch, !target.inPlace else { return false }
+        guard let target = route.target, let epoch = route.epoch, !target.inPlace || route.targetKeepsVersionsApart else { return false }
         let transfer: @Sendable () async throws -> ReplicaRecord = {
-            try await copyToTarget(version, from: route.primary, to: target, limiter: limiter)
+            try await copyToTarget(version, from: route.primary, to: target, name: route.targetName(for: version.key), limiter: limiter)
         }
         let copy: ReplicaRecord
         if let slots { copy = try await slots.with(transfer) } else { copy = try await transfer() }
@@ -108,16 +113,17 @@ extension ObjectLayer {
     }
 
     /// Copies the plaintext of `object` to `target` (sealed there under fresh keys when the
-    /// target is sealed); checks it against the object's MD5 ETag on the way.
+    /// target is sealed), as `name` (nil: the target's name for the key); checks it against the
+    /// object's MD5 ETag on the way.
     public func copyToTarget(
-        _ object: ObjectRecord, from source: ResolvedPlacement, to target: ResolvedPlacement,
+        _ object: ObjectRecord, from source: ResolvedPlacement, to target: ResolvedPlacement, name: String? = nil,
         limiter: (any BandwidthLimiting)?
     ) async throws -> ReplicaRecord {
         let sealing = try target.sealer?.newObject()
         let seal = sealing?.1.single(size: object.size)
         let placed = {
             var r = object
-            r.blob = target.name(for: object.key)
+            r.blob = name ?? target.name(for: object.key)
             r.seal = seal
             return r
         }()
@@ -143,12 +149,12 @@ extension ObjectLayer {
             try await header
         } catch {
             try? await header
-            if !target.inPlace { await discard(target.names(of: placed.blob), in: target) }
+            if target.owns(placed.blob, of: object.key) { await discard(target.names(of: placed.blob), in: target) }
             throw error
         }
         let md5 = digests.value?.md5 ?? stored.md5
         guard let d = digests.value, d.bytes == object.size, md5 == nil || ETag.md5(of: object.etag).map({ $0 == md5 }) ?? true else {
-            if !target.inPlace { await discard(target.names(of: placed.blob), in: target) }
+            if target.owns(placed.blob, of: object.key) { await discard(target.names(of: placed.blob), in: target) }
             throw StoreError.changed("\(object.bucket)/\(object.key): the source's bytes do not match the catalog's ETag")
         }
         return ReplicaRecord(

@@ -139,7 +139,7 @@ extension ObjectLayer {
             }
             await discardParts(done.parts, in: placement)
             if let replaced = done.result.replaced { await discard(placement.names(of: replaced), in: placement) }
-            await discardReplaced(done.result.replacedReplica, route: route)
+            await discardReplaced(done.result.replacedReplica, key: upload.key, route: route)
             record.version = done.result.version
             record.versioned = done.result.versioned
             return record

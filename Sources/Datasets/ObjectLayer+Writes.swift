@@ -67,15 +67,15 @@ extension ObjectLayer {
             throw error
         }
         if let replaced = result.replaced { await discard(placement.names(of: replaced), in: placement) }
-        await discardReplaced(result.replacedReplica, route: route)
+        await discardReplaced(result.replacedReplica, key: record.key, route: route)
         var committed = record
         committed.version = result.version
         committed.versioned = result.versioned
         return committed
     }
 
-    func discardReplaced(_ blob: String?, route: DatasetRoute) async {
-        if let blob, let target = route.target, !target.inPlace { await discard(target.names(of: blob), in: target) }
+    func discardReplaced(_ blob: String?, key: String, route: DatasetRoute) async {
+        if let blob, let target = route.target, target.owns(blob, of: key) { await discard(target.names(of: blob), in: target) }
     }
 
     /// Stores `body` as the object `key` and commits it; in sync mode the target copy too.
@@ -132,10 +132,11 @@ extension ObjectLayer {
         let sealing = try target.sealer?.newObject()
         // An in-place target copy is replaced before the commit: until then the key is queued,
         // so a crash in between has it copied again.
-        if target.inPlace { try await catalog.enqueue(bucket: route.name, key: key, now: now()) }
+        let name = route.targetName(for: key) ?? target.name(for: key)
+        if !target.owns(name, of: key) { try await catalog.enqueue(bucket: route.name, key: key, now: now()) }
         var copy: ObjectRecord
         do {
-            let (stored, digests) = try await receive(body, into: target, name: target.name(for: key), headers: headers, sealing: sealing?.0)
+            let (stored, digests) = try await receive(body, into: target, name: name, headers: headers, sealing: sealing?.0)
             copy = newRecord(route.name, key, headers: headers, digests: digests, stored: stored, seal: sealing?.1)
             try await writeHeader(copy, in: target)
         } catch let error as StoreError {
@@ -159,11 +160,13 @@ extension ObjectLayer {
             record.blob = stored.name
             record.backendETag = stored.etag
             record.seal = sealing?.1.single(size: copy.size)
-            return try await commit(
+            let committed = try await commit(
                 record, route: route, mirror: MirrorCommit(epoch: route.epoch, target: .written(replica)),
                 precondition: precondition)
+            await updateTargetShadowOrQueue(route, key: key)
+            return committed
         } catch {
-            if !target.inPlace { await discard(target.names(of: copy.blob), in: target) }
+            if target.owns(copy.blob, of: key) { await discard(target.names(of: copy.blob), in: target) }
             throw error
         }
     }
@@ -215,12 +218,14 @@ extension ObjectLayer {
                     // Versioning was turned on meanwhile: the version kept has no bytes left.
                     _ = try await catalog.deleteVersion(bucket: bucket, key: key, version: record.versionID) { _ in }
                 }
-                if done.marker != nil { await discardReplaced(done.replica, route: route) }
+                if done.marker != nil { await discardReplaced(done.replica, key: key, route: route) }
+                await updateTargetShadowOrQueue(route, key: key)
                 return (true, done.marker)
             } else {
                 let done = try await catalog.deleteObject(bucket: bucket, key: key, mirror: mirror, ifVersion: ifVersion)
                 if let blob = done.blob { await discard(placement.names(of: blob), in: placement) }
-                if done.marker != nil { await discardReplaced(done.replica, route: route) }
+                if done.marker != nil { await discardReplaced(done.replica, key: key, route: route) }
+                await updateTargetShadowOrQueue(route, key: key)
                 return (ifVersion == nil || done.blob != nil || done.marker != nil, done.marker)
             }
         }
@@ -250,7 +255,8 @@ extension ObjectLayer {
             if let blob = done.blob, !placement.inPlace || blob != placement.name(for: key) {
                 await discard(placement.names(of: blob), in: placement)
             }
-            await discardReplaced(done.replica, route: route)
+            await discardReplaced(done.replica, key: key, route: route)
+            await updateTargetShadowOrQueue(route, key: key)
             if placement.inPlace, done.removed != nil, try await catalog.object(bucket: route.name, key: key)?.version != before?.version {
                 // The key's current version changed: the backend object under the key follows
                 // (the commit settled the intent; it is taken again until then).
@@ -283,7 +289,8 @@ extension ObjectLayer {
                 // Same backend object (a metadata-only self-copy): nothing to move.
                 stored = StoredObject(name: name, size: source.size, etag: source.backendETag)
             } else if sameContainer && sameKeys && placement.store.capabilities.serverSideCopy {
-                stored = try await placement.store.copy(from: source.blob, to: name, attributes: placement.attributes(headers))
+                stored = try await placement.store.copy(
+                    from: source.blob, to: name, length: source.storedLength, attributes: placement.attributes(headers))
             } else {
                 let sealing = try placement.sealer?.newObject()
                 let stream = try await openPlain(source, range: nil, in: sourcePlacement)

@@ -224,14 +224,15 @@ public struct Backfill: Sendable {
             var record = ObjectRecord(
                 bucket: bucket, key: key, size: fresh.size, etag: "", lastModified: objects.now(), headers: ObjectHeaders(),
                 checksum: nil, checksumType: nil, blob: stored.name, partsCount: nil, backendETag: fresh.etag)
-            var copy = try await objects.copyToTarget(record, from: route.primary, to: target, limiter: nil)
+            var copy = try await objects.copyToTarget(record, from: route.primary, to: target, name: route.targetName(for: key), limiter: nil)
             record.etag = "\"\(copy.md5 ?? "")\""
             let observed = known?.backendETag
             let result = try await catalog.putObject(record, mirror: MirrorCommit(epoch: epoch, target: .written(copy))) { current in
                 guard current?.backendETag == observed else { throw CatalogError.routingChanged }
             }
             copy.version = result.version
-            if let replaced = result.replacedReplica, !target.inPlace { await objects.discard(target.names(of: replaced), in: target) }
+            await objects.updateTargetShadowOrQueue(route, key: key)
+            if let replaced = result.replacedReplica, target.owns(replaced, of: key) { await objects.discard(target.names(of: replaced), in: target) }
             objects.logger.info("imported an object written behind the gateway's back", metadata: ["dataset": .string(bucket), "key": .string(key)])
             return true
         }

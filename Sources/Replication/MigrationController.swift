@@ -56,16 +56,10 @@ public struct MigrationController: Sendable {
             target.keyID = "\(dataset).m\(Int(Date().timeIntervalSince1970))"
         }
         if target.sealed { try objects.backends.keyring?.ensureKeys(for: target.keyring(of: dataset)) }
-        let resolved: ResolvedPlacement
         do {
-            resolved = try objects.backends.resolve(target, dataset: dataset)
+            _ = try objects.backends.resolve(target, dataset: dataset)
         } catch {
             throw MigrationError("the target placement cannot be used: \(error)")
-        }
-        if b.versioning != nil, resolved.inPlace {
-            throw MigrationError(
-                "\(dataset) is versioned: its target must keep each version as an object of its own (a sealed layout or the local store), "
-                    + "not \(target.description)")
         }
         let record = MigrationRecord(
             bucket: dataset, source: source, target: target, mode: mode, bandwidth: bandwidth, parallelism: parallelism,

@@ -214,7 +214,7 @@ public struct Verifier: Sendable {
         return (n, Array(sha.finalize()))
     }
 
-    /// Target objects no object of the dataset is: listed under the target's prefix, checked
+    /// Target objects no object (or version copy) of the dataset is: listed under the target's prefix, checked
     /// twice (a copy being written, or a replaced copy being removed, is not extra).
     func extras(route: DatasetRoute, target: ResolvedPlacement, into report: inout VerificationReport) async throws {
         guard let prefix = target.prefix else { return }  // the shared local store: nothing to list per dataset
@@ -225,9 +225,11 @@ public struct Verifier: Sendable {
                 let blobs = try await objects.catalog.replicaBlobs(bucket: bucket)
                 return listed.filter { !blobs.contains(DatasetSealer.payloadName(of: $0.name)) }
             }
+            // Native: the object under a key of the dataset, or (versions kept apart) a copy of a version.
+            let copies = route.targetKeepsVersionsApart ? try await objects.catalog.replicaBlobs(bucket: bucket) : []
             var out: [StoredObject] = []
-            for o in listed where try await objects.catalog.object(bucket: bucket, key: String(o.name.dropFirst(prefix.count))) == nil {
-                out.append(o)
+            for o in listed where !copies.contains(o.name) {
+                if try await objects.catalog.object(bucket: bucket, key: String(o.name.dropFirst(prefix.count))) == nil { out.append(o) }
             }
             return out
         }

@@ -18,23 +18,24 @@ public struct Retention: Sendable, Codable, Equatable {
     }
 }
 
-/// What protects one version: its retention (nil: none) and its legal hold.
+/// What protects one version: its retention (nil: none) and its legal hold (nil: never set,
+/// which GetObjectLegalHold answers as S3 does, NoSuchObjectLockConfiguration).
 public struct ObjectLockState: Sendable, Codable, Equatable {
     public var retention: Retention?
-    public var legalHold: Bool
+    public var legalHold: Bool?
 
-    public init(retention: Retention? = nil, legalHold: Bool = false) {
+    public init(retention: Retention? = nil, legalHold: Bool? = nil) {
         self.retention = retention
         self.legalHold = legalHold
     }
 
-    public var isEmpty: Bool { retention == nil && !legalHold }
+    public var isEmpty: Bool { retention == nil && legalHold == nil }
 
     /// Why the version cannot be deleted (or its retention shortened) at `now`, nil if it can:
     /// a legal hold protects it from everyone; COMPLIANCE until its date from everyone, root
     /// included; GOVERNANCE unless the request bypasses governance and has the right to.
     public func refusal(now: Date, bypassGovernance: Bool) -> String? {
-        if legalHold { return "the object version is under legal hold" }
+        if legalHold == true { return "the object version is under legal hold" }
         guard let r = retention, r.until > now else { return nil }
         switch r.mode {
         case .compliance: return "the object version is locked in COMPLIANCE mode until \(HTTPDate.iso8601(r.until))"

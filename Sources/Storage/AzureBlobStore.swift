@@ -165,7 +165,7 @@ public final class AzureBlobStore: ObjectStore {
         }
     }
 
-    public func copy(from: String, to: String, attributes: BlobAttributes) async throws -> StoredObject {
+    public func copy(from: String, to: String, length: Int64, attributes: BlobAttributes) async throws -> StoredObject {
         let source = client.url(container: container, blob: from)
         let metadata = Self.attributeHeaders(BlobAttributes(metadata: attributes.metadata))
         let (response, _) = try await client.perform(expect: [202], notFoundCodes: []) {

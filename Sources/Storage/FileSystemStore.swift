@@ -149,8 +149,9 @@ public final class FileSystemStore: ObjectStore {
         }
     }
 
-    public func copy(from: String, to: String, attributes: BlobAttributes) async throws -> StoredObject {
+    public func copy(from: String, to: String, length: Int64, attributes: BlobAttributes) async throws -> StoredObject {
         let size = try await concatenate([from], into: to)
+        guard size == length else { throw StoreError.changed("\(from): \(size) bytes where \(length) were expected") }
         return StoredObject(name: to, size: size, etag: nil)
     }
 

@@ -26,8 +26,9 @@ public protocol ObjectStore: Sendable {
     /// Deletes objects; absent names are not an error.
     func delete(names: [String]) async throws
 
-    /// Server-side copy of a whole object (`capabilities.serverSideCopy`).
-    func copy(from: String, to: String, attributes: BlobAttributes) async throws -> StoredObject
+    /// Server-side copy of a whole object (`capabilities.serverSideCopy`) of `length` bytes,
+    /// the size the caller knows it by.
+    func copy(from: String, to: String, length: Int64, attributes: BlobAttributes) async throws -> StoredObject
 
     /// Names starting with `prefix`, in the backend's order, at most `limit`, from `marker`
     /// (the previous page's `nextMarker`, opaque).

@@ -183,7 +183,7 @@ public final class S3Store: ObjectStore {
         }
     }
 
-    public func copy(from: String, to: String, attributes: BlobAttributes) async throws -> StoredObject {
+    public func copy(from: String, to: String, length: Int64, attributes: BlobAttributes) async throws -> StoredObject {
         let source = "/\(bucket)/\(URIEncoding.encode(from, keepSlash: true))"
         let (_, body) = try await client.perform(notFoundCodes: []) {
             client.request(
@@ -191,9 +191,12 @@ public final class S3Store: ObjectStore {
                 headers: [("x-amz-copy-source", source), ("x-amz-metadata-directive", "REPLACE")] + Self.attributeHeaders(attributes))
         }
         // A copy can fail after its 200 status line (S3 CopyObject: "Error in a 200 response").
-        if let xml = try? XMLTree.parse(body), xml.localName == "Error" {
+        let xml = try? XMLTree.parse(body)
+        if let xml, xml.localName == "Error" {
             throw StoreError.unavailable("CopyObject: \(xml.child("Code")?.text ?? "") \(xml.child("Message")?.text ?? "")")
         }
+        // CopyObjectResult names the copy's ETag; a service that leaves it out is asked.
+        if let etag = xml?.child("ETag")?.text, !etag.isEmpty { return StoredObject(name: to, size: length, etag: etag) }
         guard let stored = try await head(name: to) else { throw StoreError.unavailable("CopyObject: \(to) missing after copy") }
         return stored
     }

@@ -1,9 +1,10 @@
-"""Migration of a versioned dataset to a sealed dataset on SeaweedFS, through every phase, from
-the local store (journaled) and from a native dataset on SeaweedFS (sync mode): versions and delete markers written before and during mirroring (overwrites,
+"""Migration of a versioned dataset to SeaweedFS, through every phase: to a sealed dataset from
+the local store (journaled) and from a native dataset on SeaweedFS (sync mode), and to a native
+dataset from the local store (the target then shows each key's current version under its key,
+every version a copy of its own): versions and delete markers written before and during mirroring (overwrites,
 deletes, a marker removed, a version deleted for good) are all there after retirement, with
 the same version ids, in the same order, each reading back as written; a GET by an old version
-id works after cutover and after the source is retired. A versioned dataset cannot migrate to a
-native placement (one object a key)."""
+id works after cutover and after the source is retired."""
 import base64
 import os
 import re
@@ -21,17 +22,17 @@ TARGET = "sovereign-versions"
 SOURCE = "native-versions-source"
 
 
-@pytest.fixture(params=["local-journaled", "native-sync"])
+@pytest.fixture(params=["local-journaled-sealed", "native-sync-sealed", "local-journaled-native"])
 def g(request, seaweedfs):
     """A gateway whose new datasets are on the local store or native on SeaweedFS; `g.mode` is
-    the migration's write mode."""
+    the migration's write mode, `g.layout` its target's layout."""
     seaweedfs.create_bucket(TARGET)
-    source, mode = request.param.split("-")
+    source, mode, layout = request.param.split("-")
     if source == "native":
         seaweedfs.create_bucket(SOURCE)
     config, env = s3_backend_config("sw", seaweedfs, SOURCE if source == "native" else TARGET, default=source == "native")
     gw = Gateway(config=config, env=dict(env, PASSERELLE_MASTER_KEY=base64.b64encode(os.urandom(32)).decode())).start()
-    gw.mode = mode
+    gw.mode, gw.layout = mode, layout
     yield gw
     gw.cleanup()
 
@@ -56,7 +57,7 @@ def check(s3, b, bodies, expected):
 
 def test_versioned_dataset_migrates_with_every_version(g, seaweedfs):
     s3 = make_client(g.endpoint)
-    b = f"versioned-cohort-{g.mode}"
+    b = f"versioned-cohort-{g.mode}-{g.layout}"
     s3.create_bucket(Bucket=b)
     s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
     bodies = {}
@@ -74,7 +75,7 @@ def test_versioned_dataset_migrates_with_every_version(g, seaweedfs):
     before = listing(s3, b)
     assert sum(len(v) for v in before.values()) == 65
 
-    out = cli(g, "migrate", "start", b, "--backend", "sw", "--container", TARGET, "--prefix", f"{b}/", "--layout", "sealed",
+    out = cli(g, "migrate", "start", b, "--backend", "sw", "--container", TARGET, "--prefix", f"{b}/", "--layout", g.layout,
               "--mode", g.mode).stdout
     assert "mirroring" in out
     # During mirroring: new versions, a marker, a marker removed, a version deleted for good.
@@ -101,27 +102,31 @@ def test_versioned_dataset_migrates_with_every_version(g, seaweedfs):
     check(s3, b, bodies, expected)
     retire = cli(g, "migrate", "retire", b)
     assert "retired" in retire.stdout, retire.stdout + retire.stderr
-    # After retirement the source is detached: everything is read from the sealed target, which
-    # holds one sealed payload and one header for every version (markers are catalog entries).
+    # After retirement the source is detached: everything is read from the target (markers are
+    # catalog entries).
     check(s3, b, bodies, expected)
     versions = sum(1 for vs in expected.values() for v in vs if not v[1])
     names = seaweedfs.list_direct(TARGET, f"{b}/")
-    assert len(names) == 2 * versions, (len(names), versions)
-    assert not any("k0" in n or "new" in n for n in names)
+    if g.layout == "sealed":
+        # One sealed payload and one header for every version, under opaque names.
+        assert len(names) == 2 * versions, (len(names), versions)
+        assert not any("k0" in n or "new" in n for n in names)
+    else:
+        # A copy of every version under .passerelle-versions/, and each key's current version
+        # under its own key (none under a delete marker).
+        current = {k: vs[0][0] for k, vs in expected.items() if not vs[0][1]}
+        assert sorted(n for n in names if "/.passerelle-versions/" not in n) == sorted(f"{b}/{k}" for k in current)
+        assert len(names) == versions + len(current), (len(names), versions, len(current))
+        for k, vid in current.items():
+            assert seaweedfs.read_direct(TARGET, f"{b}/{k}") == bodies[vid][1], k
     new = put("k06", b"after retirement")
     assert listing(s3, b)["k06"][0] == (new, False, True)
+    if g.layout == "native":
+        # The retired dataset is native now: a write replaces the object under its key, the
+        # version it replaced already being a copy of its own.
+        assert seaweedfs.read_direct(TARGET, f"{b}/k06") == b"after retirement"
+        check(s3, b, bodies, listing(s3, b))
     assert "retired" in status(g, b)
-
-
-def test_versioned_dataset_refuses_a_native_target(g):
-    s3 = make_client(g.endpoint)
-    b = f"vn-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=b)
-    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_object(Bucket=b, Key="k", Body=b"x")
-    r = cli(g, "migrate", "start", b, "--backend", "sw", "--container", TARGET, "--prefix", f"{b}/", "--layout", "native", check=False)
-    assert r.returncode != 0 and "versioned" in r.stdout + r.stderr, r.stdout + r.stderr
-    assert "legacy" in cli(g, "dataset", "phase", b).stdout
 
 
 def test_locked_versions_survive_migration_and_retirement(g, seaweedfs):
@@ -134,7 +139,7 @@ def test_locked_versions_survive_migration_and_retirement(g, seaweedfs):
     until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
     locked = s3.put_object(Bucket=b, Key="audit", Body=b"immutable", ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until)["VersionId"]
     s3.put_object(Bucket=b, Key="audit", Body=b"newer")
-    cli(g, "migrate", "start", b, "--backend", "sw", "--container", TARGET, "--prefix", f"{b}/", "--layout", "sealed")
+    cli(g, "migrate", "start", b, "--backend", "sw", "--container", TARGET, "--prefix", f"{b}/", "--layout", g.layout)
     wait_backfill(g, b)
     cli(g, "migrate", "verify", b)
     cli(g, "migrate", "cutover", b)

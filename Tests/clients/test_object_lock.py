@@ -137,9 +137,15 @@ def test_legal_hold(s3):
     b = locked_bucket(s3)
     v = s3.put_object(Bucket=b, Key="k", Body=b"held", ObjectLockLegalHoldStatus="ON")["VersionId"]
     assert s3.get_object_legal_hold(Bucket=b, Key="k", VersionId=v)["LegalHold"]["Status"] == "ON"
+    # A version whose legal hold was never set has none to report, as S3 answers it.
+    plain = s3.put_object(Bucket=b, Key="plain", Body=b"p")["VersionId"]
+    assert error(lambda: s3.get_object_legal_hold(Bucket=b, Key="plain", VersionId=plain)) == (404, "NoSuchObjectLockConfiguration")
+    assert "ObjectLockLegalHoldStatus" not in s3.head_object(Bucket=b, Key="plain")
+    s3.delete_object(Bucket=b, Key="plain", VersionId=plain)
     assert error(lambda: s3.delete_object(Bucket=b, Key="k", VersionId=v, BypassGovernanceRetention=True)) == (403, "AccessDenied")
     s3.put_object_legal_hold(Bucket=b, Key="k", VersionId=v, LegalHold={"Status": "OFF"})
-    assert s3.head_object(Bucket=b, Key="k", VersionId=v).get("ObjectLockLegalHoldStatus", "OFF") == "OFF"
+    assert s3.head_object(Bucket=b, Key="k", VersionId=v)["ObjectLockLegalHoldStatus"] == "OFF"
+    assert s3.get_object_legal_hold(Bucket=b, Key="k", VersionId=v)["LegalHold"]["Status"] == "OFF"
     s3.delete_object(Bucket=b, Key="k", VersionId=v)
     assert error(lambda: s3.put_object_legal_hold(Bucket=b, Key="k", VersionId=v, LegalHold={"Status": "ON"})) == (404, "NoSuchVersion")
     # Copies and multipart uploads get the request's lock (or the default), not the source's.

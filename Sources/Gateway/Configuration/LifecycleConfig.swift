@@ -34,7 +34,7 @@ struct LifecycleService: Service {
     func run() async throws {
         // A graceful shutdown cancels the wait (and a sweep under way: its current delete
         // finishes or not, as a client's would).
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     let o = try await sweeper.sweep(now: sweeper.objects.now())

@@ -53,7 +53,7 @@ struct AuditRetention: Service {
 
     func run() async throws {
         // A graceful shutdown cancels the hour-long wait.
-        try? await cancelWhenGracefulShutdown { await loop() }
+        await cancelWhenGracefulShutdown { await loop() }
     }
 
     func loop() async {

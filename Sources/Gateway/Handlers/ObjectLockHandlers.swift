@@ -81,8 +81,10 @@ extension S3Dispatcher {
     func getObjectLegalHold(_ call: S3Call) async throws -> Response {
         _ = try await lockedBucket(call)
         let version = try requestedVersion(call)
-        let record = try await object(call.bucket, key: call.key, version: version)
-        return xmlResponse(ObjectLock.legalHoldXML(record.headers.lock?.legalHold == true))
+        guard let hold = try await object(call.bucket, key: call.key, version: version).headers.lock?.legalHold else {
+            throw S3Error(.noSuchObjectLockConfiguration, "The specified object does not have a ObjectLock configuration")
+        }
+        return xmlResponse(ObjectLock.legalHoldXML(hold))
     }
 
     func putObjectLegalHold(_ call: S3Call) async throws -> Response {

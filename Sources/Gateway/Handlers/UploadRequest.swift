@@ -145,7 +145,7 @@ extension S3Dispatcher {
                 h[.init("x-amz-object-lock-mode")!] = retention.mode.rawValue
                 h[.init("x-amz-object-lock-retain-until-date")!] = HTTPDate.iso8601(retention.until)
             }
-            h[.init("x-amz-object-lock-legal-hold")!] = lock.legalHold ? "ON" : "OFF"
+            if let hold = lock.legalHold { h[.init("x-amz-object-lock-legal-hold")!] = hold ? "ON" : "OFF" }
         }
         if checksumMode, let c = served.checksum, let n = HTTPField.Name(c.algorithm.headerName) {
             h[n] = c.base64
