@@ -1,5 +1,6 @@
 import os
 import sys
+import uuid
 
 import boto3
 import pytest
@@ -73,6 +74,15 @@ def placed_gateway(request):
     yield g
     if owned:
         owned.cleanup()
+
+
+def new_bucket(s3, status="Enabled", prefix="ver"):
+    """A fresh bucket, its versioning `status` (None: never versioned)."""
+    b = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=b)
+    if status:
+        s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": status})
+    return b
 
 
 def make_client(endpoint, verify=None, **config):

@@ -4,12 +4,10 @@ server), seen from the backend itself: the object under a key is always the curr
 under `.passerelle-versions/`, a version made current again (its successor deleted by id) is
 copied back under the key, keys under the reserved folder are refused, a suspended bucket
 overwrites its `null` version in place, and deleting every version leaves nothing behind."""
-import uuid
-
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import make_client, start_placed
+from conftest import make_client, new_bucket, start_placed
 
 VERSIONS = ".passerelle-versions/"
 
@@ -27,11 +25,7 @@ def s3(gateway):
 
 
 def bucket(s3, status="Enabled"):
-    b = f"nv-{uuid.uuid4().hex[:10]}"
-    s3.create_bucket(Bucket=b)
-    if status:
-        s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": status})
-    return b
+    return new_bucket(s3, status, prefix="nv")
 
 
 def backend(gateway, b):

@@ -7,14 +7,13 @@ version, and the cleanup tools emptying versioned and suspended buckets."""
 import json
 import os
 import urllib.parse
-import uuid
 import xml.etree.ElementTree as ET
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import make_client, start_placed
+from conftest import make_client, new_bucket, start_placed
 from gateway import ACCESS_KEY, SECRET_KEY, awscli, run_cli
 from rawsigv4 import send
 
@@ -35,14 +34,6 @@ def s3(gateway):
     c = make_client(gateway.endpoint)
     c._gateway = gateway  # the raw listings of `versions` go to the same gateway
     return c
-
-
-def new_bucket(s3, status="Enabled"):
-    b = f"ver-{uuid.uuid4().hex[:10]}"
-    s3.create_bucket(Bucket=b)
-    if status:
-        s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": status})
-    return b
 
 
 def error(call):
