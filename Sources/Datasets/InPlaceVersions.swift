@@ -41,7 +41,15 @@ extension ResolvedPlacement {
     public func owns(_ blob: String, of key: String) -> Bool { !inPlace || blob != name(for: key) }
 
     /// Whether `record` lives aside, its key's backend object being only its shadow.
-    public func isRelocated(_ record: ObjectRecord) -> Bool { inPlace && record.blob != name(for: record.key) }
+    public func isRelocated(_ record: ObjectRecord) -> Bool { inPlace && owns(record.blob, of: record.key) }
+
+    /// Makes the backend object under `key` a copy of `current`, the key's current version
+    /// (nil: none, the object goes); nothing when `current` is that object itself.
+    func shadow(_ current: ObjectRecord?, key: String) async throws {
+        let name = name(for: key)
+        guard let current else { return try await store.delete(name: name) }
+        if current.blob != name { _ = try await copy(current, to: name) }
+    }
 
     /// S3 CopyObject takes objects up to 5 GiB; larger ones are streamed through the gateway.
     static let largestServerSideCopy: Int64 = 5 << 30
@@ -78,13 +86,9 @@ extension ObjectLayer {
     /// target copy yet (its replication does it). Called under the key's lock.
     func updateTargetShadow(_ route: DatasetRoute, key: String) async throws {
         guard route.targetKeepsVersionsApart, let target = route.target else { return }
-        let name = target.name(for: key)
-        guard let object = try await catalog.object(bucket: route.name, key: key) else {
-            try await target.store.delete(name: name)
-            return
-        }
+        guard let object = try await catalog.object(bucket: route.name, key: key) else { return try await target.shadow(nil, key: key) }
         guard let replica = try await catalog.replica(bucket: route.name, key: key), replica.version == object.version else { return }
-        _ = try await target.copy(replica.applied(to: object), to: name)
+        try await target.shadow(replica.applied(to: object), key: key)
     }
 
     /// `updateTargetShadow` after a commit; on failure the key is queued, and its replication
@@ -123,18 +127,6 @@ extension ObjectLayer {
             await discard([name], in: placement)
             throw DatasetError(.conflict, dataset: route.name, key: key, "the object changed while its version was kept aside")
         }
-    }
-
-    /// After the current version of `key` changed other than by a write under its key (a
-    /// version deleted by id): the backend object under the key becomes a copy of the
-    /// current version, or goes when there is none. Called under the key's lock.
-    func restoreShadow(_ placement: ResolvedPlacement, bucket: String, key: String) async throws {
-        let name = placement.name(for: key)
-        guard let current = try await catalog.object(bucket: bucket, key: key) else {
-            try await placement.store.delete(name: name)
-            return
-        }
-        if placement.isRelocated(current) { _ = try await placement.copy(current, to: name) }
     }
 
 }

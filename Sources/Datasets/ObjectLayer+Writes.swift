@@ -207,13 +207,13 @@ extension ObjectLayer {
                 // having been copied aside); a delete on a versioned dataset writes a marker
                 // even when the key has no current object.
                 let versioned = route.bucket.versioning != nil
-                if versioned { try await keepAside(route, key: key) }
+                try await keepAside(route, key: key)
                 let record = try await catalog.object(bucket: bucket, key: key)
                 guard record != nil || versioned else { return (ifVersion == nil, nil) }
                 let name = placement.name(for: key)
                 if record != nil { try await placement.store.delete(name: name) }
                 let done = try await catalog.deleteObject(bucket: bucket, key: key, mirror: mirror, ifVersion: ifVersion)
-                if let blob = done.blob, blob != name { await discard([blob], in: placement) }
+                if let blob = done.blob, placement.owns(blob, of: key) { await discard([blob], in: placement) }
                 if !versioned, let record, done.marker != nil {
                     // Versioning was turned on meanwhile: the version kept has no bytes left.
                     _ = try await catalog.deleteVersion(bucket: bucket, key: key, version: record.versionID) { _ in }
@@ -252,16 +252,17 @@ extension ObjectLayer {
                     throw DatasetError(.locked, dataset: route.name, key: key, why)
                 }
             }
-            if let blob = done.blob, !placement.inPlace || blob != placement.name(for: key) {
-                await discard(placement.names(of: blob), in: placement)
-            }
+            if let blob = done.blob, placement.owns(blob, of: key) { await discard(placement.names(of: blob), in: placement) }
             await discardReplaced(done.replica, key: key, route: route)
             await updateTargetShadowOrQueue(route, key: key)
-            if placement.inPlace, done.removed != nil, try await catalog.object(bucket: route.name, key: key)?.version != before?.version {
-                // The key's current version changed: the backend object under the key follows
-                // (the commit settled the intent; it is taken again until then).
-                try await catalog.beginIntent(bucket: route.name, key: key, owner: owner, now: now)
-                try await restoreShadow(placement, bucket: route.name, key: key)
+            if placement.inPlace, done.removed != nil {
+                let after = try await catalog.object(bucket: route.name, key: key)
+                if after?.version != before?.version {
+                    // The key's current version changed: the backend object under the key
+                    // follows (the commit settled the intent; it is taken again until then).
+                    try await catalog.beginIntent(bucket: route.name, key: key, owner: owner, now: now)
+                    try await placement.shadow(after, key: key)
+                }
             }
             return done.removed
         }

@@ -56,7 +56,7 @@ public struct Reconciler: Sendable {
                 // With no row there is nothing to delete (on a versioned dataset a delete would write a marker).
                 if record != nil { _ = try await catalog.deleteObject(bucket: bucket, key: key) }
             case .restoredShadow:
-                if let record { _ = try await placement.copy(record, to: name) }
+                try await placement.shadow(record, key: key)
             }
             try await catalog.endIntent(bucket: bucket, key: key)
             if outcome != .consistent {

@@ -120,6 +120,11 @@ public enum ObjectLock {
         S3Error(.accessDenied, "Access Denied because object protected by object lock.")
     }
 
+    /// A version without the retention (or legal hold) asked for.
+    public static func noObjectConfiguration() -> S3Error {
+        S3Error(.noSuchObjectLockConfiguration, "The specified object does not have a ObjectLock configuration")
+    }
+
     public static func missingConfiguration() -> S3Error {
         S3Error(.invalidRequest, "Bucket is missing Object Lock Configuration")
     }

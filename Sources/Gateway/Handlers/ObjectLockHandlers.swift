@@ -55,7 +55,7 @@ extension S3Dispatcher {
         _ = try await lockedBucket(call)
         let version = try requestedVersion(call)
         guard let retention = try await object(call.bucket, key: call.key, version: version).headers.lock?.retention else {
-            throw S3Error(.noSuchObjectLockConfiguration, "The specified object does not have a ObjectLock configuration")
+            throw ObjectLock.noObjectConfiguration()
         }
         return xmlResponse(ObjectLock.retentionXML(retention))
     }
@@ -82,7 +82,7 @@ extension S3Dispatcher {
         _ = try await lockedBucket(call)
         let version = try requestedVersion(call)
         guard let hold = try await object(call.bucket, key: call.key, version: version).headers.lock?.legalHold else {
-            throw S3Error(.noSuchObjectLockConfiguration, "The specified object does not have a ObjectLock configuration")
+            throw ObjectLock.noObjectConfiguration()
         }
         return xmlResponse(ObjectLock.legalHoldXML(hold))
     }
