@@ -95,6 +95,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Privacy views (DESIGN.md §7), pure: rows in, pseudonymised, generalised, filtered rows out.
+        .target(
+            name: "Privacy",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "CDC",
             dependencies: [
@@ -177,6 +186,9 @@ let package = Package(
                 "Audit", "Access", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ], swiftSettings: strict),
+        .testTarget(
+            name: "PrivacyTests", dependencies: ["Privacy", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "CDCTests", dependencies: ["CDC", "TestSupport"], resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "S3Protocol", "TestSupport"], swiftSettings: strict),
         .testTarget(

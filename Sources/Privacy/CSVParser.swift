@@ -1,0 +1,182 @@
+/// An incremental RFC 4180 reader: bytes in (any chunking), records out, with the line each
+/// record starts on. Accepts `,`, `;` or tab separators, LF, CRLF or CR line ends, a UTF-8
+/// byte-order mark, and quoted fields holding separators, doubled quotes and newlines. It is
+/// strict where leniency would hide a damaged file: a quote inside an unquoted field, text
+/// after a closing quote, an unterminated quote, invalid UTF-8 and a record whose field count
+/// differs from the header's are errors naming the line. Blank lines are skipped.
+public struct CSVParser: Sendable {
+    enum State: Sendable {
+        case fieldStart, unquoted, quoted, quoteInQuoted, afterCR
+    }
+
+    public let separator: UInt8
+    private var state = State.fieldStart
+    private var field: [UInt8] = []
+    private var fields: [String] = []
+    private var line = 1
+    private var recordLine = 1
+    private var started = false
+    private var bomChecked = 0
+    private var recordBytes = 0
+    /// A record longer than this is refused, so an unterminated quote cannot exhaust memory.
+    public static let maxRecordBytes = 16 << 20
+    public private(set) var width: Int?
+
+    public init(separator: UInt8 = UInt8(ascii: ",")) {
+        self.separator = separator
+    }
+
+    /// Feeds the next bytes; `emit` gets every record they complete (the header first).
+    public mutating func feed(_ bytes: some Sequence<UInt8>, emit: ([String], Int) throws -> Void) throws {
+        for b in bytes {
+            if bomChecked < 3 {
+                // A UTF-8 byte-order mark is not part of the first column's name; a partial
+                // one is replayed as data (and fails as invalid UTF-8).
+                if b == Self.bom[bomChecked] {
+                    bomChecked += 1
+                    continue
+                }
+                let partial = Self.bom[0..<bomChecked]
+                bomChecked = 3
+                for p in partial { try step(p, emit: emit) }
+            }
+            try step(b, emit: emit)
+        }
+    }
+
+    private static let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+
+    /// The end of the input: completes the last record (with or without a final newline).
+    public mutating func finish(emit: ([String], Int) throws -> Void) throws {
+        if bomChecked < 3 {
+            let partial = Self.bom[0..<bomChecked]
+            bomChecked = 3
+            for p in partial { try step(p, emit: emit) }
+        }
+        switch state {
+        case .quoted:
+            throw PrivacyError(line: recordLine, "unterminated quoted field")
+        case .afterCR:
+            state = .fieldStart
+        case .fieldStart:
+            if started { try endField() }
+            try endRecord(emit: emit)
+        case .unquoted, .quoteInQuoted:
+            try endField()
+            try endRecord(emit: emit)
+        }
+    }
+
+    private mutating func step(_ b: UInt8, emit: ([String], Int) throws -> Void) throws {
+        recordBytes += 1
+        if recordBytes > Self.maxRecordBytes {
+            throw PrivacyError(line: recordLine, "record longer than \(Self.maxRecordBytes >> 20) MiB")
+        }
+        let quote = UInt8(ascii: "\""), lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
+        switch state {
+        case .afterCR:
+            state = .fieldStart
+            if b == lf { return }
+            try step(b, emit: emit)
+        case .fieldStart:
+            if b == quote {
+                started = true
+                state = .quoted
+            } else if b == separator {
+                started = true
+                try endField()
+            } else if b == lf || b == cr {
+                if started { try endField() }
+                try endRecord(emit: emit)
+                line += 1
+                state = b == cr ? .afterCR : .fieldStart
+            } else {
+                started = true
+                field.append(b)
+                state = .unquoted
+            }
+        case .unquoted:
+            if b == separator {
+                try endField()
+                state = .fieldStart
+            } else if b == lf || b == cr {
+                try endField()
+                try endRecord(emit: emit)
+                line += 1
+                state = b == cr ? .afterCR : .fieldStart
+            } else if b == quote {
+                throw PrivacyError(line: line, "a quote inside an unquoted field (RFC 4180 §2.5)")
+            } else {
+                field.append(b)
+            }
+        case .quoted:
+            if b == quote {
+                state = .quoteInQuoted
+            } else {
+                if b == lf { line += 1 }
+                field.append(b)
+            }
+        case .quoteInQuoted:
+            if b == quote {
+                field.append(quote)
+                state = .quoted
+            } else if b == separator {
+                try endField()
+                state = .fieldStart
+            } else if b == lf || b == cr {
+                try endField()
+                try endRecord(emit: emit)
+                line += 1
+                state = b == cr ? .afterCR : .fieldStart
+            } else {
+                throw PrivacyError(line: line, "text after a closing quote")
+            }
+        }
+    }
+
+    private mutating func endField() throws {
+        guard let s = String(validating: field, as: UTF8.self) else {
+            throw PrivacyError(line: line, "invalid UTF-8 in field \(fields.count + 1)")
+        }
+        fields.append(s)
+        field.removeAll(keepingCapacity: true)
+    }
+
+    private mutating func endRecord(emit: ([String], Int) throws -> Void) throws {
+        defer {
+            fields.removeAll(keepingCapacity: true)
+            started = false
+            recordBytes = 0
+            recordLine = line + 1
+        }
+        guard !fields.isEmpty else { return }
+        if let width, fields.count != width {
+            throw PrivacyError(line: recordLine, "row has \(fields.count) fields, the header has \(width)")
+        }
+        width = width ?? fields.count
+        try emit(fields, recordLine)
+    }
+}
+
+/// Writes records as RFC 4180 CSV (LF line ends), quoting only the fields that need it.
+public enum CSVWriter {
+    public static func append(_ fields: some Sequence<String>, separator: UInt8, to out: inout [UInt8]) {
+        var first = true
+        for f in fields {
+            if !first { out.append(separator) }
+            first = false
+            let needsQuotes = f.utf8.contains { $0 == separator || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }
+            guard needsQuotes else {
+                out.append(contentsOf: f.utf8)
+                continue
+            }
+            out.append(UInt8(ascii: "\""))
+            for b in f.utf8 {
+                if b == UInt8(ascii: "\"") { out.append(b) }
+                out.append(b)
+            }
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(10)
+    }
+}

@@ -1,0 +1,36 @@
+import Crypto
+import Foundation
+
+/// The opt-out registry as a view reads it: the keyed hashes of the patients who objected.
+/// Held as the sorted first 8 bytes of each hash (8 MB for a million patients); a collision
+/// can only remove a row, never serve one that should be removed.
+public struct OptOutFilter: Sendable {
+    let key: SymmetricKey
+    let prefixes: [UInt64]
+
+    /// The registry's identifier form: whitespace removed, upper case.
+    public static let canonical: [Normalisation] = [.stripSpaces, .upper]
+
+    public init(key: SymmetricKey, hashes: some Sequence<Data>) {
+        self.key = key
+        prefixes = hashes.map { Self.prefix($0) }.sorted()
+    }
+
+    public static func hash(_ identifier: String, key: SymmetricKey) -> Data {
+        Data(HMAC<SHA256>.authenticationCode(for: Data(Normalisation.apply(canonical, to: identifier).utf8), using: key))
+    }
+
+    static func prefix(_ h: Data) -> UInt64 { h.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
+
+    public func contains(_ identifier: String) -> Bool {
+        let p = Self.prefix(Self.hash(identifier, key: key))
+        var lo = 0, hi = prefixes.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if prefixes[mid] < p { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < prefixes.count && prefixes[lo] == p
+    }
+
+    public var count: Int { prefixes.count }
+}

@@ -1,0 +1,47 @@
+/// A view computed as a stream: source bytes in (any chunking), the served bytes out, in the
+/// source's format. The caller keeps the output apart until `finish` succeeds: an error at any
+/// row means nothing of the output may be served.
+public struct ViewEngine: Sendable {
+    let spec: ViewSpec
+    var reader: RowReader
+    var transform: ViewTransform
+    var wroteHeader = false
+
+    public init(spec: ViewSpec, keys: PseudonymKeys, optOut: OptOutFilter) throws {
+        self.spec = spec
+        reader = RowReader(format: spec.format, separator: spec.separator, columns: spec.sourceColumns)
+        transform = try ViewTransform(spec: spec, keys: keys, optOut: optOut, columns: spec.sourceColumns)
+    }
+
+    public var counts: ViewTransform.Counts { transform.counts }
+
+    public mutating func feed(_ bytes: some Sequence<UInt8>, into out: inout [UInt8]) throws {
+        header(&out)
+        var r = reader, t = transform
+        defer { (reader, transform) = (r, t) }
+        let spec = spec
+        try r.feed(bytes) { row, line in try Self.write(row, line, spec, &t, &out) }
+    }
+
+    public mutating func finish(into out: inout [UInt8]) throws {
+        header(&out)
+        var r = reader, t = transform
+        defer { (reader, transform) = (r, t) }
+        let spec = spec
+        try r.finish { row, line in try Self.write(row, line, spec, &t, &out) }
+    }
+
+    mutating func header(_ out: inout [UInt8]) {
+        guard !wroteHeader else { return }
+        wroteHeader = true
+        if spec.format == .csv { CSVWriter.append(spec.outputColumns, separator: spec.separator, to: &out) }
+    }
+
+    static func write(_ row: [Value], _ line: Int, _ spec: ViewSpec, _ transform: inout ViewTransform, _ out: inout [UInt8]) throws {
+        guard let served = try transform.apply(row, line: line) else { return }
+        switch spec.format {
+        case .csv: CSVWriter.append(served.map { $0.scalar ?? "" }, separator: spec.separator, to: &out)
+        case .jsonl: JSONLinesWriter.append(zip(spec.outputColumns, served), to: &out)
+        }
+    }
+}
