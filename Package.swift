@@ -120,7 +120,7 @@ let package = Package(
         .target(
             name: "Datasets",
             dependencies: [
-                "S3Protocol", "Storage", "Sealing", "Catalog", "Audit",
+                "S3Protocol", "Storage", "Sealing", "Catalog", "Audit", "Privacy",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -143,7 +143,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "S3Protocol", "Storage", "Catalog", "Sealing", "Datasets", "Replication", "Audit", "Access", "TLSPolicy",
+                "S3Protocol", "Storage", "Catalog", "Sealing", "Datasets", "Replication", "Audit", "Access", "TLSPolicy", "Privacy",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -167,8 +167,9 @@ let package = Package(
         .executableTarget(
             name: "passerelle",
             dependencies: [
-                "Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "Datasets", "Replication", "Audit", "Access", "CDC", "TLSPolicy",
+                "Gateway", "S3Protocol", "Storage", "Catalog", "Sealing", "Datasets", "Replication", "Audit", "Access", "CDC", "TLSPolicy", "Privacy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

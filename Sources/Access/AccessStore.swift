@@ -54,6 +54,7 @@ public final class AccessStore: Sendable {
                     CREATE TABLE IF NOT EXISTS sign_in_failures (subject TEXT PRIMARY KEY, failures INTEGER NOT NULL,
                         last_failure REAL NOT NULL) WITHOUT ROWID;
                     """)
+            try createPrivacyTables(db)
         }
     }
 
@@ -347,6 +348,9 @@ public protocol AccessStoring: Sendable {
     func project(_ name: String) async throws -> Project?
     /// The project and whether the user is still active, in one snapshot.
     func sessionState(user: String, project: String) async throws -> (Project?, userActive: Bool)
+    /// The project's view of the dataset, the registry version and the key epoch, in one snapshot.
+    func privacyState(dataset: String, project: String) async throws -> PrivacyState
+    func optOutHashes() async throws -> (hashes: [Data], version: Int)
 }
 
 extension AccessStore: AccessStoring {}

@@ -249,7 +249,7 @@ public enum ClaimOutcome: Sendable, Equatable {
 }
 
 /// The whole catalog.
-public protocol Catalog: ObjectCatalog, MultipartCatalog, IntentCatalog, KeyRotationCatalog, MigrationCatalog, ReplicationQueue {}
+public protocol Catalog: ObjectCatalog, MultipartCatalog, IntentCatalog, KeyRotationCatalog, MigrationCatalog, ReplicationQueue, PrivacyCatalog {}
 
 extension ObjectCatalog {
     /// A write that is not part of a routed request (maintenance): mirrored as the dataset's

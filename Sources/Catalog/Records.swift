@@ -83,11 +83,15 @@ public struct BucketRecord: Sendable, Equatable {
     public var versioning: VersioningState?
     /// Its Object Lock configuration; nil when it was created without Object Lock.
     public var objectLock: ObjectLockConfiguration?
+    /// As created or last set (`PrivacyCatalog.sensitivity` reads the current value uncached).
+    public var sensitivity: Sensitivity
 
     public init(
         name: String, region: String, created: Date, placement: Placement = .local, tags: [ObjectTag]? = nil,
-        lifecycle: LifecycleConfiguration? = nil, versioning: VersioningState? = nil, objectLock: ObjectLockConfiguration? = nil
+        lifecycle: LifecycleConfiguration? = nil, versioning: VersioningState? = nil, objectLock: ObjectLockConfiguration? = nil,
+        sensitivity: Sensitivity = .open
     ) {
+        self.sensitivity = sensitivity
         self.objectLock = objectLock
         self.name = name
         self.region = region

@@ -89,6 +89,7 @@ public final class SQLiteCatalog: Catalog {
         }
         registerVersionTables(&m)
         registerVersionCopyTables(&m)
+        registerPrivacyTables(&m)
         return m
     }
 
@@ -231,11 +232,11 @@ public final class SQLiteCatalog: Catalog {
                 throw CatalogError.bucketExists
             }
             try db.execute(
-                sql: "INSERT INTO buckets (name, region, created, placement, versioning, object_lock) VALUES (?, ?, ?, ?, ?, ?)",
+                sql: "INSERT INTO buckets (name, region, created, placement, versioning, object_lock, sensitivity) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [
                     bucket.name, bucket.region, bucket.created.timeIntervalSince1970,
                     String(decoding: try JSONEncoder().encode(bucket.placement), as: UTF8.self), bucket.versioning?.rawValue,
-                    try bucket.objectLock.map(Self.json),
+                    try bucket.objectLock.map(Self.json), bucket.sensitivity.rawValue,
                 ])
         }
     }
@@ -491,7 +492,7 @@ public final class SQLiteCatalog: Catalog {
                     db,
                     sql: """
                         SELECT blob FROM objects UNION ALL SELECT blob FROM versions WHERE marker = 0 UNION ALL SELECT blob FROM parts
-                        UNION ALL SELECT blob FROM replicas
+                        UNION ALL SELECT blob FROM replicas UNION ALL SELECT blob FROM view_outputs
                         """))
         }
     }
@@ -575,7 +576,8 @@ public final class SQLiteCatalog: Catalog {
             name: row["name"], region: row["region"], created: Date(timeIntervalSince1970: row["created"]),
             placement: placement ?? .local, tags: tags, lifecycle: lifecycle,
             versioning: (row["versioning"] as String?).flatMap(VersioningState.init(rawValue:)),
-            objectLock: (row["object_lock"] as String?).flatMap { try? JSONDecoder().decode(ObjectLockConfiguration.self, from: Data($0.utf8)) })
+            objectLock: (row["object_lock"] as String?).flatMap { try? JSONDecoder().decode(ObjectLockConfiguration.self, from: Data($0.utf8)) },
+            sensitivity: (row["sensitivity"] as String?).flatMap(Sensitivity.init(rawValue:)) ?? .open)
     }
 
     static func object(_ row: Row) throws -> ObjectRecord {

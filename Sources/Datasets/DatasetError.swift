@@ -8,7 +8,7 @@ public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible 
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Base: String, Sendable {
             case noSuchDataset, noSuchKey, noSuchUpload, backendNotConfigured, layoutNotSupported, keysUnavailable
-            case targetUnavailable, uploadFromOlderVersion, conflict, versioningUnavailable, locked, reservedKey
+            case targetUnavailable, uploadFromOlderVersion, conflict, versioningUnavailable, locked, reservedKey, viewFailed
         }
 
         let base: Base
@@ -38,6 +38,9 @@ public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let locked = Code(base: .locked)
         /// The key names what the dataset's placement keeps for itself (version copies).
         public static let reservedKey = Code(base: .reservedKey)
+        /// A project's view of the object cannot be computed (a malformed source, a column the
+        /// view names and the file lacks): nothing of it is served.
+        public static let viewFailed = Code(base: .viewFailed)
     }
 
     public var code: Code

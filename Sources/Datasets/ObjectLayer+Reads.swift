@@ -10,6 +10,8 @@ public struct Representation: Sendable, Equatable {
     public enum Source: Sendable, Equatable {
         /// The object as stored (on the primary placement, or its target copy in cutover).
         case stored
+        /// A project's view output (computed from the stored object).
+        case view(ViewOutputRecord)
     }
 
     public var source: Source
@@ -23,6 +25,14 @@ public struct Representation: Sendable, Equatable {
     public var partSizes: [Int64]?
     /// Whether byte ranges and part numbers address this representation.
     public var rangesAllowed: Bool
+    /// Its own content type (a view output's); nil: the object's.
+    public var contentType: String? = nil
+
+    /// A view output: nothing of the stored object's metadata describes it.
+    public var isView: Bool {
+        if case .view = source { return true }
+        return false
+    }
 
     public static func stored(_ r: ObjectRecord) -> Representation {
         Representation(
@@ -79,6 +89,7 @@ extension ObjectLayer {
 
     /// Throws what a read of the plan would throw before any byte (a shredded key), for HEAD.
     public func requireReadable(_ plan: ReadPlan) throws {
+        if case .view = plan.representation.source { return }
         if let sealer = plan.route.primary.sealer, let seal = plan.record.seal { try sealer.requireKey(seal) }
     }
 
@@ -86,6 +97,7 @@ extension ObjectLayer {
     /// copy when it holds this version; otherwise, or when that copy fails to open, from the
     /// source, and the key is queued so the target is repaired (read-repair).
     public func open(_ plan: ReadPlan, range: ByteRange?) async throws -> BlobStream {
+        if case .view(let output) = plan.representation.source { return try await openView(output, range: range) }
         let (route, record) = (plan.route, plan.record)
         if route.readsFromTarget, let target = route.target {
             if let replica = plan.replica, replica.version == record.version {

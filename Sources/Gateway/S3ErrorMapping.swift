@@ -44,6 +44,7 @@ extension DatasetError: S3ErrorConvertible {
         case .versioningUnavailable: S3Error(.invalidBucketState, detail)
         case .locked: ObjectLock.accessDenied()
         case .reservedKey: S3Error(.invalidArgument, detail)
+        case .viewFailed: S3Error(.invalidObjectState, "The project's view of this object cannot be computed: \(detail)")
         default: .internalError()
         }
     }

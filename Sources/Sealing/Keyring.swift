@@ -19,6 +19,9 @@ public struct Keyring: Sendable, Equatable, Codable {
     }
 
     public var datasets: [String: DatasetKeys] = [:]
+    /// The deployment's pseudonym secret, from which every project's view keys derive
+    /// (DESIGN.md §7); created on first use, kept only here, sealed like the KEKs.
+    public var pseudonymSecret: Data?
 
     public init() {}
 

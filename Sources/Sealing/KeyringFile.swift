@@ -141,4 +141,14 @@ extension KeyringFile {
             if ring.datasets[dataset] == nil { try ring.create(dataset, now: now) }
         }
     }
+
+    /// The pseudonym secret, created on first use.
+    public func pseudonymSecret() throws -> SymmetricKey {
+        if let s = try read().pseudonymSecret { return SymmetricKey(data: s) }
+        return SymmetricKey(
+            data: try update { ring in
+                if ring.pseudonymSecret == nil { ring.pseudonymSecret = Keyring.newKey() }
+                return ring.pseudonymSecret ?? Data()
+            })
+    }
 }

@@ -110,7 +110,7 @@ struct BackendCommand: AsyncParsableCommand {
 struct DatasetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dataset", abstract: "Create and inspect datasets (S3 buckets).",
-        subcommands: [Create.self, List.self, Show.self, PhaseCommand.self])
+        subcommands: [Create.self, DatasetSet.self, List.self, Show.self, PhaseCommand.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a dataset placed on a backend.")
@@ -121,8 +121,10 @@ struct DatasetCommand: AsyncParsableCommand {
         @Option(help: "Name prefix on the backend.") var prefix = ""
         @Option(help: "Layout: native (objects under their keys) or sealed (encrypted, opaque names).") var layout = "native"
         @Option(help: "Region reported for the bucket.") var region = "us-east-1"
+        @Option(help: "open, pseudonymised or identifying (read by projects only through views).") var sensitivity = "open"
 
         func run() async throws {
+            guard let sensitivity = Sensitivity(rawValue: sensitivity) else { throw CommandFailure("--sensitivity: open, pseudonymised or identifying") }
             var config = try options.load()
             let placement = Placement(backend: backend, container: container, prefix: prefix, layout: layout)
             config.datasets = [name: placement]
@@ -136,10 +138,12 @@ struct DatasetCommand: AsyncParsableCommand {
                 do { try options.keyring().ensureKeys(for: name) } catch let e as KeyringError { throw CommandFailure(e.description) }
             }
             do {
-                try await catalog.createBucket(BucketRecord(name: name, region: region, created: Date(), placement: placement))
+                try await catalog.createBucket(
+                    BucketRecord(name: name, region: region, created: Date(), placement: placement, sensitivity: sensitivity))
             } catch CatalogError.bucketExists {
                 throw CommandFailure("dataset '\(name)' already exists")
             }
+            try await options.audit("dataset.create", dataset: name, detail: "\(placement.description), sensitivity \(sensitivity.rawValue)")
             print("created dataset \(name) on \(placement.description)")
         }
     }
@@ -173,6 +177,7 @@ struct DatasetCommand: AsyncParsableCommand {
                 container: \(b.placement.container)
                 prefix:    \(b.placement.prefix)
                 layout:    \(b.placement.layout)
+                sensitivity: \(try await catalog.sensitivity(of: name)?.rawValue ?? "open")
                 objects:   \(usage.objects)
                 bytes:     \(usage.bytes)
                 """)

@@ -8,7 +8,7 @@ struct Passerelle: AsyncParsableCommand {
         abstract: "Sovereign data bridge: one S3 front door over any backend.",
         subcommands: [
             Serve.self, BackendCommand.self, DatasetCommand.self, KeysCommand.self, CatalogCommand.self, MigrateCommand.self, UserCommand.self,
-            ProjectCommand.self, Login.self, AuditCommand.self, CDCCommand.self, Bench.self,
+            ProjectCommand.self, Login.self, AuditCommand.self, CDCCommand.self, ViewCommand.self, OptOutCommand.self, Bench.self,
         ])
 
     static func main() async {

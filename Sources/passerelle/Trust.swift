@@ -129,7 +129,7 @@ func readSecret(stdin: Bool, env: String, prompt: String) throws -> String {
 struct ProjectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "project", abstract: "Research projects: purpose, members, grants, expiry.",
-        subcommands: [Create.self, Grant.self, Revoke.self, Member.self, Expire.self, Show.self, List.self])
+        subcommands: [Create.self, Grant.self, Revoke.self, Member.self, Expire.self, RotatePseudonyms.self, Show.self, List.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a project with a declared purpose and an expiry.")
@@ -163,12 +163,17 @@ struct ProjectCommand: AsyncParsableCommand {
         @Option(help: "Dataset (bucket).") var dataset: String
         @Option(help: "Only keys under this prefix.") var prefix = ""
         @Option(help: "Comma-separated: read, list, write, delete.") var actions = "read,list"
+        @Flag(help: "Read the stored bytes, not a view (refused on identifying datasets).") var raw = false
 
         func run() async throws {
             var set = Set<AccessAction>()
             for a in actions.split(separator: ",") {
                 guard let action = AccessAction(rawValue: String(a)) else { throw CommandFailure("unknown action '\(a)': read, list, write, delete") }
                 set.insert(action)
+            }
+            if raw, set.contains(.read), try await options.catalog().sensitivity(of: dataset) == .identifying {
+                try await options.audit("grant", dataset: dataset, project: project, detail: "raw read of an identifying dataset", result: "denied")
+                throw CommandFailure("dataset \(dataset) is identifying: a project reads it only through its view (passerelle view set), never raw")
             }
             do { try options.access().grant(project, Access.Grant(dataset: dataset, prefix: prefix, actions: set)) } catch let e as AccessError {
                 throw CommandFailure(e.description)

@@ -35,6 +35,13 @@ extension S3Dispatcher {
             call.bucket, prefix: prefix, delimiter: delimiter, from: from, skipPrefixesUpTo: skipUpTo,
             maxKeys: maxKeys)
         let fetchOwner = !v2 || t.queryValue("fetch-owner") == "true"
+        var contents = page.contents
+        if let view = call.access.view {
+            // What the project's view shows: a listing page waits for its outputs.
+            var shown: [ObjectRecord] = []
+            for r in contents { if let v = try await objects.viewListing(r, view: view) { shown.append(v) } }
+            contents = shown
+        }
 
         var w = XMLWriter()
         w.open("ListBucketResult")
@@ -43,7 +50,7 @@ extension S3Dispatcher {
         if v2 {
             if let token { w.element("ContinuationToken", token) }
             if let startAfter { w.element("StartAfter", enc(startAfter)) }
-            w.element("KeyCount", page.contents.count + page.commonPrefixes.count)
+            w.element("KeyCount", contents.count + page.commonPrefixes.count)
         } else {
             w.element("Marker", enc(marker ?? ""))
         }
@@ -58,7 +65,7 @@ extension S3Dispatcher {
                 w.element("NextMarker", enc(last))
             }
         }
-        for r in page.contents {
+        for r in contents {
             w.group("Contents") { w in Self.listed(r, key: enc(r.key), owner: fetchOwner, &w) }
         }
         for p in page.commonPrefixes {

@@ -31,10 +31,11 @@ extension S3Dispatcher {
         // Twice at most: an overwrite between the catalog read and the backend read is seen
         // as a changed backend ETag, and the second round reads the new record.
         for round in 0..<2 {
-            let plan = try await naming(version, key: call.key) {
+            var plan = try await naming(version, key: call.key) {
                 try await objects.readPlan(dataset: call.bucket, key: call.key, version: version)
             }
             call.audit.served(version: plan.record.version)
+            if let view = call.access.view { plan = try await viewPlan(call, plan, view) }
             let prepared = try prepareRead(call, plan)
             guard case .serve(var headers, let status, let range) = prepared else {
                 if case .early(let response) = prepared { return response }
@@ -42,10 +43,12 @@ extension S3Dispatcher {
             }
             let length = range?.length ?? plan.representation.size
             headers[.contentLength] = String(length)
-            if let v = version ?? Self.writtenVersion(plan.record, plan.route) { headers[Self.versionIDHeader] = v.description }
-            if let status = plan.replicationStatus { headers[.init("x-amz-replication-status")!] = status }
-            if version == nil || plan.record.versionID == version, let x = Self.expiration(plan.record, plan.route.bucket) {
-                headers[Self.expirationHeader] = x
+            if !plan.representation.isView {
+                if let v = version ?? Self.writtenVersion(plan.record, plan.route) { headers[Self.versionIDHeader] = v.description }
+                if let status = plan.replicationStatus { headers[.init("x-amz-replication-status")!] = status }
+                if version == nil || plan.record.versionID == version, let x = Self.expiration(plan.record, plan.route.bucket) {
+                    headers[Self.expirationHeader] = x
+                }
             }
             if head {
                 // An object whose key was shredded is reported as unreadable by HEAD too.

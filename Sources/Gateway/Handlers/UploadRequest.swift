@@ -130,8 +130,11 @@ extension S3Dispatcher {
         var h = HTTPFields()
         h[.eTag] = served.etag
         h[.lastModified] = HTTPDate.format(served.lastModified)
-        h[.contentType] = r.headers.contentType ?? "binary/octet-stream"
+        h[.contentType] = served.contentType ?? r.headers.contentType ?? "binary/octet-stream"
         h[.acceptRanges] = "bytes"
+        // A view output is described by its own size, ETag and type only: the stored object's
+        // metadata, tags and checksums may identify.
+        if served.isView { return h }
         for (name, value) in r.headers.standard {
             if let n = HTTPField.Name(name) { h[n] = value }
         }

@@ -36,14 +36,37 @@ struct AuthorizationMiddleware: RouterMiddleware {
         {
             requests.append(AccessRequest(.read, .dataset(source.bucket, key: source.key)))
         }
+        func deny(_ reason: String) -> S3Error {
+            audit.update { $0.denial = reason }
+            state.metrics.accessDenied.increment()
+            return S3Error.accessDenied()
+        }
         for r in requests {
-            if case .deny(let reason) = Policy.decide(principal, r, project: project, userActive: active, now: state.now()) {
-                audit.update { $0.denial = reason }
-                state.metrics.accessDenied.increment()
-                throw S3Error.accessDenied()
+            if case .deny(let reason) = Policy.decide(principal, r, project: project, userActive: active, now: state.now()) { throw deny(reason) }
+        }
+        var grant = AccessGrant(principal: principal, project: project)
+        guard let project else { return grant }
+        // What the project sees of each dataset the request reads (DESIGN.md §7).
+        func mode(_ dataset: String) async throws -> ReadMode {
+            try await trust.views.mode(
+                dataset: dataset, project: project.name, catalog: state.catalog, access: trust.access, keyring: state.objects.backends.keyring)
+        }
+        if let bucket = target.bucket, op != .createBucket {
+            switch try await mode(bucket) {
+            case .stored: break
+            case .refused(let reason): throw deny(reason)
+            case .view(let view):
+                if let refusal = ViewGate.refusal(op, target, request, dataset: bucket) { throw deny(refusal) }
+                grant.view = view
             }
         }
-        return AccessGrant(principal: principal, project: project)
+        for r in requests.dropFirst() {
+            guard case .dataset(let source, _) = r.scope else { continue }
+            guard case .stored = try await mode(source) else {
+                throw deny("copies from dataset \(source) are refused: the project reads it only through a view")
+            }
+        }
+        return grant
     }
 
     static func accessRequest(_ op: S3Operation, _ t: RequestTarget) -> AccessRequest {

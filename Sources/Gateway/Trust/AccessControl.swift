@@ -1,6 +1,7 @@
 import Access
 import Audit
 import Catalog
+import Datasets
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -18,6 +19,7 @@ public struct Trust: Sendable {
     public var maxSessionLifetime: TimeInterval
     let monitor: AnomalyMonitor?
     let signIn: SignInGate
+    let views = ViewResolver()
 
     public init(
         access: any AccessStoring, audit: AuditWriter?, rules: SupervisionRules = SupervisionRules(), signIn: SignInConfig = SignInConfig(),
@@ -57,6 +59,8 @@ extension AuditWriter {
 struct AccessGrant: Sendable {
     let principal: Principal
     let project: Project?
+    /// The project's view of the request's dataset, when it reads through one.
+    var view: ProjectView? = nil
 
     /// Whether `action` on `key` of `dataset` is allowed (per-key checks inside DeleteObjects).
     func permits(_ action: AccessAction, dataset: String, key: String) -> Bool {

@@ -16,6 +16,8 @@ struct AuditDraft: Sendable {
     var version: String?
     var bytes: Int64?
     var denial: String?
+    /// A read through a privacy view: which view, and what it served.
+    var view: String?
     var requestID: String
     var source: String?
     /// The session project's declared hours, for the off-hours rule.
@@ -29,7 +31,7 @@ struct AuditDraft: Sendable {
         AuditEvent(
             time: time, principal: principal, project: project, purpose: purpose, action: action, dataset: dataset,
             key: key, version: version, bytes: bytes, result: result(status), status: status, requestID: requestID,
-            source: source, detail: denial)
+            source: source, detail: denial ?? view)
     }
 
     /// The request's entry, then one entry per object it read besides its target, each naming

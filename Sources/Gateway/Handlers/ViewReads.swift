@@ -1,0 +1,17 @@
+import Catalog
+import Datasets
+
+extension S3Dispatcher {
+    /// The plan of a project's read through its view; the audit entry says which view, of
+    /// which source version, and what the view did to the rows (DESIGN.md §7).
+    func viewPlan(_ call: S3Call, _ plan: ReadPlan, _ view: ProjectView) async throws -> ReadPlan {
+        let (served, computed) = try await objects.viewPlan(plan, view: view)
+        guard case .view(let o) = served.representation.source else { return served }
+        call.audit.update {
+            $0.view = "view of \(view.project) \(o.identity), source version \(plan.record.version)"
+                + ": rows read \(o.rowsRead), served \(o.rowsServed), removed by the opt-out registry \(o.rowsOptedOut)"
+                + (computed != nil ? " (computed for this read)" : "")
+        }
+        return served
+    }
+}
