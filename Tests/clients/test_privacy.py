@@ -73,6 +73,11 @@ def pseudonym_secret(g):
     return base64.b64decode(json.loads(plain)["pseudonymSecret"])
 
 
+def events(g):
+    """The audit log's entries, decoded, by index."""
+    return {i: json.loads(e) for i, e in audit_entries(g).items()}
+
+
 def rows_of(body):
     return list(csv.DictReader(io.StringIO(body.decode())))
 
@@ -228,3 +233,187 @@ def test_head_listing_get_and_ranges_agree_for_every_client(world):
     assert rc.returncode == 0, rc.stderr
     with open(d + "/rclone.csv", "rb") as f:
         assert f.read() == body
+
+
+def served_patients(g, user, project, key="2024/events.csv"):
+    s3 = client(g, user, project)
+    return {r["nir"] for r in rows_of(s3.get_object(Bucket="pmsi", Key=key)["Body"].read())}
+
+
+def test_opt_out_removes_patients_from_the_next_read(world):
+    g = world
+    key_a = pseudonyms.project_key(pseudonym_secret(g), "pseudonym", "proj-a", 1)
+    alias = {pseudonyms.pseudonym(key_a, p["nir"]): p["nir"] for p in g.people}
+    before = served_patients(g, "ana", "proj-a")
+    objected = [p["nir"] for p in g.people[:10_000]]
+    path = os.path.join(g.data_dir, "optout.txt")
+    with open(path, "w") as f:
+        # As registries hold them: some typed with spaces, one per line.
+        f.write("\n".join(snds.spaced(__import__("random").Random(i), n) for i, n in enumerate(objected)) + "\n")
+    t = time.time()
+    out = cli(g, "optout", "import", path).stdout
+    assert "10000 of 10000 added" in out, out
+    assert time.time() - t < 30
+    assert cli(g, "optout", "count").stdout.strip() == "10000"
+    after = served_patients(g, "ana", "proj-a")
+    assert not {alias[x] for x in after} & set(objected), "no patient who objected is served"
+    assert {alias[x] for x in before} - set(objected) == {alias[x] for x in after}, "every other patient still is"
+    # The registry holds keyed hashes only, and the audit log no identifier.
+    import sqlite3
+    db = sqlite3.connect(os.path.join(g.data_dir, "access.sqlite"))
+    stored = {bytes(h) for (h,) in db.execute("SELECT hash FROM optout")}
+    assert pseudonyms.optout_hash(pseudonym_secret(g), objected[0]) in stored
+    assert not any(objected[0].encode() in h for h in stored)
+    log = json.dumps(audit_entries(g))
+    assert not any(n in log for n in objected[:100])
+
+    # One more objection while a reader loops: the first read that starts after the command
+    # returns no longer serves that patient.
+    target = next(p["nir"] for p in g.people[10_000:] if pseudonyms.pseudonym(key_a, p["nir"]) in after)
+    pseudo = pseudonyms.pseudonym(key_a, target)
+    s3 = client(g, "ana", "proj-a")
+    stop, reads = threading.Event(), []
+
+    def reader():
+        while not stop.is_set():
+            started = time.time()
+            body = s3.get_object(Bucket="pmsi", Key="2024/more.csv")["Body"].read()
+            reads.append((started, pseudo.encode() in body))
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for th in threads:
+        th.start()
+    time.sleep(1)
+    cli(g, "optout", "add", target)
+    returned = time.time()
+    time.sleep(2)
+    stop.set()
+    for th in threads:
+        th.join()
+    assert any(started < returned for started, _ in reads)
+    late = [present for started, present in reads if started > returned]
+    assert late and not any(late), "a read started after `optout add` returned served the patient"
+    cli(g, "optout", "remove", target)
+    assert pseudo in served_patients(g, "ana", "proj-a", "2024/more.csv") or target not in {p["nir"] for p in g.people[:2000]}
+
+
+def test_rotating_pseudonyms_changes_them(world):
+    g = world
+    before = served_patients(g, "ben", "proj-b")
+    cli(g, "project", "rotate-pseudonyms", "proj-b")
+    after = served_patients(g, "ben", "proj-b")
+    assert before and after and not before & after
+    key = pseudonyms.project_key(pseudonym_secret(g), "pseudonym", "proj-b", 2, "pmsi")
+    assert after <= {pseudonyms.pseudonym(key, p["nir"]) for p in g.people}
+
+
+def denied(fn):
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        fn()
+    assert e.value.response["Error"]["Code"] == "AccessDenied", e.value.response
+    return e
+
+
+def test_every_path_around_a_view_is_refused_and_audited(world):
+    g = world
+    root = root_client(g)
+    c = client(g, "cyd", "proj-c")  # granted read, but no view
+    a = client(g, "ana", "proj-a")
+    before = max(events(g))
+    # A project without a view: GET, ranged GET, HEAD, listing, presigned URL.
+    denied(lambda: c.get_object(Bucket="pmsi", Key="2024/more.csv"))
+    denied(lambda: c.get_object(Bucket="pmsi", Key="2024/more.csv", Range="bytes=0-99"))
+    with pytest.raises(botocore.exceptions.ClientError):
+        c.head_object(Bucket="pmsi", Key="2024/more.csv")
+    denied(lambda: c.list_objects_v2(Bucket="pmsi"))
+    url = c.generate_presigned_url("get_object", Params={"Bucket": "pmsi", "Key": "2024/more.csv"})
+    r = requests.get(url, timeout=30)
+    assert r.status_code == 403 and b"AccessDenied" in r.content and b"nir" not in r.content
+    # A project with a view: anything but GET, HEAD and listings of the view output.
+    version = root.head_object(Bucket="pmsi", Key="2024/more.csv").get("VersionId", "null")
+    denied(lambda: a.get_object(Bucket="pmsi", Key="2024/more.csv", PartNumber=1))
+    denied(lambda: a.get_object(Bucket="pmsi", Key="2024/more.csv", ResponseContentType="text/plain"))
+    denied(lambda: a.get_object(Bucket="pmsi", Key="2024/more.csv", VersionId=version))
+    denied(lambda: a.copy_object(Bucket="public", Key="stolen.csv", CopySource={"Bucket": "pmsi", "Key": "2024/more.csv"}))
+    up = a.create_multipart_upload(Bucket="public", Key="stolen.bin")["UploadId"]
+    denied(lambda: a.upload_part_copy(Bucket="public", Key="stolen.bin", UploadId=up, PartNumber=1,
+                                      CopySource={"Bucket": "pmsi", "Key": "2024/more.csv"}))
+    root.abort_multipart_upload(Bucket="public", Key="stolen.bin", UploadId=up)
+    denied(lambda: a.list_object_versions(Bucket="pmsi"))
+    denied(lambda: a.get_object_tagging(Bucket="pmsi", Key="2024/more.csv"))
+    denied(lambda: a.get_object_acl(Bucket="pmsi", Key="2024/more.csv"))
+    denied(lambda: a.list_multipart_uploads(Bucket="pmsi"))
+    denied(lambda: a.put_object(Bucket="pmsi", Key="x.csv", Body=b"nir\n1\n"))
+    # Another project's view output is not addressable: outputs live under opaque names on
+    # the local store, not in any dataset.
+    listed = [o["Key"] for o in a.list_objects_v2(Bucket="pmsi")["Contents"]]
+    assert listed == sorted(g.files)
+    blobs = [n for _, _, names in os.walk(os.path.join(g.data_dir, "objects")) for n in names][:5]
+    for name in blobs:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            a.get_object(Bucket="pmsi", Key=name)
+        assert e.value.response["Error"]["Code"] in ("NoSuchKey", "AccessDenied")
+    assert not os.path.exists(os.path.join(g.data_dir, "objects", "stolen.csv"))
+    # A raw read grant is refused at grant time.
+    r = cli(g, "project", "grant", "proj-c", "--dataset", "pmsi", "--actions", "read", "--raw", check=False)
+    assert r.returncode != 0 and "identifying" in r.stderr
+    entries = events(g)
+    refusals = [e for i, e in entries.items() if i > before and e.get("result") == "denied"]
+    assert len(refusals) >= 14, refusals
+    reasons = " ".join(e.get("detail", "") for e in refusals)
+    assert "only through a view, and has none" in reasons and "copies from dataset pmsi" in reasons
+    assert "partNumber" in reasons and "response-content-type" in reasons and "versionId" in reasons
+    assert any(e.get("action") == "grant" and e.get("result") == "denied" for e in refusals)
+    # Root keeps raw access, audited like every request.
+    assert root.get_object(Bucket="pmsi", Key="2024/more.csv")["Body"].read() == g.files["2024/more.csv"]
+
+
+def test_view_reads_are_audited_with_what_the_view_did(world):
+    g = world
+    before = max(events(g))
+    client(g, "ana", "proj-a").get_object(Bucket="pmsi", Key="2024/more.csv")["Body"].read()
+    mine = [e for i, e in events(g).items() if i > before and e.get("action") == "GetObject"]
+    assert mine, "the read is in the log"
+    e = mine[-1]
+    assert e["project"] == "proj-a" and e["purpose"] == "study proj-a" and e["dataset"] == "pmsi"
+    assert "view of proj-a view 1" in e["detail"] and "rows read 5000" in e["detail"] and "removed by the opt-out registry" in e["detail"]
+
+
+def test_bad_sources_and_bad_views_fail_clearly_and_change_nothing(world):
+    g = world
+    root = root_client(g)
+    bad = {
+        "bad/quote.csv": b"nir,sex,birth_date,postcode,icd10,care_date,cost\n1,1,2000-01-01,75001,I10,2020-01-01,\"3\n",
+        "bad/ragged.csv": b"nir,sex,birth_date,postcode,icd10,care_date,cost\n1,1,2000-01-01,75001,I10,2020-01-01,3\n2,1\n",
+        "bad/utf8.csv": b"nir,sex,birth_date,postcode,icd10,care_date,cost\n1,1,2000-01-01,75001,I\xff10,2020-01-01,3\n",
+        "bad/missing.csv": b"nir,sex,birth_date\n1,1,2000-01-01\n",
+        "bad/date.csv": b"nir,sex,birth_date,postcode,icd10,care_date,cost\n1,1,2000-13-01,75001,I10,2020-01-01,3\n",
+    }
+    for k, v in bad.items():
+        root.put_object(Bucket="pmsi", Key=k, Body=v)
+    a = client(g, "ana", "proj-a")
+    for k, (line, what) in {"bad/quote.csv": (2, "unterminated"), "bad/ragged.csv": (3, "row has 2 fields"),
+                            "bad/utf8.csv": (2, "invalid UTF-8"), "bad/missing.csv": (1, "\"postcode\" is not in the file"),
+                            "bad/date.csv": (2, "birth_date")}.items():
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            a.get_object(Bucket="pmsi", Key=k)
+        err = e.value.response["Error"]
+        assert err["Code"] == "InvalidObjectState", err
+        assert f"line {line}" in err["Message"] and what in err["Message"], err
+        assert "2000-13-01" not in err["Message"]
+        assert root.get_object(Bucket="pmsi", Key=k)["Body"].read() == bad[k], "nothing stored changed"
+    with open(g.log_path) as f:
+        log = f.read()
+    assert "view failed" in log and "bad/ragged.csv" in log
+    # A listing leaves out what it cannot show, so no size it shows is contradicted by a GET.
+    assert not any(o["Key"].startswith("bad/") for o in a.list_objects_v2(Bucket="pmsi")["Contents"])
+    for k in bad:
+        root.delete_object(Bucket="pmsi", Key=k)
+    # An invalid view file is refused with its line; the current view stays.
+    for text, line in (("format: csv\npatient: nir\ncolumns:\n  nir: pseudonym\n  sex: kepe\n", 5),
+                       ("format: csv\npatient: nir\ncolumns:\n  nir: pseudonym\n  cost: {bands: [3, 1]}\n", 5)):
+        r = cli(g, "view", "set", "pmsi", "--project", "proj-a", "--file", write_view(g, "bad.yaml", text), check=False)
+        assert r.returncode != 0 and f"line {line}" in r.stderr, r.stderr
+    shown = cli(g, "view", "show", "pmsi", "--project", "proj-a").stdout
+    assert "version 1" in shown and "postcode: departement" in shown
+    assert "pmsi\tproj-a\tversion 1" in cli(g, "view", "list").stdout
