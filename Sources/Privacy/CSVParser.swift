@@ -165,7 +165,9 @@ public enum CSVWriter {
         for f in fields {
             if !first { out.append(separator) }
             first = false
-            let needsQuotes = f.utf8.contains { $0 == separator || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }
+            // A leading U+FEFF is quoted so no reader takes it for a byte-order mark.
+            let needsQuotes =
+                f.utf8.contains { $0 == separator || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 } || f.utf8.starts(with: [0xEF, 0xBB, 0xBF])
             guard needsQuotes else {
                 out.append(contentsOf: f.utf8)
                 continue
