@@ -28,10 +28,19 @@ public struct CSVParser: Sendable {
 
     /// Feeds the next bytes; `emit` gets every record they complete (the header first).
     public mutating func feed(_ bytes: some Sequence<UInt8>, emit: ([String], Int) throws -> Void) throws {
-        for b in bytes {
+        if try bytes.withContiguousStorageIfAvailable({ try feed(UnsafeRawBufferPointer($0), emit: emit) }) != nil { return }
+        try Array(bytes).withUnsafeBytes { try feed($0, emit: emit) }
+    }
+
+    public mutating func feed(_ raw: UnsafeRawBufferPointer, emit: ([String], Int) throws -> Void) throws {
+        let quote = UInt8(ascii: "\""), lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
+        var i = 0
+        while i < raw.count {
             if bomChecked < 3 {
                 // A UTF-8 byte-order mark is not part of the first column's name; a partial
                 // one is replayed as data (and fails as invalid UTF-8).
+                let b = raw[i]
+                i += 1
                 if b == Self.bom[bomChecked] {
                     bomChecked += 1
                     continue
@@ -39,8 +48,35 @@ public struct CSVParser: Sendable {
                 let partial = Self.bom[0..<bomChecked]
                 bomChecked = 3
                 for p in partial { try step(p, emit: emit) }
+                try step(b, emit: emit)
+                continue
             }
-            try step(b, emit: emit)
+            // Runs of ordinary bytes inside a field are copied at once; the state machine
+            // sees only the bytes that can change its state.
+            var j = i
+            switch state {
+            case .unquoted:
+                while j < raw.count, raw[j] != separator, raw[j] != quote, raw[j] != lf, raw[j] != cr { j += 1 }
+            case .quoted:
+                while j < raw.count, raw[j] != quote, raw[j] != lf { j += 1 }
+            default:
+                break
+            }
+            if j > i {
+                try count(j - i)
+                field.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[i..<j]))
+                i = j
+                continue
+            }
+            try step(raw[i], emit: emit)
+            i += 1
+        }
+    }
+
+    private mutating func count(_ n: Int) throws {
+        recordBytes += n
+        if recordBytes > Self.maxRecordBytes {
+            throw PrivacyError(line: recordLine, "record longer than \(Self.maxRecordBytes >> 20) MiB")
         }
     }
 
@@ -68,10 +104,7 @@ public struct CSVParser: Sendable {
     }
 
     private mutating func step(_ b: UInt8, emit: ([String], Int) throws -> Void) throws {
-        recordBytes += 1
-        if recordBytes > Self.maxRecordBytes {
-            throw PrivacyError(line: recordLine, "record longer than \(Self.maxRecordBytes >> 20) MiB")
-        }
+        try count(1)
         let quote = UInt8(ascii: "\""), lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
         switch state {
         case .afterCR:
@@ -135,6 +168,12 @@ public struct CSVParser: Sendable {
     }
 
     private mutating func endField() throws {
+        // ASCII needs no validation (the common case, and much cheaper).
+        if field.allSatisfy({ $0 < 0x80 }) {
+            fields.append(String(decoding: field, as: UTF8.self))
+            field.removeAll(keepingCapacity: true)
+            return
+        }
         guard let s = String(validating: field, as: UTF8.self) else {
             throw PrivacyError(line: line, "invalid UTF-8 in field \(fields.count + 1)")
         }
@@ -160,25 +199,36 @@ public struct CSVParser: Sendable {
 
 /// Writes records as RFC 4180 CSV (LF line ends), quoting only the fields that need it.
 public enum CSVWriter {
-    public static func append(_ fields: some Sequence<String>, separator: UInt8, to out: inout [UInt8]) {
-        var first = true
-        for f in fields {
-            if !first { out.append(separator) }
-            first = false
-            // A leading U+FEFF is quoted so no reader takes it for a byte-order mark.
-            let needsQuotes =
-                f.utf8.contains { $0 == separator || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 } || f.utf8.starts(with: [0xEF, 0xBB, 0xBF])
-            guard needsQuotes else {
-                out.append(contentsOf: f.utf8)
-                continue
-            }
-            out.append(UInt8(ascii: "\""))
-            for b in f.utf8 {
-                if b == UInt8(ascii: "\"") { out.append(b) }
-                out.append(b)
-            }
-            out.append(UInt8(ascii: "\""))
+    public static func append(_ fields: [String], separator: UInt8, to out: inout [UInt8]) {
+        for (i, f) in fields.enumerated() {
+            if i > 0 { out.append(separator) }
+            field(f, separator: separator, to: &out)
         }
         out.append(10)
+    }
+
+    /// A row of values (null and empty text are empty fields).
+    public static func append(_ values: [Value], separator: UInt8, to out: inout [UInt8]) {
+        for (i, v) in values.enumerated() {
+            if i > 0 { out.append(separator) }
+            if let s = v.scalar { field(s, separator: separator, to: &out) }
+        }
+        out.append(10)
+    }
+
+    static func field(_ f: String, separator: UInt8, to out: inout [UInt8]) {
+        // A leading U+FEFF is quoted so no reader takes it for a byte-order mark.
+        let needsQuotes =
+            f.utf8.contains { $0 == separator || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 } || f.utf8.starts(with: [0xEF, 0xBB, 0xBF])
+        guard needsQuotes else {
+            out.append(contentsOf: f.utf8)
+            return
+        }
+        out.append(UInt8(ascii: "\""))
+        for b in f.utf8 {
+            if b == UInt8(ascii: "\"") { out.append(b) }
+            out.append(b)
+        }
+        out.append(UInt8(ascii: "\""))
     }
 }

@@ -21,32 +21,32 @@ public struct CalendarDate: Sendable, Equatable, Comparable {
     /// The date and what follows it (a time, kept by a shift); nil if `text` is not a date in
     /// `layout`.
     public static func parse(_ text: String, layout: Layout) -> (CalendarDate, suffix: Substring)? {
-        let u = Array(text.utf8)
+        let parsed: CalendarDate?? = text.utf8.withContiguousStorageIfAvailable { parse($0, layout: layout) }
+        guard let date = parsed ?? Array(text.utf8).withUnsafeBufferPointer({ parse($0, layout: layout) }) else { return nil }
+        return (date, Substring(text.utf8.dropFirst(10)))
+    }
+
+    static func parse(_ u: UnsafeBufferPointer<UInt8>, layout: Layout) -> CalendarDate? {
         func num(_ r: Range<Int>) -> Int? {
-            guard r.upperBound <= u.count else { return nil }
             var v = 0
-            for b in u[r] {
+            for i in r {
+                let b = u[i]
                 guard (48...57).contains(b) else { return nil }
                 v = v * 10 + Int(b - 48)
             }
             return v
         }
-        let date: CalendarDate?
+        guard u.count >= 10 else { return nil }
+        // A time may follow (`T12:00`, ` 12:00`); anything else is not a date.
+        if u.count > 10, u[10] != UInt8(ascii: "T"), u[10] != UInt8(ascii: " ") { return nil }
         switch layout {
         case .iso:
-            guard u.count >= 10, u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-") else { return nil }
-            guard let y = num(0..<4), let m = num(5..<7), let d = num(8..<10) else { return nil }
-            date = CalendarDate(year: y, month: m, day: d)
+            guard u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-"), let y = num(0..<4), let m = num(5..<7), let d = num(8..<10) else { return nil }
+            return CalendarDate(year: y, month: m, day: d)
         case .dmy:
-            guard u.count >= 10, u[2] == UInt8(ascii: "/"), u[5] == UInt8(ascii: "/") else { return nil }
-            guard let d = num(0..<2), let m = num(3..<5), let y = num(6..<10) else { return nil }
-            date = CalendarDate(year: y, month: m, day: d)
+            guard u[2] == UInt8(ascii: "/"), u[5] == UInt8(ascii: "/"), let d = num(0..<2), let m = num(3..<5), let y = num(6..<10) else { return nil }
+            return CalendarDate(year: y, month: m, day: d)
         }
-        guard let date else { return nil }
-        let rest = text.utf8.dropFirst(10)
-        // A time may follow (`T12:00`, ` 12:00`); anything else is not a date.
-        if let first = rest.first, first != UInt8(ascii: "T"), first != UInt8(ascii: " ") { return nil }
-        return (date, Substring(rest))
     }
 
     public func formatted(_ layout: Layout) -> String {

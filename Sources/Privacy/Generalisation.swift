@@ -48,8 +48,14 @@ public enum Generalisation {
     /// (20000–20199 → 2A Corse-du-Sud, 20200–20699 → 2B Haute-Corse, La Poste's ranges) and the
     /// overseas départements and collectivities, whose codes have three digits (971–978, 984–988).
     public static func departement(_ text: String) -> String? {
-        let t = text.filter { !$0.isWhitespace }
-        guard t.utf8.count == 5, t.utf8.allSatisfy({ (48...57).contains($0) }), let n = Int(t) else { return nil }
+        var digits: [UInt8] = []
+        for b in text.utf8 where !(b == 0x20 || (0x09...0x0D).contains(b)) {
+            guard (48...57).contains(b), digits.count < 5 else { return nil }
+            digits.append(b)
+        }
+        guard digits.count == 5 else { return nil }
+        let n = digits.reduce(0) { $0 * 10 + Int($1 - 48) }
+        let t = String(decoding: digits, as: UTF8.self)
         switch n {
         case 20000..<20200: return "2A"
         case 20200..<20700: return "2B"

@@ -5,14 +5,14 @@ import Foundation
 /// Held as the sorted first 8 bytes of each hash (8 MB for a million patients); a collision
 /// can only remove a row, never serve one that should be removed.
 public struct OptOutFilter: Sendable {
-    let key: SymmetricKey
+    let keyed: KeyedSHA256
     let prefixes: [UInt64]
 
     /// The registry's identifier form: whitespace removed, upper case.
     public static let canonical: [Normalisation] = [.stripSpaces, .upper]
 
     public init(key: SymmetricKey, hashes: some Sequence<Data>) {
-        self.key = key
+        keyed = KeyedSHA256(key: key)
         prefixes = hashes.map { Self.prefix($0) }.sorted()
     }
 
@@ -23,7 +23,8 @@ public struct OptOutFilter: Sendable {
     static func prefix(_ h: Data) -> UInt64 { h.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
 
     public func contains(_ identifier: String) -> Bool {
-        let p = Self.prefix(Self.hash(identifier, key: key))
+        let mac = keyed.mac(Normalisation.apply(Self.canonical, to: identifier))
+        let p = mac.withUnsafeBytes { $0.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
         var lo = 0, hi = prefixes.count
         while lo < hi {
             let mid = (lo + hi) / 2

@@ -9,6 +9,8 @@ import Foundation
 public struct PseudonymKeys: Sendable {
     let pseudonym: SymmetricKey
     let shift: SymmetricKey
+    let pseudonymMAC: KeyedSHA256
+    let shiftMAC: KeyedSHA256
 
     public static let salt = Data("passerelle/pseudonym/v1".utf8)
 
@@ -27,21 +29,21 @@ public struct PseudonymKeys: Sendable {
         }
         pseudonym = derive("pseudonym")
         shift = derive("shift")
+        pseudonymMAC = KeyedSHA256(key: pseudonym)
+        shiftMAC = KeyedSHA256(key: shift)
     }
 
     /// The pseudonym of an already normalised value: HMAC-SHA-256, its first 160 bits in
     /// lower-case RFC 4648 base32 without padding (32 characters, fixed width).
     public func pseudonym(of normalised: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(normalised.utf8), using: pseudonym)
-        return Base32.lower(Array(mac.prefix(20)))
+        pseudonymMAC.mac(normalised).withUnsafeBytes { Base32.lower($0.prefix(20)) }
     }
 
     /// The patient's date offset in days, in −max…+max: HMAC-SHA-256 under the shift key, its
     /// first 8 bytes big-endian, modulo 2·max+1, minus max.
     public func shiftDays(patient normalised: String, maxDays: Int) -> Int {
         guard maxDays > 0 else { return 0 }
-        let mac = Array(HMAC<SHA256>.authenticationCode(for: Data(normalised.utf8), using: shift))
-        let v = mac.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let v = shiftMAC.mac(normalised).withUnsafeBytes { $0.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
         return Int(v % UInt64(2 * maxDays + 1)) - maxDays
     }
 
@@ -56,7 +58,7 @@ enum Base32 {
     static let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567".utf8)
 
     /// RFC 4648 §6 with the lower-case alphabet, no padding.
-    static func lower(_ bytes: [UInt8]) -> String {
+    static func lower(_ bytes: some Sequence<UInt8>) -> String {
         var out: [UInt8] = []
         var buffer: UInt32 = 0
         var bits = 0

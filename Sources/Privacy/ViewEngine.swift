@@ -40,7 +40,7 @@ public struct ViewEngine: Sendable {
     static func write(_ row: [Value], _ line: Int, _ spec: ViewSpec, _ transform: inout ViewTransform, _ out: inout [UInt8]) throws {
         guard let served = try transform.apply(row, line: line) else { return }
         switch spec.format {
-        case .csv: CSVWriter.append(served.map { $0.scalar ?? "" }, separator: spec.separator, to: &out)
+        case .csv: CSVWriter.append(served, separator: spec.separator, to: &out)
         case .jsonl: JSONLinesWriter.append(zip(spec.outputColumns, served), to: &out)
         }
     }

@@ -63,7 +63,8 @@ public enum Normalisation: String, Sendable, Equatable, CaseIterable {
     case lower
 
     public static func apply(_ steps: [Normalisation], to s: String) -> String {
-        steps.reduce(s) { v, step in
+        if s.utf8.allSatisfy({ $0 < 0x80 }) { return applyASCII(steps, to: s) }
+        return steps.reduce(s) { v, step in
             switch step {
             case .trim: String(v.trimmingPrefix(while: \.isWhitespace).reversed().trimmingPrefix(while: \.isWhitespace).reversed())
             case .stripSpaces: String(v.filter { !$0.isWhitespace })
@@ -73,6 +74,27 @@ public enum Normalisation: String, Sendable, Equatable, CaseIterable {
             case .lower: v.lowercased()
             }
         }
+    }
+
+    /// The same steps on ASCII text, byte by byte (identifiers are ASCII; Unicode's whitespace
+    /// and case tables agree with these on ASCII).
+    static func applyASCII(_ steps: [Normalisation], to s: String) -> String {
+        var b = Array(s.utf8)
+        func space(_ c: UInt8) -> Bool { c == 0x20 || (0x09...0x0D).contains(c) }
+        for step in steps {
+            switch step {
+            case .trim:
+                let start = b.firstIndex { !space($0) } ?? b.count
+                let end = b.lastIndex { !space($0) }.map { $0 + 1 } ?? start
+                b = Array(b[start..<max(start, end)])
+            case .stripSpaces: b.removeAll(where: space)
+            case .digits: b.removeAll { !(0x30...0x39).contains($0) }
+            case .alnum: b.removeAll { !((0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0)) }
+            case .upper: for i in b.indices where (0x61...0x7A).contains(b[i]) { b[i] -= 0x20 }
+            case .lower: for i in b.indices where (0x41...0x5A).contains(b[i]) { b[i] += 0x20 }
+            }
+        }
+        return String(decoding: b, as: UTF8.self)
     }
 }
 

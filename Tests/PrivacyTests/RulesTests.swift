@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Privacy
@@ -67,6 +68,19 @@ struct RulesTests {
         #expect(keys.pseudonym(of: id) != plain)
         let other = PseudonymKeys(secret: SymmetricKey(size: .bits256), project: "p", epoch: 1, dataset: nil)
         #expect(keys.pseudonym(of: id) != other.pseudonym(of: id))
+    }
+
+    @Test("the pre-keyed HMAC-SHA-256 equals swift-crypto's HMAC, for short and long keys and messages")
+    func keyedHMAC() {
+        var rng = SplitMix64(state: 7)
+        for keySize in [16, 32, 64, 65, 200] {
+            let key = SymmetricKey(data: (0..<keySize).map { _ in UInt8.random(in: 0...255, using: &rng) })
+            let keyed = KeyedSHA256(key: key)
+            for length in [0, 1, 13, 55, 56, 64, 200] {
+                let text = String((0..<length).map { _ in Character(Unicode.Scalar(UInt8.random(in: 32...126, using: &rng))) })
+                #expect(Data(keyed.mac(text)) == Data(HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: key)))
+            }
+        }
     }
 
     @Test("French postcodes to départements: Corsica, overseas, invalid", arguments: [
