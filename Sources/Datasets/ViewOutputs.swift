@@ -131,11 +131,15 @@ extension ObjectLayer {
 extension ReadPlan {
     /// This plan, serving a view output instead of the stored object.
     func serving(_ output: ViewOutputRecord, _ view: ProjectView) -> ReadPlan {
+        serving(output, contentType: view.contentType)
+    }
+
+    func serving(_ output: ViewOutputRecord, contentType: String) -> ReadPlan {
         ReadPlan(
             route: route, record: record,
             representation: Representation(
                 source: .view(output), size: output.size, etag: output.etag, lastModified: output.created, checksum: nil, checksumType: nil,
-                partsCount: nil, partSizes: nil, rangesAllowed: true, contentType: view.contentType),
+                partsCount: nil, partSizes: nil, rangesAllowed: true, contentType: contentType),
             replica: replica, queued: queued, replicationStatus: nil)
     }
 }

@@ -45,3 +45,51 @@ public struct ViewEngine: Sendable {
         }
     }
 }
+
+/// A view's aggregates computed as a stream over its source objects (all of them feed one set
+/// of tables), then suppressed together.
+public struct AggregateEngine: Sendable {
+    let spec: ViewSpec
+    var transform: ViewTransform
+    var builders: [AggregateBuilder]
+    let positions: [(groups: [Int], measures: [Int])]
+
+    public init(spec: ViewSpec, keys: PseudonymKeys, optOut: OptOutFilter) throws {
+        self.spec = spec
+        let columns = spec.sourceColumns
+        transform = try ViewTransform(spec: spec, keys: keys, optOut: optOut, columns: columns)
+        builders = spec.aggregates.map { AggregateBuilder(spec: $0, dateLayout: spec.dateLayout) }
+        let index = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        positions = spec.aggregates.map { a in
+            (
+                a.groupBy.compactMap { index[$0.name] },
+                a.measures.compactMap {
+                    switch $0 {
+                    case .sum(let c), .mean(let c): index[c]
+                    default: nil
+                    }
+                }
+            )
+        }
+    }
+
+    public var counts: ViewTransform.Counts { transform.counts }
+
+    /// A reader for one more source object.
+    public func reader() -> RowReader { RowReader(format: spec.format, separator: spec.separator, columns: spec.sourceColumns) }
+
+    public mutating func add(_ row: [Value], line: Int) throws {
+        let (patient, served) = transform.admit(row)
+        guard served else { return }
+        for i in builders.indices {
+            try builders[i].add(
+                patient: patient, groups: positions[i].groups.map { row[$0] }, measures: positions[i].measures.map { row[$0] }, line: line)
+        }
+    }
+
+    /// Every aggregate's table and the cells to mask, decided over all of them at once.
+    public func tables() -> ([AggregateTable], [Suppression.Cell: Suppression.Kind]) {
+        let tables = builders.map(\.table)
+        return (tables, Suppression.suppress(tables))
+    }
+}

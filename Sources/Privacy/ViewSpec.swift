@@ -20,11 +20,12 @@ public struct ViewSpec: Sendable, Equatable {
     public var scope: Scope
     public var columns: [(name: String, rule: ColumnRule)]
     public var predicates: [Predicate]
+    public var aggregates: [AggregateSpec]
 
     public init(
         format: Format, separator: UInt8 = UInt8(ascii: ","), dateLayout: CalendarDate.Layout = .iso, patient: String,
         patientNormalisation: [Normalisation] = [.stripSpaces, .upper], scope: Scope = .project,
-        columns: [(name: String, rule: ColumnRule)], predicates: [Predicate] = []
+        columns: [(name: String, rule: ColumnRule)], predicates: [Predicate] = [], aggregates: [AggregateSpec] = []
     ) {
         self.format = format
         self.separator = separator
@@ -34,6 +35,7 @@ public struct ViewSpec: Sendable, Equatable {
         self.scope = scope
         self.columns = columns
         self.predicates = predicates
+        self.aggregates = aggregates
     }
 
     /// The columns a served row has, in order.
@@ -42,14 +44,15 @@ public struct ViewSpec: Sendable, Equatable {
     /// Every source column the view reads.
     public var sourceColumns: [String] {
         var seen = Set<String>()
-        return ([patient] + columns.filter { $0.rule != .drop }.map(\.name) + predicates.map(\.column)).filter { seen.insert($0).inserted }
+        return ([patient] + columns.filter { $0.rule != .drop }.map(\.name) + predicates.map(\.column) + aggregates.flatMap(\.sourceColumns))
+            .filter { seen.insert($0).inserted }
     }
 
     public static func == (a: ViewSpec, b: ViewSpec) -> Bool {
         a.format == b.format && a.separator == b.separator && a.dateLayout == b.dateLayout && a.patient == b.patient
             && a.patientNormalisation == b.patientNormalisation && a.scope == b.scope
             && a.columns.map(\.name) == b.columns.map(\.name) && a.columns.map(\.rule) == b.columns.map(\.rule)
-            && a.predicates == b.predicates
+            && a.predicates == b.predicates && a.aggregates == b.aggregates
     }
 }
 

@@ -50,7 +50,13 @@ extension ViewSpec {
             spec.predicates = try seq.map { try r.predicate($0) }
         }
         if let a = top["aggregates"] {
-            throw PrivacyError(line: r.line(a), "aggregates are not supported yet by this version")
+            guard let seq = a.sequence else { throw PrivacyError(line: r.line(a), "aggregates: a list") }
+            var names = Set<String>()
+            for node in seq {
+                let agg = try r.aggregate(node)
+                guard names.insert(agg.name).inserted else { throw PrivacyError(line: r.line(node), "aggregate \"\(agg.name)\" named twice") }
+                spec.aggregates.append(agg)
+            }
         }
         return spec
     }
@@ -168,5 +174,70 @@ struct ViewReader {
         }
         guard let v = m["value"], let s = v.scalar?.string else { throw PrivacyError(line: line(n), "op \(op.rawValue) needs a value") }
         return Predicate(column: column, op: op, values: [s])
+    }
+
+    /// `{name, group_by: {column: rule…}, measures: [patients | rows | {sum: c} | {mean: c}],
+    /// suppression: dgfip | insee | nhs, min_cell, round, zeros: shown | masked, margins}`.
+    func aggregate(_ n: Node) throws -> AggregateSpec {
+        guard let m = n.mapping else { throw PrivacyError(line: line(n), "an aggregate is a mapping") }
+        try allow(m, ["name", "group_by", "measures", "suppression", "min_cell", "round", "zeros", "margins"])
+        let name = try string(m["name"], "name") ?? ""
+        guard !name.isEmpty, name.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F || $0 == 0x2D }) else {
+            throw PrivacyError(line: line(m["name"] ?? n), "an aggregate needs a name of a-z, 0-9, _ and -")
+        }
+        guard let g = m["group_by"]?.mapping, !g.isEmpty else { throw PrivacyError(line: line(n), "group_by: a mapping of columns to rules") }
+        var groupBy: [(name: String, rule: ColumnRule)] = []
+        for (k, v) in g {
+            let column = try string(k, "column name") ?? ""
+            let rule = try rule(v, patientNormalisation: [])
+            switch rule {
+            case .pseudonym, .shift, .drop: throw PrivacyError(line: line(v), "a group-by column is kept or generalised")
+            default: groupBy.append((column, rule))
+            }
+        }
+        guard groupBy.count <= 4 else { throw PrivacyError(line: line(n), "at most 4 group-by columns") }
+        guard let ms = m["measures"]?.sequence, !ms.isEmpty else { throw PrivacyError(line: line(n), "measures: a list") }
+        let measures: [AggregateSpec.Measure] = try ms.map { x in
+            if let w = x.scalar?.string {
+                switch w {
+                case "patients": return .patients
+                case "rows": return .rows
+                default: throw PrivacyError(line: line(x), "a measure is patients, rows, {sum: column} or {mean: column}")
+                }
+            }
+            guard let o = x.mapping, o.count == 1, let (k, v) = o.first, let col = v.scalar?.string, !col.isEmpty else {
+                throw PrivacyError(line: line(x), "a measure is patients, rows, {sum: column} or {mean: column}")
+            }
+            switch k.string {
+            case "sum": return .sum(col)
+            case "mean": return .mean(col)
+            default: throw PrivacyError(line: line(k), "a measure is patients, rows, {sum: column} or {mean: column}")
+            }
+        }
+        var spec = AggregateSpec(name: name, groupBy: groupBy, measures: measures)
+        if let s = m["suppression"] {
+            switch try string(s, "suppression") {
+            case "dgfip": spec.minCell = 11
+            case "insee": spec.minCell = 3
+            case "nhs":
+                spec.minCell = 8
+                spec.rounding = 5
+            default: throw PrivacyError(line: line(s), "suppression must be dgfip (counts 1-10 masked), insee (1-2) or nhs (1-7, others rounded to 5)")
+            }
+        }
+        if let v = m["min_cell"] { spec.minCell = try int(v, "min_cell", in: 1...1_000_000) }
+        if let v = m["round"] { spec.rounding = try int(v, "round", in: 1...1000) }
+        if let v = m["zeros"] {
+            switch try string(v, "zeros") {
+            case "shown": spec.showZeros = true
+            case "masked": spec.showZeros = false
+            default: throw PrivacyError(line: line(v), "zeros must be shown or masked")
+            }
+        }
+        if let v = m["margins"] {
+            guard let b = v.scalar?.string, ["true", "false"].contains(b) else { throw PrivacyError(line: line(v), "margins must be true or false") }
+            spec.margins = b == "true"
+        }
+        return spec
     }
 }

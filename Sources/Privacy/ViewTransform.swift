@@ -42,18 +42,27 @@ public struct ViewTransform: Sendable {
         predicates = try spec.predicates.map { (try position($0.column), $0) }
     }
 
-    public mutating func apply(_ row: [Value], line: Int) throws -> [Value]? {
+    /// Whether the row is served (not opted out, and its predicates hold), and its patient
+    /// normalised; counts it.
+    public mutating func admit(_ row: [Value]) -> (patient: String?, served: Bool) {
         counts.read += 1
         let patient = row[patientIndex].scalar.map { Normalisation.apply(spec.patientNormalisation, to: $0) }
         // The registry is not configurable: a patient who objected is never served.
         if let patient, !patient.isEmpty, optOut.contains(patient) {
             counts.optedOut += 1
-            return nil
+            return (patient, false)
         }
         for (i, p) in predicates where !Self.holds(p, row[i]) {
             counts.filtered += 1
-            return nil
+            return (patient, false)
         }
+        counts.served += 1
+        return (patient, true)
+    }
+
+    public mutating func apply(_ row: [Value], line: Int) throws -> [Value]? {
+        let (patient, served) = admit(row)
+        guard served else { return nil }
         var out: [Value] = []
         out.reserveCapacity(steps.count)
         for step in steps {
@@ -62,7 +71,6 @@ public struct ViewTransform: Sendable {
             case .apply(let i, let rule, let name): out.append(try value(rule, row[i], patient: patient, line: line, column: name))
             }
         }
-        counts.served += 1
         return out
     }
 

@@ -252,6 +252,7 @@ def test_opt_out_removes_patients_from_the_next_read(world):
         f.write("\n".join(snds.spaced(__import__("random").Random(i), n) for i, n in enumerate(objected)) + "\n")
     t = time.time()
     out = cli(g, "optout", "import", path).stdout
+    g.objected = set(objected)
     assert "10000 of 10000 added" in out, out
     assert time.time() - t < 30
     assert cli(g, "optout", "count").stdout.strip() == "10000"
@@ -417,3 +418,145 @@ def test_bad_sources_and_bad_views_fail_clearly_and_change_nothing(world):
     shown = cli(g, "view", "show", "pmsi", "--project", "proj-a").stdout
     assert "version 1" in shown and "postcode: departement" in shown
     assert "pmsi\tproj-a\tversion 1" in cli(g, "view", "list").stdout
+
+
+VIEW_D = VIEW_A + """aggregates:
+  - name: sex_by_dept
+    group_by: {sex: keep, postcode: departement}
+    measures: [patients, rows, {sum: cost}, {mean: cost}]
+  - name: sex_by_decade
+    group_by: {sex: keep, birth_date: {prefix: 3}}
+    measures: [patients]
+"""
+
+
+def lp_intervals(cells, shown, groups, links=()):
+    """The attacker's view (sdcTable's `attack()`): every inner cell a variable ≥ 0, every shown
+    cell (inner or margin) an equation on the inner cells it covers, `links` equations between
+    sums of inner cells (margins two tables share); returns, for each masked cell, the min and
+    max of what it covers, by linear programming."""
+    import numpy as np
+    from scipy.optimize import linprog
+    index = {c: i for i, c in enumerate(cells)}
+    a_eq, b_eq = [], []
+    for covered, value in shown:
+        row = np.zeros(len(cells))
+        for c in covered:
+            row[index[c]] = 1
+        a_eq.append(row)
+        b_eq.append(value)
+    for left, right in links:
+        row = np.zeros(len(cells))
+        for c in left:
+            row[index[c]] += 1
+        for c in right:
+            row[index[c]] -= 1
+        a_eq.append(row)
+        b_eq.append(0)
+    out = {}
+    for name, covered in groups.items():
+        obj = np.zeros(len(cells))
+        for c in covered:
+            obj[index[c]] = 1
+        lo = linprog(obj, A_eq=np.array(a_eq), b_eq=np.array(b_eq), bounds=(0, None), method="highs")
+        hi = linprog(-obj, A_eq=np.array(a_eq), b_eq=np.array(b_eq), bounds=(0, None), method="highs")
+        assert lo.status == 0 and hi.status in (0, 3), (lo.message, hi.message)
+        out[name] = (lo.fun, float("inf") if hi.status == 3 else -hi.fun)
+    return out
+
+
+def test_aggregates_suppressed_and_checked_against_an_independent_computation_and_an_lp_attack(world):
+    import pandas as pd
+    g = world
+    root = root_client(g)
+    # A few rare combinations, so some cells are small.
+    rng = __import__("random").Random(9)
+    rare = ([dict(p, postcode="48000", birth_date="1925-03-04") for p in snds.patients(7, seed=11)]
+            + [dict(p, postcode="23000") for p in snds.patients(3, seed=12)])
+    g.files["2024/rare.csv"] = snds.events(rare, 40, seed=13)
+    root.put_object(Bucket="pmsi", Key="2024/rare.csv", Body=g.files["2024/rare.csv"])
+    user = add_user(g, "dee")
+    g.users["dee"] = user
+    cli(g, "project", "create", "proj-d", "--purpose", "aggregate statistics", "--expires", "30", "--members", "dee")
+    cli(g, "project", "grant", "proj-d", "--dataset", "pmsi", "--actions", "read,list")
+    cli(g, "view", "set", "pmsi", "--project", "proj-d", "--file", write_view(g, "d.yaml", VIEW_D))
+    s3 = client(g, "dee", "proj-d")
+    listed = {o["Key"]: o for o in s3.list_objects_v2(Bucket="pmsi", Prefix="_aggregates/")["Contents"]}
+    assert sorted(listed) == ["_aggregates/sex_by_decade.csv", "_aggregates/sex_by_decade.json", "_aggregates/sex_by_dept.csv",
+                              "_aggregates/sex_by_dept.json"]
+    got = {}
+    for name in ("sex_by_dept", "sex_by_decade"):
+        obj = s3.get_object(Bucket="pmsi", Key=f"_aggregates/{name}.csv")
+        body = obj["Body"].read()
+        assert len(body) == listed[f"_aggregates/{name}.csv"]["Size"] and obj["ETag"] == listed[f"_aggregates/{name}.csv"]["ETag"]
+        got[name] = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
+        js = json.loads(s3.get_object(Bucket="pmsi", Key=f"_aggregates/{name}.json")["Body"].read())
+        assert js["aggregate"] == name and js["min_cell"] == 11 and len(js["cells"]) == len(got[name])
+
+    # The ground truth, computed here from the sources: every row of every object, minus the
+    # patients who objected (the registry is read back through the CLI count and the ids the
+    # tests put in), with each patient counted once per cell.
+    frames = [pd.read_csv(io.BytesIO(v), dtype=str, keep_default_na=False) for v in g.files.values()]
+    src = pd.concat(frames)
+    src["id"] = src["nir"].str.replace(r"\s", "", regex=True).str.upper()
+    objected = getattr(g, "objected", set())
+    assert cli(g, "optout", "count").stdout.strip() == str(len(objected))
+    src = src[~src["id"].isin(objected)]
+    dept = lambda pc: "2A" if "20000" <= pc < "20200" else "2B" if "20200" <= pc < "20700" else pc[:3] if pc[:2] in ("97", "98") else pc[:2]
+    src["postcode"] = src["postcode"].map(dept)
+    src["birth_date"] = src["birth_date"].str[:3]
+    src["cost"] = src["cost"].astype(float)
+
+    for name, dims in (("sex_by_dept", ["sex", "postcode"]), ("sex_by_decade", ["sex", "birth_date"])):
+        table = got[name]
+        shown = table[table["suppressed"] == ""]
+        assert not any(1 <= int(v) <= 10 for v in shown["patients"]), "no shown cell below the threshold"
+        assert (table["suppressed"] == "primary").any(), "the rare rows make small cells"
+        for _, row in shown.iterrows():
+            sel = src
+            for d in dims:
+                if row[d] != "*":
+                    sel = sel[sel[d] == row[d]]
+            assert int(row["patients"]) == sel["id"].nunique(), (name, dict(row))
+            if name == "sex_by_dept":
+                assert int(row["rows"]) == len(sel)
+                assert abs(float(row["sum_cost"]) - sel["cost"].sum()) < 0.01 * max(1, len(sel))
+        for _, row in table[table["suppressed"] != ""].iterrows():
+            assert all(row[m] == "" for m in ("patients", "rows", "sum_cost", "mean_cost") if m in row), "masked cells mask every measure"
+
+    # The LP attack, on each table and on both together (their `sex` margins count the same
+    # patients): every primary cell keeps an interval at least the threshold wide and ±10 %.
+    def model(name, dims):
+        t = got[name]
+        inner = [tuple(r[d] for d in dims) for _, r in t.iterrows() if "*" not in [r[d] for d in dims]]
+        cells = [(name,) + c for c in inner]
+        equations, masked = [], {}
+        for _, r in t.iterrows():
+            key = tuple(r[d] for d in dims)
+            covered = [(name,) + c for c in inner if all(k == "*" or k == v for k, v in zip(key, c))]
+            if r["suppressed"] == "":
+                equations.append((covered, int(r["patients"])))
+            elif r["suppressed"] == "primary":
+                masked[(name,) + key] = covered
+        return cells, equations, masked
+
+    def truth(name, dims, key):
+        sel = src
+        for d, k in zip(dims, key):
+            if k != "*":
+                sel = sel[sel[d] == k]
+        return sel["id"].nunique()
+    models = {n: model(n, d) for n, d in (("sex_by_dept", ["sex", "postcode"]), ("sex_by_decade", ["sex", "birth_date"]))}
+    links = []
+    for s in ("1", "2"):
+        links.append(([c for c in models["sex_by_dept"][0] if c[1] == s], [c for c in models["sex_by_decade"][0] if c[1] == s]))
+    runs = [(models[n][0], models[n][1], models[n][2], ()) for n in models]
+    runs.append((models["sex_by_dept"][0] + models["sex_by_decade"][0], models["sex_by_dept"][1] + models["sex_by_decade"][1],
+                 {**models["sex_by_dept"][2], **models["sex_by_decade"][2]}, links))
+    dims_of = {"sex_by_dept": ["sex", "postcode"], "sex_by_decade": ["sex", "birth_date"]}
+    for cells, equations, masked, link in runs:
+        assert masked
+        for key, (lo, hi) in lp_intervals(cells, equations, masked, link).items():
+            value = truth(key[0], dims_of[key[0]], key[1:])
+            assert lo <= value + 1e-6 and value <= hi + 1e-6, (key, lo, hi, value)
+            assert hi - lo >= max(11, 0.2 * value) - 1e-6, f"{key}: the attacker narrows {value} to [{lo}, {hi}]"

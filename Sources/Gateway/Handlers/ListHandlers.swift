@@ -1,4 +1,5 @@
 import Catalog
+import Datasets
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -36,7 +37,10 @@ extension S3Dispatcher {
             maxKeys: maxKeys)
         let fetchOwner = !v2 || t.queryValue("fetch-owner") == "true"
         var contents = page.contents
-        if let view = call.access.view {
+        if let view = call.access.view, prefix.hasPrefix(ObjectLayer.aggregatesPrefix) {
+            // The view's aggregates are listed under their own prefix, all on one page.
+            contents = try await objects.aggregateListing(dataset: call.bucket, prefix: prefix, view: view)
+        } else if let view = call.access.view {
             // What the project's view shows: a listing page waits for its outputs.
             var shown: [ObjectRecord] = []
             for r in contents { if let v = try await objects.viewListing(r, view: view) { shown.append(v) } }

@@ -31,11 +31,16 @@ extension S3Dispatcher {
         // Twice at most: an overwrite between the catalog read and the backend read is seen
         // as a changed backend ETag, and the second round reads the new record.
         for round in 0..<2 {
-            var plan = try await naming(version, key: call.key) {
-                try await objects.readPlan(dataset: call.bucket, key: call.key, version: version)
+            var plan: ReadPlan
+            if let view = call.access.view, let aggregate = try await aggregatePlan(call, view) {
+                plan = aggregate
+            } else {
+                plan = try await naming(version, key: call.key) {
+                    try await objects.readPlan(dataset: call.bucket, key: call.key, version: version)
+                }
+                call.audit.served(version: plan.record.version)
+                if let view = call.access.view { plan = try await viewPlan(call, plan, view) }
             }
-            call.audit.served(version: plan.record.version)
-            if let view = call.access.view { plan = try await viewPlan(call, plan, view) }
             let prepared = try prepareRead(call, plan)
             guard case .serve(var headers, let status, let range) = prepared else {
                 if case .early(let response) = prepared { return response }

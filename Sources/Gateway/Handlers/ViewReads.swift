@@ -14,4 +14,16 @@ extension S3Dispatcher {
         }
         return served
     }
+
+    /// The plan of a read of one of the view's aggregates (`_aggregates/NAME.csv|json`).
+    func aggregatePlan(_ call: S3Call, _ view: ProjectView) async throws -> ReadPlan? {
+        guard let (plan, computed) = try await objects.aggregatePlan(dataset: call.bucket, key: call.key, view: view) else { return nil }
+        guard case .view(let o) = plan.representation.source else { return plan }
+        call.audit.update {
+            $0.view = "aggregate of the view of \(view.project) \(o.identity), over the dataset as of \(o.sourceVersion)"
+                + ": rows read \(o.rowsRead), served \(o.rowsServed), removed by the opt-out registry \(o.rowsOptedOut)"
+                + (computed != nil ? " (computed for this read)" : "")
+        }
+        return plan
+    }
 }
