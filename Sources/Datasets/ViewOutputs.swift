@@ -42,7 +42,7 @@ public struct ProjectView: Sendable {
 extension ObjectLayer {
     /// The KEK of every view output (not a dataset name: S3 bucket names have no `_`).
     public static let viewsKEK = "_views"
-    static let viewSegment = 8 << 20
+    static let viewSegment = 4 << 20
 
     func viewPlacement() throws -> ResolvedPlacement {
         guard let keyring = backends.keyring else {
@@ -76,22 +76,21 @@ extension ObjectLayer {
         guard let sealer = placement.sealer else { throw SealingError.malformed("the views placement is not sealed") }
         let (keys, seal) = try sealer.newObject()
         var writer = SegmentWriter(store: placement.store, name: placement.name(for: ""), keys: keys)
-        var engine = try ViewEngine(spec: view.spec, keys: view.keys, optOut: view.optOut)
+        var stream = ViewStream(engine: try ViewEngine(spec: view.spec, keys: view.keys, optOut: view.optOut))
         var md5 = Insecure.MD5()
         var out: [UInt8] = []
-        out.reserveCapacity(Self.viewSegment + (64 << 10))
         do {
             let source = try await open(plan, range: nil)
-            for try await buffer in source {
-                try buffer.withUnsafeReadableBytes { try engine.feed($0, into: &out) }
+            try await stream.run(source, format: view.spec.format) { piece in
+                out.append(contentsOf: piece)
                 while out.count >= Self.viewSegment {
-                    let segment = Array(out.prefix(Self.viewSegment))
-                    out.removeFirst(Self.viewSegment)
+                    var segment = Array(out[Self.viewSegment...])
+                    swap(&segment, &out)
+                    segment.removeLast(segment.count - Self.viewSegment)
                     md5.update(data: segment)
                     try await writer.append(segment)
                 }
             }
-            try engine.finish(into: &out)
             md5.update(data: out)
             try await writer.finish(out)
         } catch let e as PrivacyError {
@@ -105,7 +104,7 @@ extension ObjectLayer {
         }
         var sealed = seal
         sealed.segments = writer.segments
-        let counts = engine.counts
+        let counts = stream.engine.counts
         let output = ViewOutputRecord(
             bucket: plan.record.bucket, key: plan.record.key, project: view.project, sourceVersion: plan.record.version, identity: view.identity,
             blob: writer.name, size: writer.size, etag: ETag.quoted(md5: Array(md5.finalize())), created: now(), seal: sealed,

@@ -73,6 +73,18 @@ public struct CSVParser: Sendable {
         }
     }
 
+    /// Continues at a record boundary on `line` (the header already read).
+    mutating func resume(at line: Int) {
+        self.line = line
+        recordLine = line
+        bomChecked = 3
+        state = .fieldStart
+        field.removeAll(keepingCapacity: true)
+        fields.removeAll(keepingCapacity: true)
+        started = false
+        recordBytes = 0
+    }
+
     private mutating func count(_ n: Int) throws {
         recordBytes += n
         if recordBytes > Self.maxRecordBytes {

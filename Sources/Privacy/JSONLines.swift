@@ -24,6 +24,12 @@ public struct JSONLinesParser: Sendable {
         }
     }
 
+    /// Continues at a line boundary: the next line is `line`.
+    mutating func resume(at line: Int) {
+        self.line = line - 1
+        buffer.removeAll(keepingCapacity: true)
+    }
+
     public mutating func finish(emit: ([(String, Value)], Int) throws -> Void) throws {
         guard !buffer.isEmpty else { return }
         line += 1

@@ -13,7 +13,7 @@ public struct RowReader: Sendable {
     var csvPositions: [Int]?
     let jsonPositions: [String: Int]
     var seen: Set<Int> = []
-    public private(set) var rows = 0
+    public internal(set) var rows = 0
 
     public init(format: ViewSpec.Format, separator: UInt8, columns: [String]) {
         self.columns = columns
@@ -32,6 +32,23 @@ public struct RowReader: Sendable {
         case .jsonl(var p):
             defer { parser = .jsonl(p) }
             try p.feed(bytes) { members, line in try jsonRecord(members, line, emit) }
+        }
+    }
+
+    mutating func absorb(_ other: RowReader) {
+        seen.formUnion(other.seen)
+        rows += other.rows
+    }
+
+    /// Continues at a record boundary on `line` (a block of a larger file).
+    mutating func resume(at line: Int) {
+        switch parser {
+        case .csv(var p):
+            p.resume(at: line)
+            parser = .csv(p)
+        case .jsonl(var p):
+            p.resume(at: line)
+            parser = .jsonl(p)
         }
     }
 

@@ -20,7 +20,7 @@ public struct ViewTransform: Sendable {
     let patientIndex: Int
     let steps: [Step]
     let predicates: [(Int, Predicate)]
-    public private(set) var counts = Counts()
+    public internal(set) var counts = Counts()
 
     /// `columns` are the source's column names (a CSV header; for JSON Lines, the view's
     /// `sourceColumns`). A column the view names and the source lacks is an error.

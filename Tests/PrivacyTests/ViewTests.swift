@@ -139,3 +139,79 @@ struct ViewTests {
         }
     }
 }
+
+@Suite("Blocks: a view cut into blocks of whole records gives the sequential output")
+struct BlockTests {
+    /// What `ViewStream` does, sequentially: the first block to the main engine, the others to
+    /// copies of it, the rest back to the main engine.
+    static func blocks(_ spec: ViewSpec, _ text: [UInt8], size: Int, keys: PseudonymKeys, optOut: OptOutFilter) throws -> ([UInt8], ViewTransform.Counts) {
+        var main = try ViewEngine(spec: spec, keys: keys, optOut: optOut)
+        var splitter = RecordSplitter(format: spec.format)
+        var out: [UInt8] = []
+        var pending: [UInt8] = []
+        var started = false
+        var i = 0
+        while i < text.count {
+            pending += text[i..<min(text.count, i + size)]
+            i += size
+            let line = splitter.line
+            let n = pending.withUnsafeBytes { splitter.cut($0) }
+            guard n > 0 else { continue }
+            let records = Array(pending[0..<n])
+            pending.removeFirst(n)
+            if !started {
+                try main.feed(records, into: &out)
+                started = true
+            } else {
+                var e = main.block(startingAt: line)
+                try e.feed(records, into: &out)
+                main.absorb(e)
+            }
+        }
+        if started { main.resume(at: splitter.line) }
+        try main.feed(pending, into: &out)
+        try main.finish(into: &out)
+        return (out, main.counts)
+    }
+
+    @Test("CSV with quoted newlines, CRLF and CR line ends, and JSON Lines, cut anywhere")
+    func sameOutput() throws {
+        let keys = PseudonymKeys(secret: SymmetricKey(size: .bits256), project: "p", epoch: 1, dataset: nil)
+        let filter = OptOutFilter(key: SymmetricKey(size: .bits256), hashes: [])
+        let csv = try ViewSpec.parse("format: csv\npatient: nir\ncolumns:\n  nir: pseudonym\n  note: keep\n  d: {generalise: month}\n")
+        var text = "nir,note,d\r\n"
+        for i in 0..<300 { text += "\(i % 17),\"a\r\nb,\"\"\(i)\"\"\",2020-0\(1 + i % 9)-01\(i % 3 == 0 ? "\r" : "\r\n")" }
+        let json = try ViewSpec.parse("format: jsonl\npatient: nir\ncolumns:\n  nir: pseudonym\n  n: keep\n")
+        var lines = ""
+        for i in 0..<300 { lines += "{\"nir\":\"\(i % 13)\",\"n\":\(i)}\n" }
+        for (spec, source) in [(csv, text), (json, lines)] {
+            var sequential = try ViewEngine(spec: spec, keys: keys, optOut: filter)
+            var expected: [UInt8] = []
+            try sequential.feed(Array(source.utf8), into: &expected)
+            try sequential.finish(into: &expected)
+            for size in [1, 2, 7, 64, 1000, 100_000] {
+                let (got, counts) = try Self.blocks(spec, Array(source.utf8), size: size, keys: keys, optOut: filter)
+                #expect(got == expected, "block size \(size)")
+                #expect(counts == sequential.counts)
+            }
+        }
+    }
+
+    @Test("an error in a later block names the line of the whole file")
+    func lines() throws {
+        let keys = PseudonymKeys(secret: SymmetricKey(size: .bits256), project: "p", epoch: 1, dataset: nil)
+        let filter = OptOutFilter(key: SymmetricKey(size: .bits256), hashes: [])
+        let spec = try ViewSpec.parse("format: csv\npatient: nir\ncolumns:\n  nir: pseudonym\n  note: keep\n")
+        var text = "nir,note\n"
+        for i in 0..<100 { text += "\(i),\"x\ny\"\n" }
+        text += "1,2,3\n"
+        for size in [5, 50, 500] {
+            do {
+                _ = try Self.blocks(spec, Array(text.utf8), size: size, keys: keys, optOut: filter)
+                Issue.record("accepted")
+            } catch let e as PrivacyError {
+                #expect(e.line == 202, "\(e)")
+            }
+        }
+    }
+}
