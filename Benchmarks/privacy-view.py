@@ -117,7 +117,8 @@ def main():
     con.execute(f"COPY (SELECT {NIR} AS id FROM range({OPTOUT}) t(p)) TO '{optout}' (HEADER false)")
 
     master = base64.b64encode(os.urandom(32)).decode()
-    g = Gateway(env={"PASSERELLE_MASTER_KEY": master}).start()
+    # No background refresh: the first read is the one that materialises the view.
+    g = Gateway(config="views:\n  refresh_seconds: 0\n", env={"PASSERELLE_MASTER_KEY": master}).start()
     env = {"PASSERELLE_MASTER_KEY": master}
     try:
         run_cli("dataset", "create", "pmsi", "--layout", "sealed", "--sensitivity", "identifying", data_dir=g.data_dir, env=env)

@@ -351,6 +351,8 @@ public protocol AccessStoring: Sendable {
     /// The project's view of the dataset, the registry version and the key epoch, in one snapshot.
     func privacyState(dataset: String, project: String) async throws -> PrivacyState
     func optOutHashes() async throws -> (hashes: [Data], version: Int)
+    /// The current views (of one dataset, or all).
+    func views(dataset: String?) async throws -> [ViewRecord]
 }
 
 extension AccessStore: AccessStoring {}

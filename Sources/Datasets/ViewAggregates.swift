@@ -128,3 +128,25 @@ extension ObjectLayer {
         return outputs
     }
 }
+
+extension ObjectLayer {
+    /// Brings the project's outputs of `dataset` up to date (objects whose view fails are left
+    /// to the read that asks for them, which gets the error); returns how many were computed.
+    public func refreshViews(dataset: String, view: ProjectView) async throws -> Int {
+        var computed = 0
+        for record in try await allObjects(dataset) {
+            guard !Task.isCancelled else { return computed }
+            let current = try await catalog.viewOutput(bucket: dataset, key: record.key, project: view.project)
+            guard current?.sourceVersion != record.version || current?.identity != view.identity else { continue }
+            if try await viewListing(record, view: view) != nil { computed += 1 }
+        }
+        if let first = view.spec.aggregates.first {
+            do {
+                if let (_, new) = try await aggregatePlan(dataset: dataset, key: Self.aggregatesPrefix + first.name + ".csv", view: view), new != nil {
+                    computed += 2 * view.spec.aggregates.count
+                }
+            } catch let e as DatasetError where e.code == .viewFailed {}
+        }
+        return computed
+    }
+}

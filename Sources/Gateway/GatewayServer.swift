@@ -97,6 +97,7 @@ public enum GatewayServer {
                 sweeper: LifecycleSweeper(objects: objects, perSecond: options.config.lifecycle.perSecond),
                 interval: options.config.lifecycle.intervalSeconds, logger: logger),
         ]
+        services.append(ViewRefresher(state: state, interval: options.config.views.refreshSeconds))
         if let audit = trust.audit {
             services.append(SignInRefusalLog(gate: trust.signIn, audit: audit, logger: logger))
         }

@@ -92,7 +92,8 @@ def write_view(g, name, text):
 @pytest.fixture(scope="module")
 def world():
     master = base64.b64encode(os.urandom(32)).decode()
-    g = Gateway(config="default_placement:\n  backend: local\n  layout: sealed\n", env={"PASSERELLE_MASTER_KEY": master})
+    g = Gateway(config="default_placement:\n  backend: local\n  layout: sealed\nviews:\n  refresh_seconds: 1\n",
+                env={"PASSERELLE_MASTER_KEY": master})
     g.master_key = master
     g.start()
     root = root_client(g)
@@ -298,11 +299,25 @@ def test_opt_out_removes_patients_from_the_next_read(world):
     assert pseudo in served_patients(g, "ana", "proj-a", "2024/more.csv") or target not in {p["nir"] for p in g.people[:2000]}
 
 
-def test_rotating_pseudonyms_changes_them(world):
+def test_rotating_pseudonyms_changes_them_and_outputs_follow_in_the_background(world):
     g = world
     before = served_patients(g, "ben", "proj-b")
+    mark = max(events(g))
+
+    def refreshes():
+        with open(g.log_path) as f:
+            return f.read().count("outputs computed in the background")
+
+    seen = refreshes()
     cli(g, "project", "rotate-pseudonyms", "proj-b")
+    deadline = time.time() + 60
+    while refreshes() == seen and time.time() < deadline:
+        time.sleep(0.2)
+    assert refreshes() > seen, "the refresher recomputed the outputs of the new epoch"
+    time.sleep(1)
     after = served_patients(g, "ben", "proj-b")
+    read = [e for i, e in events(g).items() if i > mark and e.get("action") == "GetObject" and e.get("project") == "proj-b"]
+    assert read and "epoch 2" in read[-1]["detail"] and "computed for this read" not in read[-1]["detail"], read[-1]
     assert before and after and not before & after
     key = pseudonyms.project_key(pseudonym_secret(g), "pseudonym", "proj-b", 2, "pmsi")
     assert after <= {pseudonyms.pseudonym(key, p["nir"]) for p in g.people}

@@ -22,9 +22,10 @@ public struct GatewayConfig: Sendable, Decodable {
     public var http = HTTPLimits()
     public var metrics = MetricsConfig()
     public var lifecycle = LifecycleConfig()
+    public var views = ViewsConfig()
 
     enum CodingKeys: String, CodingKey {
-        case backends, datasets, keyring, supervision, audit, http, metrics, lifecycle
+        case backends, datasets, keyring, supervision, audit, http, metrics, lifecycle, views
         case serviceKeys = "service_keys", signIn = "sign_in"
         case defaultPlacement = "default_placement"
     }
@@ -42,6 +43,7 @@ public struct GatewayConfig: Sendable, Decodable {
         http = try c.decodeIfPresent(HTTPLimits.self, forKey: .http) ?? HTTPLimits()
         metrics = try c.decodeIfPresent(MetricsConfig.self, forKey: .metrics) ?? MetricsConfig()
         lifecycle = try c.decodeIfPresent(LifecycleConfig.self, forKey: .lifecycle) ?? LifecycleConfig()
+        views = try c.decodeIfPresent(ViewsConfig.self, forKey: .views) ?? ViewsConfig()
     }
 
     public init(backends: [String: BackendConfig] = [:], datasets: [String: Placement] = [:], defaultPlacement: Placement? = nil) {
