@@ -82,7 +82,8 @@ extension AccessStore {
     }
 
     static func view(_ r: Row) -> ViewRecord {
-        ViewRecord(dataset: r["dataset"], project: r["project"], version: r["version"], spec: r["spec"], created: Date(timeIntervalSince1970: r["created"]))
+        ViewRecord(
+            dataset: r["dataset"], project: r["project"], version: r["version"], spec: r["spec"], created: Date(timeIntervalSince1970: r["created"]))
     }
 
     // MARK: opt-out registry

@@ -88,7 +88,9 @@ extension ObjectLayer {
         return h.finalize().withUnsafeBytes { Int64(bitPattern: $0.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }) }
     }
 
-    func computeAggregates(_ dataset: String, objects: [ObjectRecord], fingerprint: Int64, view: ProjectView) async throws -> [String: ViewOutputRecord] {
+    func computeAggregates(
+        _ dataset: String, objects: [ObjectRecord], fingerprint: Int64, view: ProjectView
+    ) async throws -> [String: ViewOutputRecord] {
         var engine = try AggregateEngine(spec: view.spec, keys: view.keys, optOut: view.optOut)
         for record in objects {
             var reader = engine.reader()
@@ -100,7 +102,10 @@ extension ObjectLayer {
                 try reader.finish { row, line in try engine.add(row, line: line) }
             } catch let e as PrivacyError {
                 logger.warning(
-                    "view failed", metadata: ["dataset": .string(dataset), "key": .string(record.key), "project": .string(view.project), "error": .string(e.description)])
+                    "view failed",
+                    metadata: [
+                        "dataset": .string(dataset), "key": .string(record.key), "project": .string(view.project), "error": .string(e.description),
+                    ])
                 throw DatasetError(.viewFailed, dataset: dataset, key: record.key, "aggregates over \(record.key): \(e.description)")
             }
         }
@@ -142,7 +147,8 @@ extension ObjectLayer {
         }
         if let first = view.spec.aggregates.first {
             do {
-                if let (_, new) = try await aggregatePlan(dataset: dataset, key: Self.aggregatesPrefix + first.name + ".csv", view: view), new != nil {
+                if let (_, new) = try await aggregatePlan(dataset: dataset, key: Self.aggregatesPrefix + first.name + ".csv", view: view), new != nil
+                {
                     computed += 2 * view.spec.aggregates.count
                 }
             } catch let e as DatasetError where e.code == .viewFailed {}

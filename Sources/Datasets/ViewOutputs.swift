@@ -96,7 +96,11 @@ extension ObjectLayer {
         } catch let e as PrivacyError {
             await writer.abort()
             logger.warning(
-                "view failed", metadata: ["dataset": .string(plan.record.bucket), "key": .string(plan.record.key), "project": .string(view.project), "error": .string(e.description)])
+                "view failed",
+                metadata: [
+                    "dataset": .string(plan.record.bucket), "key": .string(plan.record.key), "project": .string(view.project),
+                    "error": .string(e.description),
+                ])
             throw DatasetError(.viewFailed, dataset: plan.record.bucket, key: plan.record.key, e.description)
         } catch {
             await writer.abort()
@@ -164,7 +168,8 @@ struct SegmentWriter {
         if upload == nil { upload = try await store.startParts(name: name, attributes: .none) }
         let number = parts.count + 1
         let body = try Self.seal(plain, keys: keys, segment: UInt32(number))
-        parts.append(try await store.putPart(name: name, upload: upload ?? "", number: number, length: Int64(body.readableBytes), body: BufferSequence(body)))
+        parts.append(
+            try await store.putPart(name: name, upload: upload ?? "", number: number, length: Int64(body.readableBytes), body: BufferSequence(body)))
         segments.append(Segment(number: UInt32(number), size: Int64(plain.count)))
         size += Int64(plain.count)
     }

@@ -41,10 +41,14 @@ public struct CalendarDate: Sendable, Equatable, Comparable {
         if u.count > 10, u[10] != UInt8(ascii: "T"), u[10] != UInt8(ascii: " ") { return nil }
         switch layout {
         case .iso:
-            guard u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-"), let y = num(0..<4), let m = num(5..<7), let d = num(8..<10) else { return nil }
+            guard u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-"), let y = num(0..<4), let m = num(5..<7), let d = num(8..<10) else {
+                return nil
+            }
             return CalendarDate(year: y, month: m, day: d)
         case .dmy:
-            guard u[2] == UInt8(ascii: "/"), u[5] == UInt8(ascii: "/"), let d = num(0..<2), let m = num(3..<5), let y = num(6..<10) else { return nil }
+            guard u[2] == UInt8(ascii: "/"), u[5] == UInt8(ascii: "/"), let d = num(0..<2), let m = num(3..<5), let y = num(6..<10) else {
+                return nil
+            }
             return CalendarDate(year: y, month: m, day: d)
         }
     }

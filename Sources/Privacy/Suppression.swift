@@ -57,11 +57,12 @@ public enum Suppression {
                     others = others.flatMap { p in (e == d ? [""] : vs + [AggregateTable.total]).map { p + [$0] } }
                 }
                 for o in others {
-                    lines.append((dimValues + [AggregateTable.total]).map { v in
-                        var k = o
-                        k[d] = v
-                        return cell(t, k)
-                    })
+                    lines.append(
+                        (dimValues + [AggregateTable.total]).map { v in
+                            var k = o
+                            k[d] = v
+                            return cell(t, k)
+                        })
                 }
             }
         }

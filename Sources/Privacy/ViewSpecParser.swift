@@ -39,7 +39,9 @@ extension ViewSpec {
             guard names.insert(name).inserted else { throw PrivacyError(line: r.line(k), "column \"\(name)\" named twice") }
             spec.columns.append((name, try r.rule(v, patientNormalisation: spec.patientNormalisation)))
         }
-        guard spec.columns.contains(where: { $0.rule != .drop }) else { throw PrivacyError(line: r.line(top["columns"] ?? root), "the view serves no column") }
+        guard spec.columns.contains(where: { $0.rule != .drop }) else {
+            throw PrivacyError(line: r.line(top["columns"] ?? root), "the view serves no column")
+        }
         if let patientRule = spec.columns.first(where: { $0.name == spec.patient })?.rule, patientRule != .drop {
             guard case .pseudonym = patientRule else {
                 throw PrivacyError(line: r.line(top["patient"] ?? root), "the patient column can only be pseudonymised or dropped")
@@ -146,7 +148,9 @@ struct ViewReader {
             }
             guard let o = v.mapping else { throw PrivacyError(line: line(v), "bands: a list of edges or {width, min, max}") }
             try allow(o, ["width", "min", "max"])
-            guard let w = o["width"], let lo = o["min"], let hi = o["max"] else { throw PrivacyError(line: line(v), "bands: width, min and max are required") }
+            guard let w = o["width"], let lo = o["min"], let hi = o["max"] else {
+                throw PrivacyError(line: line(v), "bands: width, min and max are required")
+            }
             guard let edges = Generalisation.edges(width: try number(w, "width"), min: try number(lo, "min"), max: try number(hi, "max")) else {
                 throw PrivacyError(line: line(v), "bands: width > 0, min < max, at most 10000 bands")
             }
@@ -222,7 +226,8 @@ struct ViewReader {
             case "nhs":
                 spec.minCell = 8
                 spec.rounding = 5
-            default: throw PrivacyError(line: line(s), "suppression must be dgfip (counts 1-10 masked), insee (1-2) or nhs (1-7, others rounded to 5)")
+            default:
+                throw PrivacyError(line: line(s), "suppression must be dgfip (counts 1-10 masked), insee (1-2) or nhs (1-7, others rounded to 5)")
             }
         }
         if let v = m["min_cell"] { spec.minCell = try int(v, "min_cell", in: 1...1_000_000) }

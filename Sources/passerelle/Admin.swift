@@ -124,7 +124,9 @@ struct DatasetCommand: AsyncParsableCommand {
         @Option(help: "open, pseudonymised or identifying (read by projects only through views).") var sensitivity = "open"
 
         func run() async throws {
-            guard let sensitivity = Sensitivity(rawValue: sensitivity) else { throw CommandFailure("--sensitivity: open, pseudonymised or identifying") }
+            guard let sensitivity = Sensitivity(rawValue: sensitivity) else {
+                throw CommandFailure("--sensitivity: open, pseudonymised or identifying")
+            }
             var config = try options.load()
             let placement = Placement(backend: backend, container: container, prefix: prefix, layout: layout)
             config.datasets = [name: placement]

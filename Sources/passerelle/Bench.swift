@@ -7,7 +7,8 @@ import S3Protocol
 import Storage
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks.", subcommands: [BenchS3.self, BenchAzure.self, BenchAudit.self, BenchView.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks.", subcommands: [BenchS3.self, BenchAzure.self, BenchAudit.self, BenchView.self])
 }
 
 /// One store a benchmark writes to and reads from: an S3 endpoint (the gateway, or a peer such

@@ -32,13 +32,15 @@ struct CSVTests {
         #expect(try records("id,v\n\n3,y\n\n") == [["id", "v"], ["3", "y"]])
     }
 
-    @Test("damaged files fail with the line of the problem", arguments: [
-        ("a,b\n1,2\n3\n", 3, "row has 1 fields"),
-        ("a,b\n1,\"open\n2,3\n", 2, "unterminated"),
-        ("a,b\n1,x\"y\n", 2, "quote inside"),
-        ("a,b\n\"1\"x,2\n", 2, "after a closing quote"),
-        ("a,b\n1,\u{FF}\n", 2, "invalid UTF-8"),
-    ])
+    @Test(
+        "damaged files fail with the line of the problem",
+        arguments: [
+            ("a,b\n1,2\n3\n", 3, "row has 1 fields"),
+            ("a,b\n1,\"open\n2,3\n", 2, "unterminated"),
+            ("a,b\n1,x\"y\n", 2, "quote inside"),
+            ("a,b\n\"1\"x,2\n", 2, "after a closing quote"),
+            ("a,b\n1,\u{FF}\n", 2, "invalid UTF-8"),
+        ])
     func damaged(text: String, line: Int, message: String) throws {
         var bytes = Array(text.utf8)
         if let i = bytes.firstIndex(of: 0xC3) { bytes[i...i + 1] = [0xFF] }

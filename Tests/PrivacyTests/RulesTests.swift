@@ -83,11 +83,13 @@ struct RulesTests {
         }
     }
 
-    @Test("French postcodes to départements: Corsica, overseas, invalid", arguments: [
-        ("75012", "75"), ("01000", "01"), ("13001", "13"), ("20000", "2A"), ("20167", "2A"), ("20190", "2A"),
-        ("20200", "2B"), ("20290", "2B"), ("20600", "2B"), ("20620", "2B"), ("97100", "971"), ("97133", "971"),
-        ("97200", "972"), ("97300", "973"), ("97411", "974"), ("97600", "976"), ("98800", "988"), (" 75 001 ", "75"),
-    ])
+    @Test(
+        "French postcodes to départements: Corsica, overseas, invalid",
+        arguments: [
+            ("75012", "75"), ("01000", "01"), ("13001", "13"), ("20000", "2A"), ("20167", "2A"), ("20190", "2A"),
+            ("20200", "2B"), ("20290", "2B"), ("20600", "2B"), ("20620", "2B"), ("97100", "971"), ("97133", "971"),
+            ("97200", "972"), ("97300", "973"), ("97411", "974"), ("97600", "976"), ("98800", "988"), (" 75 001 ", "75"),
+        ])
     func departements(postcode: String, expected: String) {
         #expect(Generalisation.departement(postcode) == expected)
     }
@@ -97,12 +99,14 @@ struct RulesTests {
         #expect(Generalisation.departement(text) == nil)
     }
 
-    @Test("dates to year, quarter, month and ISO week (week 53, week 1 of the next year, leap days)", arguments: [
-        ("2024-02-29", DatePart.year, "2024"), ("2024-02-29", .month, "2024-02"), ("2024-02-29", .quarter, "2024-Q1"),
-        ("2024-10-01", .quarter, "2024-Q4"), ("2020-12-31", .isoweek, "2020-W53"), ("2021-01-03", .isoweek, "2020-W53"),
-        ("2021-01-04", .isoweek, "2021-W01"), ("2019-12-30", .isoweek, "2020-W01"), ("2026-12-31", .isoweek, "2026-W53"),
-        ("2027-01-01", .isoweek, "2026-W53"), ("2015-06-15", .isoweek, "2015-W25"), ("2008-12-29T10:00:00", .isoweek, "2009-W01"),
-    ])
+    @Test(
+        "dates to year, quarter, month and ISO week (week 53, week 1 of the next year, leap days)",
+        arguments: [
+            ("2024-02-29", DatePart.year, "2024"), ("2024-02-29", .month, "2024-02"), ("2024-02-29", .quarter, "2024-Q1"),
+            ("2024-10-01", .quarter, "2024-Q4"), ("2020-12-31", .isoweek, "2020-W53"), ("2021-01-03", .isoweek, "2020-W53"),
+            ("2021-01-04", .isoweek, "2021-W01"), ("2019-12-30", .isoweek, "2020-W01"), ("2026-12-31", .isoweek, "2026-W53"),
+            ("2027-01-01", .isoweek, "2026-W53"), ("2015-06-15", .isoweek, "2015-W25"), ("2008-12-29T10:00:00", .isoweek, "2009-W01"),
+        ])
     func dates(text: String, part: DatePart, expected: String) {
         #expect(Generalisation.date(text, part: part, layout: .iso) == expected)
     }
@@ -127,9 +131,11 @@ struct RulesTests {
         }
     }
 
-    @Test("numbers into bands, with bottom and top coding", arguments: [
-        ("3", "[0-5)"), ("0", "[0-5)"), ("5", "[5-10)"), ("7.5", "[5-10)"), ("10", ">=10"), ("99", ">=10"), ("-1", "<0"),
-    ])
+    @Test(
+        "numbers into bands, with bottom and top coding",
+        arguments: [
+            ("3", "[0-5)"), ("0", "[0-5)"), ("5", "[5-10)"), ("7.5", "[5-10)"), ("10", ">=10"), ("99", ">=10"), ("-1", "<0"),
+        ])
     func bands(text: String, expected: String) {
         #expect(Generalisation.band(text, edges: [0, 5, 10]) == expected)
     }

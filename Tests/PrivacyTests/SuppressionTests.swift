@@ -95,7 +95,9 @@ struct SuppressionTests {
         #expect(a.minCell == 8 && a.rounding == 5 && a.groupBy.map(\.name) == ["sex", "birth_date"])
         #expect(spec.sourceColumns == ["nir", "sex", "birth_date", "cost"])
         #expect(throws: PrivacyError.self) {
-            try ViewSpec.parse("format: csv\npatient: nir\ncolumns:\n  nir: pseudonym\naggregates:\n  - name: x\n    group_by: {nir: pseudonym}\n    measures: [rows]\n")
+            try ViewSpec.parse(
+                "format: csv\npatient: nir\ncolumns:\n  nir: pseudonym\naggregates:\n  - name: x\n    group_by: {nir: pseudonym}\n    measures: [rows]\n"
+            )
         }
     }
 }

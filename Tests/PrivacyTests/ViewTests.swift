@@ -114,19 +114,21 @@ struct ViewTests {
         }
     }
 
-    @Test("invalid view files are refused with the line of the problem", arguments: [
-        ("format: csv\npatient: nir\ncolumns:\n  nir: pseudonym\n  a: kep\n", 5, "unknown rule"),
-        ("format: csv\npatient: nir\ncolums:\n  nir: pseudonym\n", 3, "unknown field"),
-        ("format: xls\npatient: nir\ncolumns:\n  nir: pseudonym\n", 1, "format must be"),
-        ("format: csv\npatient: nir\ncolumns:\n  nir: keep\n", 2, "only be pseudonymised"),
-        ("format: csv\npatient: nir\ncolumns:\n  nir: pseudonym\n  a: {bands: [5, 1]}\n", 5, "increasing"),
-        ("format: csv\npatient: nir\ncolumns:\n  nir: pseudonym\n  a: {shift: 0}\n", 5, "shift"),
-        ("format: csv\npatient: nir\ncolumns:\n  nir: drop\n", 4, "serves no column"),
-        ("format: csv\npatient: nir\ncolumns: [a\n", 4, "not valid YAML"),
-        ("format: csv\ncolumns:\n  a: keep\n", 1, "patient is required"),
-        ("format: csv\npatient: nir\ncolumns:\n  nir: pseudonym\nwhere:\n  - {column: a, op: like, value: x}\n", 6, "op must be"),
-        ("format: jsonl\nseparator: \";\"\npatient: nir\ncolumns:\n  nir: pseudonym\n", 2, "separator is for csv"),
-    ])
+    @Test(
+        "invalid view files are refused with the line of the problem",
+        arguments: [
+            ("format: csv\npatient: nir\ncolumns:\n  nir: pseudonym\n  a: kep\n", 5, "unknown rule"),
+            ("format: csv\npatient: nir\ncolums:\n  nir: pseudonym\n", 3, "unknown field"),
+            ("format: xls\npatient: nir\ncolumns:\n  nir: pseudonym\n", 1, "format must be"),
+            ("format: csv\npatient: nir\ncolumns:\n  nir: keep\n", 2, "only be pseudonymised"),
+            ("format: csv\npatient: nir\ncolumns:\n  nir: pseudonym\n  a: {bands: [5, 1]}\n", 5, "increasing"),
+            ("format: csv\npatient: nir\ncolumns:\n  nir: pseudonym\n  a: {shift: 0}\n", 5, "shift"),
+            ("format: csv\npatient: nir\ncolumns:\n  nir: drop\n", 4, "serves no column"),
+            ("format: csv\npatient: nir\ncolumns: [a\n", 4, "not valid YAML"),
+            ("format: csv\ncolumns:\n  a: keep\n", 1, "patient is required"),
+            ("format: csv\npatient: nir\ncolumns:\n  nir: pseudonym\nwhere:\n  - {column: a, op: like, value: x}\n", 6, "op must be"),
+            ("format: jsonl\nseparator: \";\"\npatient: nir\ncolumns:\n  nir: pseudonym\n", 2, "separator is for csv"),
+        ])
     func badViews(text: String, line: Int, message: String) {
         do {
             _ = try ViewSpec.parse(text)
@@ -144,7 +146,9 @@ struct ViewTests {
 struct BlockTests {
     /// What `ViewStream` does, sequentially: the first block to the main engine, the others to
     /// copies of it, the rest back to the main engine.
-    static func blocks(_ spec: ViewSpec, _ text: [UInt8], size: Int, keys: PseudonymKeys, optOut: OptOutFilter) throws -> ([UInt8], ViewTransform.Counts) {
+    static func blocks(
+        _ spec: ViewSpec, _ text: [UInt8], size: Int, keys: PseudonymKeys, optOut: OptOutFilter
+    ) throws -> ([UInt8], ViewTransform.Counts) {
         var main = try ViewEngine(spec: spec, keys: keys, optOut: optOut)
         var splitter = RecordSplitter(format: spec.format)
         var out: [UInt8] = []

@@ -8,7 +8,8 @@ extension S3Dispatcher {
         let (served, computed) = try await objects.viewPlan(plan, view: view)
         guard case .view(let o) = served.representation.source else { return served }
         call.audit.update {
-            $0.view = "view of \(view.project) \(o.identity), source version \(plan.record.version)"
+            $0.view =
+                "view of \(view.project) \(o.identity), source version \(plan.record.version)"
                 + ": rows read \(o.rowsRead), served \(o.rowsServed), removed by the opt-out registry \(o.rowsOptedOut)"
                 + (computed != nil ? " (computed for this read)" : "")
         }
@@ -20,7 +21,8 @@ extension S3Dispatcher {
         guard let (plan, computed) = try await objects.aggregatePlan(dataset: call.bucket, key: call.key, view: view) else { return nil }
         guard case .view(let o) = plan.representation.source else { return plan }
         call.audit.update {
-            $0.view = "aggregate of the view of \(view.project) \(o.identity), over the dataset as of \(o.sourceVersion)"
+            $0.view =
+                "aggregate of the view of \(view.project) \(o.identity), over the dataset as of \(o.sourceVersion)"
                 + ": rows read \(o.rowsRead), served \(o.rowsServed), removed by the opt-out registry \(o.rowsOptedOut)"
                 + (computed != nil ? " (computed for this read)" : "")
         }

@@ -38,7 +38,8 @@ struct ViewRefresher: Service {
                     for v in try await trust.access.views(dataset: nil) {
                         guard !Task.isCancelled else { break }
                         let mode = try await trust.views.mode(
-                            dataset: v.dataset, project: v.project, catalog: state.catalog, access: trust.access, keyring: state.objects.backends.keyring)
+                            dataset: v.dataset, project: v.project, catalog: state.catalog, access: trust.access,
+                            keyring: state.objects.backends.keyring)
                         guard case .view(let view) = mode else { continue }
                         computed += try await state.objects.refreshViews(dataset: v.dataset, view: view)
                     }
