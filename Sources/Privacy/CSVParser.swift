@@ -145,10 +145,7 @@ public struct CSVParser: Sendable {
                 try endField()
                 state = .fieldStart
             } else if b == lf || b == cr {
-                try endField()
-                try endRecord(emit: emit)
-                line += 1
-                state = b == cr ? .afterCR : .fieldStart
+                try endLine(b, emit: emit)
             } else if b == quote {
                 throw PrivacyError(line: line, "a quote inside an unquoted field (RFC 4180 §2.5)")
             } else {
@@ -169,14 +166,19 @@ public struct CSVParser: Sendable {
                 try endField()
                 state = .fieldStart
             } else if b == lf || b == cr {
-                try endField()
-                try endRecord(emit: emit)
-                line += 1
-                state = b == cr ? .afterCR : .fieldStart
+                try endLine(b, emit: emit)
             } else {
                 throw PrivacyError(line: line, "text after a closing quote")
             }
         }
+    }
+
+    /// A line end after a field: the field and the record end (a CR may be followed by LF).
+    private mutating func endLine(_ b: UInt8, emit: ([String], Int) throws -> Void) throws {
+        try endField()
+        try endRecord(emit: emit)
+        line += 1
+        state = b == UInt8(ascii: "\r") ? .afterCR : .fieldStart
     }
 
     private mutating func endField() throws {
