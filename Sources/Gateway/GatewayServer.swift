@@ -97,7 +97,9 @@ public enum GatewayServer {
                 sweeper: LifecycleSweeper(objects: objects, perSecond: options.config.lifecycle.perSecond),
                 interval: options.config.lifecycle.intervalSeconds, logger: logger),
         ]
-        services.append(ViewRefresher(state: state, interval: options.config.views.refreshSeconds))
+        if options.config.views.refreshSeconds > 0 {
+            services.append(ViewRefresher(state: state, trust: trust, interval: options.config.views.refreshSeconds))
+        }
         if let audit = trust.audit {
             services.append(SignInRefusalLog(gate: trust.signIn, audit: audit, logger: logger))
         }

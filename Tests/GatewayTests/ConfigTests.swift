@@ -24,6 +24,22 @@ struct ConfigTests {
           prefix: "{dataset}/"
         """
 
+    @Test("a credential store prints no secret, alone or inside what holds it")
+    func credentialsRedacted() {
+        let store = CredentialStore(named: ["AKIDEXAMPLE": (name: "root", secret: "s3cr3t-value")])
+        struct Holder { let credentials: CredentialStore }
+        for text in [String(describing: store), String(reflecting: store), String(describing: Holder(credentials: store)), "\(store)"] {
+            #expect(!text.contains("s3cr3t-value"), "\(text)")
+        }
+    }
+
+    @Test("views: refresh_seconds, 0 turning the background refresh off")
+    func viewsConfig() throws {
+        #expect(try GatewayConfig.parse("views:\n  refresh_seconds: 0\n").views.refreshSeconds == 0)
+        #expect(try GatewayConfig.parse("lifecycle:\n  per_second: 5\n").views.refreshSeconds == 10)
+        #expect(throws: ConfigError.self) { try GatewayConfig.parse("views:\n  refresh_seconds: -1\n") }
+    }
+
     @Test("trust settings: anomaly thresholds, audit retention, service keys (secrets by environment)")
     func trustSettings() throws {
         let c = try GatewayConfig.parse(

@@ -18,3 +18,9 @@ public struct CredentialStore: Sendable {
         keys[accessKey]?.name ?? accessKey
     }
 }
+
+/// Whatever prints a store (a failing service's description, a debugger) sees no secret.
+extension CredentialStore: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String { "CredentialStore(\(keys.count) keys, secrets redacted)" }
+    public var debugDescription: String { description }
+}

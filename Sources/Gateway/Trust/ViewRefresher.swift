@@ -25,12 +25,14 @@ public struct ViewsConfig: Sendable, Decodable {
 /// view, the opt-out registry or a key epoch made stale, one at a time, so the next read of a
 /// project seldom waits for one (DESIGN.md §7). Reads never depend on it: a read that finds no
 /// current output computes it.
-struct ViewRefresher: Service {
+struct ViewRefresher: Service, CustomStringConvertible {
     let state: GatewayState
+    let trust: Trust
     let interval: Double
 
+    var description: String { "ViewRefresher(every \(interval) s)" }
+
     func run() async throws {
-        guard interval > 0, let trust = state.trust else { return }
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
