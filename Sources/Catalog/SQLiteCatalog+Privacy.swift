@@ -64,6 +64,22 @@ extension SQLiteCatalog {
         }
     }
 
+    public func viewOutputKeys(bucket: String, project: String) async throws -> [String] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT key FROM view_outputs WHERE bucket = ? AND project = ? ORDER BY key", arguments: [bucket, project])
+                .map(Self.key)
+        }
+    }
+
+    public func dropViewOutput(bucket: String, key: String, project: String, blob: String) async throws -> Bool {
+        try await write { db in
+            try db.execute(
+                sql: "DELETE FROM view_outputs WHERE bucket = ? AND key = ? AND project = ? AND blob = ?",
+                arguments: [bucket, Data(key.utf8), project, blob])
+            return db.changesCount > 0
+        }
+    }
+
     public func viewOutputBlobs() async throws -> Set<String> {
         try await read { db in Set(try String.fetchAll(db, sql: "SELECT blob FROM view_outputs")) }
     }

@@ -60,5 +60,9 @@ public protocol PrivacyCatalog: Sendable {
     func putViewOutput(_ output: ViewOutputRecord) async throws -> String?
     /// Forgets outputs (of a dataset, or of one project on it); returns their blobs.
     func dropViewOutputs(bucket: String, project: String?) async throws -> [String]
+    /// The keys the project has outputs for.
+    func viewOutputKeys(bucket: String, project: String) async throws -> [String]
+    /// Forgets one output, if it is still the one of `blob`; returns whether it did.
+    func dropViewOutput(bucket: String, key: String, project: String, blob: String) async throws -> Bool
     func viewOutputBlobs() async throws -> Set<String>
 }

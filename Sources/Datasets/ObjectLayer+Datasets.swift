@@ -27,5 +27,8 @@ extension ObjectLayer {
         for (upload, parts) in try await catalog.deleteBucket(name) {
             await abandon(upload, parts, in: placement)
         }
+        // The projects' view outputs of the dataset go with it.
+        let outputs = try await catalog.dropViewOutputs(bucket: name, project: nil)
+        if !outputs.isEmpty, let views = try? viewPlacement() { await discard(outputs, in: views) }
     }
 }

@@ -139,7 +139,9 @@ extension ObjectLayer {
     /// to the read that asks for them, which gets the error); returns how many were computed.
     public func refreshViews(dataset: String, view: ProjectView) async throws -> Int {
         var computed = 0
-        for record in try await allObjects(dataset) {
+        let objects = try await allObjects(dataset)
+        try await dropOrphanOutputs(dataset, view: view, objects: Set(objects.map(\.key)))
+        for record in objects {
             guard !Task.isCancelled else { return computed }
             let current = try await catalog.viewOutput(bucket: dataset, key: record.key, project: view.project)
             guard current?.sourceVersion != record.version || current?.identity != view.identity else { continue }
@@ -154,5 +156,20 @@ extension ObjectLayer {
             } catch let e as DatasetError where e.code == .viewFailed {}
         }
         return computed
+    }
+}
+
+extension ObjectLayer {
+    /// Forgets the project's outputs of objects deleted since (and of aggregates the view no
+    /// longer declares), and their blobs.
+    func dropOrphanOutputs(_ dataset: String, view: ProjectView, objects: Set<String>) async throws {
+        let placement = try viewPlacement()
+        for key in try await catalog.viewOutputKeys(bucket: dataset, project: view.project) {
+            if key.hasPrefix(Self.aggregatesPrefix) ? Self.aggregateFile(key, view) != nil : objects.contains(key) { continue }
+            guard let o = try await catalog.viewOutput(bucket: dataset, key: key, project: view.project) else { continue }
+            if try await catalog.dropViewOutput(bucket: dataset, key: key, project: view.project, blob: o.blob) {
+                await discard([o.blob], in: placement)
+            }
+        }
     }
 }

@@ -575,3 +575,38 @@ def test_aggregates_suppressed_and_checked_against_an_independent_computation_an
             value = truth(key[0], dims_of[key[0]], key[1:])
             assert lo <= value + 1e-6 and value <= hi + 1e-6, (key, lo, hi, value)
             assert hi - lo >= max(11, 0.2 * value) - 1e-6, f"{key}: the attacker narrows {value} to [{lo}, {hi}]"
+
+
+def test_outputs_of_deleted_objects_and_datasets_are_dropped(world):
+    import sqlite3
+    g = world
+    root = root_client(g)
+    root.put_object(Bucket="pmsi", Key="2024/gone.csv", Body=snds.events(g.people[-50:], 60, seed=21))
+    root.create_bucket(Bucket="scratch")
+    cli(g, "dataset", "set", "scratch", "--sensitivity", "identifying")
+    cli(g, "project", "grant", "proj-a", "--dataset", "scratch", "--actions", "read,list")
+    cli(g, "view", "set", "scratch", "--project", "proj-a", "--file", write_view(g, "s.yaml", VIEW_A))
+    root.put_object(Bucket="scratch", Key="t.csv", Body=snds.events(g.people[-50:], 60, seed=22))
+    a = client(g, "ana", "proj-a")
+    a.get_object(Bucket="pmsi", Key="2024/gone.csv")["Body"].read()
+    a.get_object(Bucket="scratch", Key="t.csv")["Body"].read()
+
+    def outputs(bucket, key=None):
+        db = sqlite3.connect(os.path.join(g.data_dir, "catalog.sqlite"))
+        rows = db.execute("SELECT key, blob FROM view_outputs WHERE bucket = ?", (bucket,)).fetchall()
+        db.close()
+        return [(bytes(k).decode() if isinstance(k, bytes) else k, b) for k, b in rows if key is None or (bytes(k).decode() if isinstance(k, bytes) else k) == key]
+
+    assert outputs("pmsi", "2024/gone.csv") and outputs("scratch")
+    blobs = {b for _, b in outputs("pmsi", "2024/gone.csv") + outputs("scratch")}
+    root.delete_object(Bucket="pmsi", Key="2024/gone.csv")
+    root.delete_object(Bucket="scratch", Key="t.csv")
+    root.delete_bucket(Bucket="scratch")
+    assert not outputs("scratch"), "a deleted dataset's outputs go with it"
+    deadline = time.time() + 30
+    while outputs("pmsi", "2024/gone.csv") and time.time() < deadline:
+        time.sleep(0.5)
+    assert not outputs("pmsi", "2024/gone.csv"), "the refresher drops the outputs of deleted objects"
+    on_disk = {n for _, _, names in os.walk(os.path.join(g.data_dir, "objects")) for n in names}
+    assert not blobs & on_disk, "and their sealed blobs"
+    cli(g, "view", "remove", "scratch", "--project", "proj-a")
