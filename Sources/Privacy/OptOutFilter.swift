@@ -22,8 +22,10 @@ public struct OptOutFilter: Sendable {
 
     static func prefix(_ h: Data) -> UInt64 { h.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
 
-    public func contains(_ identifier: String) -> Bool {
-        let mac = keyed.mac(Normalisation.apply(Self.canonical, to: identifier))
+    /// `canonical`: the identifier is in the registry's form already (no normalisation).
+    public func contains(_ identifier: String, canonical: Bool = false) -> Bool {
+        guard !prefixes.isEmpty else { return false }
+        let mac = keyed.mac(canonical ? identifier : Normalisation.apply(Self.canonical, to: identifier))
         let p = mac.withUnsafeBytes { $0.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
         var lo = 0, hi = prefixes.count
         while lo < hi {

@@ -12,12 +12,16 @@ public struct ViewTransform: Sendable {
     enum Step: Sendable {
         case copy(Int)
         case apply(Int, ColumnRule, String)
+        /// The patient column's pseudonym, from the identifier normalised once per row.
+        case patientPseudonym(Int)
     }
 
     let spec: ViewSpec
     let keys: PseudonymKeys
     let optOut: OptOutFilter
     let patientIndex: Int
+    /// The patient's normalised form is the registry's (the default normalisation).
+    let patientCanonical: Bool
     let steps: [Step]
     let predicates: [(Int, Predicate)]
     public internal(set) var counts = Counts()
@@ -35,10 +39,13 @@ public struct ViewTransform: Sendable {
         self.keys = keys
         self.optOut = optOut
         patientIndex = try position(spec.patient)
+        let patientIndex = patientIndex
         steps = try spec.columns.filter { $0.rule != .drop }.map { c in
             let i = try position(c.name)
+            if i == patientIndex, c.rule == .pseudonym(normalise: spec.patientNormalisation) { return .patientPseudonym(i) }
             return c.rule == .keep ? .copy(i) : .apply(i, c.rule, c.name)
         }
+        patientCanonical = spec.patientNormalisation == OptOutFilter.canonical
         predicates = try spec.predicates.map { (try position($0.column), $0) }
     }
 
@@ -48,7 +55,7 @@ public struct ViewTransform: Sendable {
         counts.read += 1
         let patient = row[patientIndex].scalar.map { Normalisation.apply(spec.patientNormalisation, to: $0) }
         // The registry is not configurable: a patient who objected is never served.
-        if let patient, !patient.isEmpty, optOut.contains(patient) {
+        if let patient, !patient.isEmpty, optOut.contains(patient, canonical: patientCanonical) {
             counts.optedOut += 1
             return (patient, false)
         }
@@ -69,6 +76,7 @@ public struct ViewTransform: Sendable {
             switch step {
             case .copy(let i): out.append(row[i])
             case .apply(let i, let rule, let name): out.append(try value(rule, row[i], patient: patient, line: line, column: name))
+            case .patientPseudonym(let i): out.append(row[i].scalar == nil ? row[i] : .text(keys.pseudonym(of: patient ?? "")))
             }
         }
         return out
