@@ -4,7 +4,6 @@ import Foundation
 import NIOCore
 import Privacy
 import S3Protocol
-import Sealing
 import Storage
 
 /// A view's aggregates, served to its project as `_aggregates/NAME.csv` and `.json` of the
@@ -17,16 +16,18 @@ extension ObjectLayer {
 
     /// The plan of a read of an aggregate of the view, or nil when `key` names none.
     public func aggregatePlan(dataset: String, key: String, view: ProjectView) async throws -> (ReadPlan, computed: ViewOutputRecord?)? {
+        guard Self.aggregateFile(key, view) != nil else { return nil }
+        return try await aggregatePlan(dataset: dataset, key: key, view: view, objects: try await allObjects(dataset))
+    }
+
+    /// The same, over `objects`, the dataset's objects as just read (one scan serves every
+    /// aggregate file of a listing or a refresh).
+    func aggregatePlan(
+        dataset: String, key: String, view: ProjectView, objects: [ObjectRecord]
+    ) async throws -> (ReadPlan, computed: ViewOutputRecord?)? {
         guard let file = Self.aggregateFile(key, view) else { return nil }
         let route = try await route(dataset)
-        let objects = try await allObjects(dataset)
         let fingerprint = Self.fingerprint(objects)
-        @Sendable func current() async throws -> ViewOutputRecord? {
-            guard let o = try await catalog.viewOutput(bucket: dataset, key: key, project: view.project),
-                o.sourceVersion == fingerprint, o.identity == view.identity
-            else { return nil }
-            return o
-        }
         @Sendable func plan(_ o: ViewOutputRecord) -> ReadPlan {
             var record = ObjectRecord(
                 bucket: dataset, key: key, size: o.size, etag: o.etag, lastModified: o.created, headers: ObjectHeaders(), checksum: nil,
@@ -35,9 +36,9 @@ extension ObjectLayer {
             return ReadPlan(route: route, record: record, representation: .stored(record), replica: nil, queued: false, replicationStatus: nil)
                 .serving(o, contentType: file.json ? "application/json" : "text/csv")
         }
-        if let o = try await current() { return (plan(o), nil) }
+        if let o = try await currentOutput(dataset, key, view: view, sourceVersion: fingerprint) { return (plan(o), nil) }
         return try await locks.with("aggregates\u{0}\(view.project)\u{0}\(dataset)") {
-            if let o = try await current() { return (plan(o), nil) }
+            if let o = try await currentOutput(dataset, key, view: view, sourceVersion: fingerprint) { return (plan(o), nil) }
             let outputs = try await computeAggregates(dataset, objects: objects, fingerprint: fingerprint, view: view)
             guard let o = outputs[key] else { throw DatasetError.noSuchKey(dataset, key) }
             return (plan(o), o)
@@ -46,11 +47,13 @@ extension ObjectLayer {
 
     /// The aggregate files of the view, as a listing shows them (under `_aggregates/`).
     public func aggregateListing(dataset: String, prefix: String, view: ProjectView) async throws -> [ObjectRecord] {
+        let objects = try await allObjects(dataset)
         var out: [ObjectRecord] = []
         for a in view.spec.aggregates {
             for ext in ["csv", "json"] {
                 let key = Self.aggregatesPrefix + a.name + "." + ext
-                guard key.hasPrefix(prefix), let (plan, _) = try await aggregatePlan(dataset: dataset, key: key, view: view) else { continue }
+                guard key.hasPrefix(prefix), let (plan, _) = try await aggregatePlan(dataset: dataset, key: key, view: view, objects: objects)
+                else { continue }
                 var r = plan.record
                 r.size = plan.representation.size
                 r.etag = plan.representation.etag
@@ -91,7 +94,7 @@ extension ObjectLayer {
     func computeAggregates(
         _ dataset: String, objects: [ObjectRecord], fingerprint: Int64, view: ProjectView
     ) async throws -> [String: ViewOutputRecord] {
-        var engine = try AggregateEngine(spec: view.spec, keys: view.keys, optOut: view.optOut)
+        var engine = AggregateEngine(spec: view.spec, keys: view.keys, optOut: view.optOut)
         for record in objects {
             var reader = engine.reader()
             do {
@@ -110,8 +113,7 @@ extension ObjectLayer {
             }
         }
         let (tables, masked) = engine.tables()
-        let placement = try viewPlacement()
-        guard let sealer = placement.sealer else { throw SealingError.malformed("the views placement is not sealed") }
+        let (placement, sealer) = try viewSealing()
         let counts = engine.counts
         var outputs: [String: ViewOutputRecord] = [:]
         for t in tables {
@@ -126,7 +128,7 @@ extension ObjectLayer {
                     bucket: dataset, key: key, project: view.project, sourceVersion: fingerprint, identity: view.identity, blob: writer.name,
                     size: writer.size, etag: ETag.quoted(md5: Array(Insecure.MD5.hash(data: bytes))), created: now(), seal: sealed,
                     rowsRead: counts.read, rowsServed: counts.served, rowsOptedOut: counts.optedOut)
-                if let replaced = try await catalog.putViewOutput(output) { await discard([replaced], in: placement) }
+                try await commitOutput(output, in: placement)
                 outputs[key] = output
             }
         }
@@ -143,14 +145,13 @@ extension ObjectLayer {
         try await dropOrphanOutputs(dataset, view: view, objects: Set(objects.map(\.key)))
         for record in objects {
             guard !Task.isCancelled else { return computed }
-            let current = try await catalog.viewOutput(bucket: dataset, key: record.key, project: view.project)
-            guard current?.sourceVersion != record.version || current?.identity != view.identity else { continue }
-            if try await viewListing(record, view: view) != nil { computed += 1 }
+            guard try await currentOutput(dataset, record.key, view: view, sourceVersion: record.version) == nil else { continue }
+            if try await computeOutput(record, view: view) != nil { computed += 1 }
         }
         if let first = view.spec.aggregates.first {
             do {
-                if let (_, new) = try await aggregatePlan(dataset: dataset, key: Self.aggregatesPrefix + first.name + ".csv", view: view), new != nil
-                {
+                let key = Self.aggregatesPrefix + first.name + ".csv"
+                if let (_, new) = try await aggregatePlan(dataset: dataset, key: key, view: view, objects: objects), new != nil {
                     computed += 2 * view.spec.aggregates.count
                 }
             } catch let e as DatasetError where e.code == .viewFailed {}

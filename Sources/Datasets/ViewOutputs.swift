@@ -52,31 +52,51 @@ extension ObjectLayer {
         return try backends.resolve(Placement(backend: "local", layout: "sealed"), dataset: Self.viewsKEK)
     }
 
+    /// Where new outputs are written, and the keys they are sealed under.
+    func viewSealing() throws -> (ResolvedPlacement, DatasetSealer) {
+        let placement = try viewPlacement()
+        guard let sealer = placement.sealer else { throw SealingError.malformed("the views placement is not sealed") }
+        return (placement, sealer)
+    }
+
+    /// The project's output of `key` when it was computed from `sourceVersion` under the
+    /// view as it is now; nil when there is none or it is stale.
+    func currentOutput(_ bucket: String, _ key: String, view: ProjectView, sourceVersion: Int64) async throws -> ViewOutputRecord? {
+        guard let o = try await catalog.viewOutput(bucket: bucket, key: key, project: view.project),
+            o.sourceVersion == sourceVersion, o.identity == view.identity
+        else { return nil }
+        return o
+    }
+
+    /// Records a complete output (the blob it replaces is discarded); on failure the new blob
+    /// is discarded instead, so nothing unrecorded is left behind.
+    func commitOutput(_ output: ViewOutputRecord, in placement: ResolvedPlacement) async throws {
+        do {
+            if let replaced = try await catalog.putViewOutput(output) { await discard([replaced], in: placement) }
+        } catch {
+            await discard([output.blob], in: placement)
+            throw error
+        }
+    }
+
     /// The plan of a project's read through its view: the same object, its view output's
     /// bytes, size and ETag. The output is computed first if the project has none for this
     /// (source version, view, registry, epoch); concurrent readers wait for one computation.
     public func viewPlan(_ plan: ReadPlan, view: ProjectView) async throws -> (ReadPlan, computed: ViewOutputRecord?) {
         let r = plan.record
-        @Sendable func current() async throws -> ViewOutputRecord? {
-            guard let o = try await catalog.viewOutput(bucket: r.bucket, key: r.key, project: view.project),
-                o.sourceVersion == r.version, o.identity == view.identity
-            else { return nil }
-            return o
-        }
-        if let o = try await current() { return (plan.serving(o, view), nil) }
+        if let o = try await currentOutput(r.bucket, r.key, view: view, sourceVersion: r.version) { return (plan.serving(o, view), nil) }
         return try await locks.with("view\u{0}\(view.project)\u{0}\(r.bucket)\u{0}\(r.key)") {
-            if let o = try await current() { return (plan.serving(o, view), nil) }
+            if let o = try await currentOutput(r.bucket, r.key, view: view, sourceVersion: r.version) { return (plan.serving(o, view), nil) }
             let o = try await materialise(plan, view)
             return (plan.serving(o, view), o)
         }
     }
 
     func materialise(_ plan: ReadPlan, _ view: ProjectView) async throws -> ViewOutputRecord {
-        let placement = try viewPlacement()
-        guard let sealer = placement.sealer else { throw SealingError.malformed("the views placement is not sealed") }
+        let (placement, sealer) = try viewSealing()
         let (keys, seal) = try sealer.newObject()
         var writer = SegmentWriter(store: placement.store, name: placement.name(for: ""), keys: keys)
-        var stream = ViewStream(engine: try ViewEngine(spec: view.spec, keys: view.keys, optOut: view.optOut))
+        var stream = ViewStream(engine: ViewEngine(spec: view.spec, keys: view.keys, optOut: view.optOut))
         var md5 = Insecure.MD5()
         var out: [UInt8] = []
         do {
@@ -113,12 +133,7 @@ extension ObjectLayer {
             bucket: plan.record.bucket, key: plan.record.key, project: view.project, sourceVersion: plan.record.version, identity: view.identity,
             blob: writer.name, size: writer.size, etag: ETag.quoted(md5: Array(md5.finalize())), created: now(), seal: sealed,
             rowsRead: counts.read, rowsServed: counts.served, rowsOptedOut: counts.optedOut)
-        do {
-            if let replaced = try await catalog.putViewOutput(output) { await discard([replaced], in: placement) }
-        } catch {
-            await discard([writer.name], in: placement)
-            throw error
-        }
+        try await commitOutput(output, in: placement)
         return output
     }
 
@@ -206,18 +221,8 @@ extension ObjectLayer {
     /// computing the output if needed; nil when its view fails (the listing leaves it out,
     /// and a GET of it answers the error).
     public func viewListing(_ record: ObjectRecord, view: ProjectView) async throws -> ObjectRecord? {
-        var output = try await catalog.viewOutput(bucket: record.bucket, key: record.key, project: view.project)
-        if output?.sourceVersion != record.version || output?.identity != view.identity {
-            do {
-                let (plan, _) = try await viewPlan(try await readPlan(dataset: record.bucket, key: record.key), view: view)
-                guard case .view(let o) = plan.representation.source else { return nil }
-                output = o
-            } catch let e as DatasetError where e.code == .viewFailed || e.code == .noSuchKey {
-                return nil
-            } catch is DeleteMarkerFound {
-                return nil
-            }
-        }
+        var output = try await currentOutput(record.bucket, record.key, view: view, sourceVersion: record.version)
+        if output == nil { output = try await computeOutput(record, view: view) }
         guard let output else { return nil }
         var listed = record
         listed.size = output.size
@@ -226,5 +231,19 @@ extension ObjectLayer {
         listed.checksum = nil
         listed.checksumType = nil
         return listed
+    }
+
+    /// Computes the project's output of a listed object (as of the object's current version);
+    /// nil when its view fails or the object went since it was listed.
+    func computeOutput(_ record: ObjectRecord, view: ProjectView) async throws -> ViewOutputRecord? {
+        do {
+            let (plan, _) = try await viewPlan(try await readPlan(dataset: record.bucket, key: record.key), view: view)
+            guard case .view(let o) = plan.representation.source else { return nil }
+            return o
+        } catch let e as DatasetError where e.code == .viewFailed || e.code == .noSuchKey {
+            return nil
+        } catch is DeleteMarkerFound {
+            return nil
+        }
     }
 }

@@ -45,9 +45,7 @@ public struct CSVParser: Sendable {
                     bomChecked += 1
                     continue
                 }
-                let partial = Self.bom[0..<bomChecked]
-                bomChecked = 3
-                for p in partial { try step(p, emit: emit) }
+                try endBOMCheck(emit: emit)
                 try step(b, emit: emit)
                 continue
             }
@@ -94,13 +92,16 @@ public struct CSVParser: Sendable {
 
     private static let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
 
+    /// The bytes seen were not (all) a byte-order mark: what matched of one is data after all.
+    private mutating func endBOMCheck(emit: ([String], Int) throws -> Void) throws {
+        let partial = Self.bom[0..<bomChecked]
+        bomChecked = 3
+        for p in partial { try step(p, emit: emit) }
+    }
+
     /// The end of the input: completes the last record (with or without a final newline).
     public mutating func finish(emit: ([String], Int) throws -> Void) throws {
-        if bomChecked < 3 {
-            let partial = Self.bom[0..<bomChecked]
-            bomChecked = 3
-            for p in partial { try step(p, emit: emit) }
-        }
+        if bomChecked < 3 { try endBOMCheck(emit: emit) }
         switch state {
         case .quoted:
             throw PrivacyError(line: recordLine, "unterminated quoted field")

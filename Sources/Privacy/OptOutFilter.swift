@@ -17,7 +17,18 @@ public struct OptOutFilter: Sendable {
     }
 
     public static func hash(_ identifier: String, key: SymmetricKey) -> Data {
-        Data(HMAC<SHA256>.authenticationCode(for: Data(Normalisation.apply(canonical, to: identifier).utf8), using: key))
+        mac(Normalisation.apply(canonical, to: identifier), key)
+    }
+
+    /// The registry entry of an identifier; nil for one that is empty once canonical (a blank
+    /// line of an import file), which no row can match.
+    public static func entry(_ identifier: String, key: SymmetricKey) -> Data? {
+        let form = Normalisation.apply(canonical, to: identifier)
+        return form.isEmpty ? nil : mac(form, key)
+    }
+
+    static func mac(_ canonicalForm: String, _ key: SymmetricKey) -> Data {
+        Data(HMAC<SHA256>.authenticationCode(for: Data(canonicalForm.utf8), using: key))
     }
 
     static func prefix(_ h: Data) -> UInt64 { h.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }

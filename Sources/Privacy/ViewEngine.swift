@@ -7,10 +7,10 @@ public struct ViewEngine: Sendable {
     var transform: ViewTransform
     var wroteHeader = false
 
-    public init(spec: ViewSpec, keys: PseudonymKeys, optOut: OptOutFilter) throws {
+    public init(spec: ViewSpec, keys: PseudonymKeys, optOut: OptOutFilter) {
         self.spec = spec
         reader = RowReader(format: spec.format, separator: spec.separator, columns: spec.sourceColumns)
-        transform = try ViewTransform(spec: spec, keys: keys, optOut: optOut, columns: spec.sourceColumns)
+        transform = ViewTransform(spec: spec, keys: keys, optOut: optOut)
     }
 
     public var counts: ViewTransform.Counts { transform.counts }
@@ -54,12 +54,11 @@ public struct AggregateEngine: Sendable {
     var builders: [AggregateBuilder]
     let positions: [(groups: [Int], measures: [Int])]
 
-    public init(spec: ViewSpec, keys: PseudonymKeys, optOut: OptOutFilter) throws {
+    public init(spec: ViewSpec, keys: PseudonymKeys, optOut: OptOutFilter) {
         self.spec = spec
-        let columns = spec.sourceColumns
-        transform = try ViewTransform(spec: spec, keys: keys, optOut: optOut, columns: columns)
+        transform = ViewTransform(spec: spec, keys: keys, optOut: optOut)
         builders = spec.aggregates.map { AggregateBuilder(spec: $0, dateLayout: spec.dateLayout) }
-        let index = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let index = spec.sourceIndex
         positions = spec.aggregates.map { a in
             (
                 a.groupBy.compactMap { index[$0.name] },

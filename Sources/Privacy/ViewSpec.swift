@@ -48,6 +48,11 @@ public struct ViewSpec: Sendable, Equatable {
             .filter { seen.insert($0).inserted }
     }
 
+    /// The position of each source column in the rows a `RowReader` of `sourceColumns` gives.
+    public var sourceIndex: [String: Int] {
+        Dictionary(uniqueKeysWithValues: sourceColumns.enumerated().map { ($1, $0) })
+    }
+
     public static func == (a: ViewSpec, b: ViewSpec) -> Bool {
         a.format == b.format && a.separator == b.separator && a.dateLayout == b.dateLayout && a.patient == b.patient
             && a.patientNormalisation == b.patientNormalisation && a.scope == b.scope

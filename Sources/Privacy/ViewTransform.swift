@@ -26,27 +26,24 @@ public struct ViewTransform: Sendable {
     let predicates: [(Int, Predicate)]
     public internal(set) var counts = Counts()
 
-    /// `columns` are the source's column names (a CSV header; for JSON Lines, the view's
-    /// `sourceColumns`). A column the view names and the source lacks is an error.
-    public init(spec: ViewSpec, keys: PseudonymKeys, optOut: OptOutFilter, columns: [String]) throws {
-        var index: [String: Int] = [:]
-        for (i, c) in columns.enumerated() where index[c] == nil { index[c] = i }
-        func position(_ name: String) throws -> Int {
-            guard let i = index[name] else { throw PrivacyError(line: 1, "the view's column \"\(name)\" is not in the file") }
-            return i
-        }
+    /// Rows are the view's `sourceColumns`, as a `RowReader` of them gives (which checks that
+    /// the file has them).
+    public init(spec: ViewSpec, keys: PseudonymKeys, optOut: OptOutFilter) {
+        let index = spec.sourceIndex
+        // Every column the view reads is a source column, by construction of `sourceColumns`.
+        func position(_ name: String) -> Int { index[name] ?? 0 }
         self.spec = spec
         self.keys = keys
         self.optOut = optOut
-        patientIndex = try position(spec.patient)
+        patientIndex = position(spec.patient)
         let patientIndex = patientIndex
-        steps = try spec.columns.filter { $0.rule != .drop }.map { c in
-            let i = try position(c.name)
+        steps = spec.columns.filter { $0.rule != .drop }.map { c in
+            let i = position(c.name)
             if i == patientIndex, c.rule == .pseudonym(normalise: spec.patientNormalisation) { return .patientPseudonym(i) }
             return c.rule == .keep ? .copy(i) : .apply(i, c.rule, c.name)
         }
         patientCanonical = spec.patientNormalisation == OptOutFilter.canonical
-        predicates = try spec.predicates.map { (try position($0.column), $0) }
+        predicates = spec.predicates.map { (position($0.column), $0) }
     }
 
     /// Whether the row is served (not opted out, and its predicates hold), and its patient

@@ -21,9 +21,9 @@ struct BenchView: AsyncParsableCommand {
         let optKey = PseudonymKeys.optOutKey(secret: secret)
         var hashes: [Data] = []
         if let optout, let ids = FileManager.default.contents(atPath: optout).flatMap({ String(data: $0, encoding: .utf8) }) {
-            hashes = ids.split(whereSeparator: \.isNewline).map { OptOutFilter.hash(String($0), key: optKey) }
+            hashes = ids.split(whereSeparator: \.isNewline).compactMap { OptOutFilter.entry(String($0), key: optKey) }
         }
-        var engine = try ViewEngine(
+        var engine = ViewEngine(
             spec: spec, keys: PseudonymKeys(secret: secret, project: "bench", epoch: 1, dataset: nil),
             optOut: OptOutFilter(key: optKey, hashes: hashes))
         guard let input = FileHandle(forReadingAtPath: source) else { throw CommandFailure("cannot open \(source)") }

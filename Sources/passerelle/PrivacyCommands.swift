@@ -92,10 +92,7 @@ struct OptOutCommand: AsyncParsableCommand {
         do { key = PseudonymKeys.optOutKey(secret: try options.keyring().pseudonymSecret()) } catch let e as KeyringError {
             throw CommandFailure(e.description)
         }
-        return ids.compactMap { id in
-            let t = Normalisation.apply(OptOutFilter.canonical, to: id)
-            return t.isEmpty ? nil : OptOutFilter.hash(t, key: key)
-        }
+        return ids.compactMap { OptOutFilter.entry($0, key: key) }
     }
 
     static func change(_ action: String, _ ids: [String], options: AdminOptions, add: Bool) async throws {

@@ -34,7 +34,7 @@ struct ViewTests {
     func run(_ spec: ViewSpec, _ text: String, optOut: [String] = [], secret: SymmetricKey, chunk: Int = 7) throws -> (String, ViewTransform.Counts) {
         let key = PseudonymKeys.optOutKey(secret: secret)
         let filter = OptOutFilter(key: key, hashes: optOut.map { OptOutFilter.hash($0, key: key) })
-        var e = try ViewEngine(spec: spec, keys: PseudonymKeys(secret: secret, project: "p", epoch: 1, dataset: nil), optOut: filter)
+        var e = ViewEngine(spec: spec, keys: PseudonymKeys(secret: secret, project: "p", epoch: 1, dataset: nil), optOut: filter)
         var out: [UInt8] = []
         let bytes = Array(text.utf8)
         var i = 0
@@ -149,7 +149,7 @@ struct BlockTests {
     static func blocks(
         _ spec: ViewSpec, _ text: [UInt8], size: Int, keys: PseudonymKeys, optOut: OptOutFilter
     ) throws -> ([UInt8], ViewTransform.Counts) {
-        var main = try ViewEngine(spec: spec, keys: keys, optOut: optOut)
+        var main = ViewEngine(spec: spec, keys: keys, optOut: optOut)
         var splitter = RecordSplitter(format: spec.format)
         var out: [UInt8] = []
         var pending: [UInt8] = []
@@ -189,7 +189,7 @@ struct BlockTests {
         var lines = ""
         for i in 0..<300 { lines += "{\"nir\":\"\(i % 13)\",\"n\":\(i)}\n" }
         for (spec, source) in [(csv, text), (json, lines)] {
-            var sequential = try ViewEngine(spec: spec, keys: keys, optOut: filter)
+            var sequential = ViewEngine(spec: spec, keys: keys, optOut: filter)
             var expected: [UInt8] = []
             try sequential.feed(Array(source.utf8), into: &expected)
             try sequential.finish(into: &expected)

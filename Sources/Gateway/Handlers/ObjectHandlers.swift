@@ -155,14 +155,16 @@ extension S3Dispatcher {
         return ByteRange(start: start, end: start + sizes[n - 1] - 1)
     }
 
+    /// The query parameters of a GET that replace stored headers in its response.
+    static let responseOverrides: [(String, HTTPField.Name)] = [
+        ("response-content-type", .contentType), ("response-content-language", .contentLanguage),
+        ("response-expires", .expires), ("response-cache-control", .cacheControl),
+        ("response-content-disposition", .contentDisposition), ("response-content-encoding", .contentEncoding),
+    ]
+
     /// `response-content-type` & co. replace the stored headers in a GET response.
     func applyResponseOverrides(_ call: S3Call, _ headers: inout HTTPFields) {
-        let overrides: [(String, HTTPField.Name)] = [
-            ("response-content-type", .contentType), ("response-content-language", .contentLanguage),
-            ("response-expires", .expires), ("response-cache-control", .cacheControl),
-            ("response-content-disposition", .contentDisposition), ("response-content-encoding", .contentEncoding),
-        ]
-        for (param, name) in overrides {
+        for (param, name) in Self.responseOverrides {
             if let v = call.target.queryValue(param) { headers[name] = v }
         }
     }

@@ -56,7 +56,7 @@ struct AuthorizationMiddleware: RouterMiddleware {
             case .stored: break
             case .refused(let reason): throw deny(reason)
             case .view(let view):
-                if let refusal = ViewGate.refusal(op, target, request, dataset: bucket) { throw deny(refusal) }
+                if let refusal = ViewGate.refusal(op, target, dataset: bucket) { throw deny(refusal) }
                 grant.view = view
             }
         }

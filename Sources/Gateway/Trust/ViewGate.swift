@@ -1,4 +1,3 @@
-import Hummingbird
 import S3Protocol
 
 /// What a project may do on a dataset it reads through a view: GET and HEAD of the current
@@ -9,12 +8,9 @@ enum ViewGate {
     static let allowed: Set<S3Operation> = [.getObject, .headObject, .listObjects, .listObjectsV2, .headBucket, .getBucketLocation]
 
     /// Query parameters that would read another representation than the view output.
-    static let closedParameters = [
-        "versionId", "partNumber", "response-content-type", "response-content-language", "response-expires", "response-cache-control",
-        "response-content-disposition", "response-content-encoding",
-    ]
+    static let closedParameters = ["versionId", "partNumber"] + S3Dispatcher.responseOverrides.map(\.0)
 
-    static func refusal(_ op: S3Operation, _ target: RequestTarget, _ request: Request, dataset: String) -> String? {
+    static func refusal(_ op: S3Operation, _ target: RequestTarget, dataset: String) -> String? {
         guard allowed.contains(op) else {
             return "dataset \(dataset) is read through the project's view: only GET, HEAD and listings are allowed, not \(op.rawValue)"
         }
